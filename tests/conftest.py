@@ -1,0 +1,24 @@
+"""Fixtures: one server process with the embedded Kokoro model, shared by the socket tests."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Iterator
+
+import pytest
+
+from .helpers import RunningServer, start_server
+
+
+@pytest.fixture(scope="session")
+def data_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A data dir shared by the session, so the embedded model is assembled once."""
+    return tmp_path_factory.mktemp("data")
+
+
+@pytest.fixture(scope="module")
+def server(data_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningServer]:
+    log_path = tmp_path_factory.mktemp("log") / "server.log"
+    running = start_server(data_dir, log_path, ["--no-download"])
+    yield running
+    running.stop()

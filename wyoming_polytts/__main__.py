@@ -1,0 +1,99 @@
+"""Start-up and shutdown: models, engines, the Wyoming server, zeroconf."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from functools import partial
+from typing import Optional, Sequence
+from urllib.parse import urlparse
+
+from wyoming.server import AsyncServer
+
+from . import __version__
+from .discovery import ZeroconfAnnouncer
+from .engines.kokoro import SAMPLE_RATE, KokoroEngine
+from .models import resolve_kokoro
+from .scheduler import Scheduler
+from .server import PolyTtsEventHandler, ServiceContext
+from .settings import Settings, parse_settings
+from .voices import VoiceCatalog
+
+_LOGGER = logging.getLogger("wyoming_polytts")
+
+
+async def serve(settings: Settings) -> None:
+    """Run the server until it is stopped (SIGINT/SIGTERM)."""
+    files = resolve_kokoro(settings)
+    _LOGGER.info("Kokoro model: %s (%s)", files.model, files.source)
+    _LOGGER.info("Kokoro voice packs: %s", files.voices)
+    engine = KokoroEngine(files, threads=settings.threads)
+    catalog = VoiceCatalog([engine], default_voice=settings.voice)
+    _log_voices(engine)
+
+    scheduler = Scheduler(settings.workers)
+    context = ServiceContext(
+        catalog=catalog,
+        scheduler=scheduler,
+        sample_rate=SAMPLE_RATE,
+        speed=settings.speed,
+        samples_per_chunk=settings.samples_per_chunk,
+    )
+    server = AsyncServer.from_uri(settings.uri)
+    loading = asyncio.create_task(_load(scheduler, engine))
+    announcer = await _announce(settings)
+    _LOGGER.info("Listening on %s (default voice %s)", settings.uri, catalog.default().name)
+    try:
+        await server.run(partial(PolyTtsEventHandler, context))
+    finally:
+        loading.cancel()
+        if announcer is not None:
+            await announcer.stop()
+        scheduler.shutdown()
+        _LOGGER.info("Stopped")
+
+
+async def _load(scheduler: Scheduler, engine: KokoroEngine) -> None:
+    """Load the model in the worker pool while the port already answers `describe`."""
+    await scheduler.run(engine.load)
+    _LOGGER.info("Kokoro model loaded; ready to speak")
+
+
+async def _announce(settings: Settings) -> Optional[ZeroconfAnnouncer]:
+    if settings.zeroconf_name is None:
+        return None
+    parsed = urlparse(settings.uri)
+    if parsed.scheme != "tcp" or parsed.port is None:
+        raise SystemExit("--zeroconf needs a tcp:// --uri with a port")
+    announcer = ZeroconfAnnouncer(settings.zeroconf_name, parsed.port, settings.zeroconf_host)
+    await announcer.start()
+    return announcer
+
+
+def _log_voices(engine: KokoroEngine) -> None:
+    specs = engine.voices()
+    for language in sorted({lang for spec in specs for lang in spec.languages}):
+        _LOGGER.info("G2P for %s: %s", language, engine.phonemizer.describe(language))
+    installed = [spec.name for spec in specs if spec.installed]
+    missing = [spec.name for spec in specs if not spec.installed]
+    _LOGGER.info("%d voices ready: %s", len(installed), ", ".join(installed))
+    if missing:
+        _LOGGER.warning("%d voices lack a G2P and are not installed: %s", len(missing), ", ".join(missing))
+
+
+def main(argv: Optional[Sequence[str]] = None) -> None:
+    """Console entry point."""
+    settings = parse_settings(argv)
+    logging.basicConfig(
+        level=logging.DEBUG if settings.debug else logging.INFO,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+    )
+    _LOGGER.info("wyoming-polytts %s", __version__)
+    try:
+        asyncio.run(serve(settings))
+    except KeyboardInterrupt:
+        pass
+
+
+if __name__ == "__main__":
+    main()

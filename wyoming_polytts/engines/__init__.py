@@ -1,0 +1,1 @@
+"""Speech engines: plain synchronous code that turns text into samples."""

