@@ -85,14 +85,17 @@ def start_server(
     while time.monotonic() < deadline:
         if process.poll() is not None:
             raise RuntimeError(f"server exited with {process.returncode}:\n{server.log()}")
-        if "Listening on" in server.log() and (port is None or _port_open(port)):
+        if "Listening on" in server.log() and _reachable(uri):
             return server
         time.sleep(0.2)
     server.stop()
     raise RuntimeError(f"server did not start:\n{server.log()}")
 
 
-def _port_open(port: int) -> bool:
+def _reachable(uri: str) -> bool:
+    if uri.startswith("unix://"):
+        return Path(uri[len("unix://") :]).is_socket()
+    port = int(uri.rsplit(":", 1)[1])
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
         return sock.connect_ex(("127.0.0.1", port)) == 0
 

@@ -62,7 +62,9 @@ async def test_synthesize_returns_speech(server: RunningServer) -> None:
 async def test_japanese_text_is_spoken(server: RunningServer) -> None:
     async with server.client() as client:
         await client.write_event(
-            Synthesize(text="こんにちは。今日はいい天気ですね。", voice=SynthesizeVoice(name="jm_kumo")).event()
+            Synthesize(
+                text="こんにちは。今日はいい天気ですね。", voice=SynthesizeVoice(name="jm_kumo")
+            ).event()
         )
         answer = await collect(client, "audio-stop")
     assert_speech(answer.pcm(), RATE, min_seconds=1.5, max_seconds=8.0)
@@ -90,7 +92,9 @@ async def test_streamed_text_gives_one_stream_per_sentence(server: RunningServer
         for piece in pieces:
             await client.write_event(SynthesizeChunk(text=piece).event())
         # Home Assistant repeats the whole text for servers without streaming.
-        await client.write_event(Synthesize(text=WEATHER, voice=SynthesizeVoice(name="jf_nezumi")).event())
+        await client.write_event(
+            Synthesize(text=WEATHER, voice=SynthesizeVoice(name="jf_nezumi")).event()
+        )
         await client.write_event(SynthesizeStop().event())
         answer = await collect(client, "synthesize-stopped")
         # Nothing more follows: the repeated text was not spoken a second time.
@@ -103,14 +107,20 @@ async def test_streamed_text_gives_one_stream_per_sentence(server: RunningServer
     assert types.count("audio-start") == types.count("audio-stop") == 3
     for pcm in streams:
         assert_speech(pcm, RATE, min_seconds=1.0, max_seconds=7.0)
-    formats = {(e.data["rate"], e.data["width"], e.data["channels"]) for e in answer.events if e.type == "audio-start"}
+    formats = {
+        (e.data["rate"], e.data["width"], e.data["channels"])
+        for e in answer.events
+        if e.type == "audio-start"
+    }
     assert formats == {(RATE, 2, 1)}
 
 
 async def test_first_sentence_audio_arrives_before_the_stream_ends(server: RunningServer) -> None:
     async with server.client() as client:
         await client.write_event(SynthesizeStart().event())
-        await client.write_event(SynthesizeChunk(text="The first sentence is complete. The sec").event())
+        await client.write_event(
+            SynthesizeChunk(text="The first sentence is complete. The sec").event()
+        )
         first = await collect(client, "audio-stop")  # arrives while the text is still open
         assert_speech(first.pcm(), RATE, min_seconds=0.8, max_seconds=5.0)
         await client.write_event(SynthesizeChunk(text="ond one ends here.").event())
@@ -130,7 +140,9 @@ async def test_stream_without_chunks_speaks_the_synthesize_text(server: RunningS
 
 async def test_errors_keep_the_connection_working(server: RunningServer) -> None:
     async with server.client() as client:
-        await client.write_event(Synthesize(text="Hi.", voice=SynthesizeVoice(name="nobody")).event())
+        await client.write_event(
+            Synthesize(text="Hi.", voice=SynthesizeVoice(name="nobody")).event()
+        )
         unknown = await collect(client, "audio-stop")
         assert unknown.types() == ["error", "audio-stop"]
         assert "nobody" in unknown.events[0].data["text"]
@@ -158,7 +170,9 @@ async def test_errors_keep_the_connection_working(server: RunningServer) -> None
 async def test_two_clients_at_once(server: RunningServer) -> None:
     async def speak(voice: str) -> bytes:
         async with server.client() as client:
-            await client.write_event(Synthesize(text=WEATHER, voice=SynthesizeVoice(name=voice)).event())
+            await client.write_event(
+                Synthesize(text=WEATHER, voice=SynthesizeVoice(name=voice)).event()
+            )
             return (await collect(client, "audio-stop")).pcm()
 
     first, second = await asyncio.gather(speak("jf_alpha"), speak("jm_kumo"))

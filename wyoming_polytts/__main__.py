@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 from functools import partial
 from typing import Optional, Sequence
@@ -78,7 +79,9 @@ def _log_voices(engine: KokoroEngine) -> None:
     missing = [spec.name for spec in specs if not spec.installed]
     _LOGGER.info("%d voices ready: %s", len(installed), ", ".join(installed))
     if missing:
-        _LOGGER.warning("%d voices lack a G2P and are not installed: %s", len(missing), ", ".join(missing))
+        _LOGGER.warning(
+            "%d voices lack a G2P and are not installed: %s", len(missing), ", ".join(missing)
+        )
 
 
 def main(argv: Optional[Sequence[str]] = None) -> None:
@@ -89,10 +92,8 @@ def main(argv: Optional[Sequence[str]] = None) -> None:
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
     )
     _LOGGER.info("wyoming-polytts %s", __version__)
-    try:
+    with contextlib.suppress(KeyboardInterrupt):
         asyncio.run(serve(settings))
-    except KeyboardInterrupt:
-        pass
 
 
 if __name__ == "__main__":

@@ -77,13 +77,17 @@ def _from_local_paths(settings: Settings) -> KokoroFiles:
         raise ModelNotFoundError("--kokoro-model needs --kokoro-voices (an archive or a folder)")
     if not voices.exists():
         raise ModelNotFoundError(f"--kokoro-voices {voices} does not exist")
-    return KokoroFiles(model=model, voices=voices, vocab=_find_vocab(model.parent), source="local path")
+    return KokoroFiles(
+        model=model, voices=voices, vocab=_find_vocab(model.parent), source="local path"
+    )
 
 
 def _from_download_dir(folder: Path, settings: Settings, source: str) -> KokoroFiles:
     model = folder / KOKORO_ONNX_FILES[settings.kokoro_precision]
     voices = settings.kokoro_voices or folder / "voices"
-    return KokoroFiles(model=model, voices=voices, vocab=folder / KOKORO_TOKENIZER_FILE, source=source)
+    return KokoroFiles(
+        model=model, voices=voices, vocab=folder / KOKORO_TOKENIZER_FILE, source=source
+    )
 
 
 def _find_vocab(folder: Path) -> Optional[Path]:
@@ -190,7 +194,9 @@ def _assemble_parts(target: Path, expected_sha256: str) -> None:
             out.flush()
             os.fsync(out.fileno())
         if digest.hexdigest() != expected_sha256:
-            raise ModelNotFoundError("embedded model parts do not match their checksum; reinstall them")
+            raise ModelNotFoundError(
+                "embedded model parts do not match their checksum; reinstall them"
+            )
         os.replace(temp_name, target)
     finally:
         if os.path.exists(temp_name):

