@@ -3,101 +3,19 @@
 from __future__ import annotations
 
 import asyncio
-import os
-import socket
-import subprocess
-import sys
-import time
 from dataclasses import dataclass, field
-from pathlib import Path
-from typing import List, Optional, Sequence
+from typing import List
 
 import numpy as np
-from wyoming.client import AsyncClient, AsyncTcpClient
+from wyoming.client import AsyncClient
 from wyoming.event import Event
 from wyoming.info import Describe, Info
 
+from wyoming_polytts.launch import RunningServer, free_port, start_server
+
+__all__ = ["RunningServer", "free_port", "start_server"]
+
 READ_TIMEOUT = 120.0
-
-
-def free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-@dataclass
-class RunningServer:
-    """A `python -m wyoming_polytts` process and how to reach it."""
-
-    process: subprocess.Popen
-    uri: str
-    log_path: Path
-    port: Optional[int] = None
-
-    def log(self) -> str:
-        return self.log_path.read_text(encoding="utf-8", errors="replace")
-
-    def client(self) -> AsyncClient:
-        assert self.port is not None
-        return AsyncTcpClient("127.0.0.1", self.port)
-
-    def stop(self) -> int:
-        if self.process.poll() is None:
-            self.process.terminate()
-            try:
-                self.process.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait()
-        return int(self.process.returncode)
-
-
-def start_server(
-    data_dir: Path,
-    log_path: Path,
-    extra_args: Sequence[str] = (),
-    uri: Optional[str] = None,
-    env: Optional[dict] = None,
-) -> RunningServer:
-    """Start the server in a subprocess, as `script/run` does, and wait for `describe`."""
-    port = None
-    if uri is None:
-        port = free_port()
-        uri = f"tcp://127.0.0.1:{port}"
-    command = [
-        sys.executable,
-        "-m",
-        "wyoming_polytts",
-        "--uri",
-        uri,
-        "--data-dir",
-        str(data_dir),
-        "--debug",
-        *extra_args,
-    ]
-    log_file = open(log_path, "wb")  # noqa: SIM115 - closed with the process
-    process = subprocess.Popen(
-        command, stdout=log_file, stderr=subprocess.STDOUT, env={**os.environ, **(env or {})}
-    )
-    server = RunningServer(process=process, uri=uri, log_path=log_path, port=port)
-    deadline = time.monotonic() + 180
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            raise RuntimeError(f"server exited with {process.returncode}:\n{server.log()}")
-        if "Listening on" in server.log() and _reachable(uri):
-            return server
-        time.sleep(0.2)
-    server.stop()
-    raise RuntimeError(f"server did not start:\n{server.log()}")
-
-
-def _reachable(uri: str) -> bool:
-    if uri.startswith("unix://"):
-        return Path(uri[len("unix://") :]).is_socket()
-    port = int(uri.rsplit(":", 1)[1])
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        return sock.connect_ex(("127.0.0.1", port)) == 0
 
 
 async def read_event(client: AsyncClient) -> Event:
