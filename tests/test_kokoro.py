@@ -16,6 +16,7 @@ from wyoming_polytts.engines.kokoro import (
     KokoroEngine,
     load_vocab,
     load_voice_packs,
+    parse_blend,
     split_phonemes,
 )
 from wyoming_polytts.engines.kokoro_g2p import Phonemizer, text_language, voice_language
@@ -132,3 +133,26 @@ def test_downloaded_layout_with_input_ids_model(embedded: KokoroFiles, tmp_path:
     }
     audio = hub_engine.synthesize("Good morning.", "jf_nezumi", 1.0)
     assert_speech(to_pcm16(audio), SAMPLE_RATE, 0.5, 4.0)
+
+
+def test_blend_weights_are_parsed_and_normalized() -> None:
+    assert parse_blend("jf_alpha(1)+jm_kumo(3)") == {"jf_alpha": 0.25, "jm_kumo": 0.75}
+    assert parse_blend("jf_alpha + jm_kumo") == {"jf_alpha": 0.5, "jm_kumo": 0.5}
+    for bad in ("jf_alpha(x)+jm_kumo", "jf_alpha()+", "jf_alpha(0)+jm_kumo(0)", "../etc(1)+a"):
+        with pytest.raises(SynthesisError):
+            parse_blend(bad)
+
+
+def test_a_blend_speaks_with_the_averaged_pack(engine: KokoroEngine) -> None:
+    spec = engine.custom_voice("jf_alpha(1)+jm_kumo(1)")
+    assert spec is not None and spec.languages == ["ja", "en-US"] and spec.installed
+    assert engine.custom_voice("jf_alpha") is None
+    with pytest.raises(SynthesisError, match="nobody"):
+        engine.custom_voice("jf_alpha+nobody")
+    text = "The kitchen lights are now on."
+    blend = engine.synthesize(text, "jf_alpha(1)+jm_kumo(1)", 1.0)
+    assert_speech(to_pcm16(blend), SAMPLE_RATE, 1.0, 5.0)
+    alpha = engine.synthesize(text, "jf_alpha", 1.0)
+    kumo = engine.synthesize(text, "jm_kumo", 1.0)
+    assert not np.array_equal(blend[: len(alpha)], alpha[: len(blend)])
+    assert not np.array_equal(blend[: len(kumo)], kumo[: len(blend)])

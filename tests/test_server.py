@@ -185,15 +185,19 @@ async def test_describe_is_answered_while_another_client_synthesizes(server: Run
     busy_started = asyncio.Event()
 
     async def busy() -> None:
-        async with server.client() as client:
-            await client.write_event(Synthesize(text=LONG_TEXT).event())
-            while True:
-                event = await read_event(client)
-                if event.type == "audio-chunk" and not busy_started.is_set():
-                    busy_started.set()
-                if event.type == "audio-stop":
-                    order.append("long answer finished")
-                    return
+        try:
+            async with server.client() as client:
+                await client.write_event(Synthesize(text=LONG_TEXT).event())
+                while True:
+                    event = await read_event(client)
+                    assert event.type != "error", event.data
+                    if event.type == "audio-chunk" and not busy_started.is_set():
+                        busy_started.set()
+                    if event.type == "audio-stop":
+                        order.append("long answer finished")
+                        return
+        finally:
+            busy_started.set()  # never leave the other task waiting
 
     async def ask() -> None:
         await busy_started.wait()
@@ -219,3 +223,20 @@ async def test_client_dropped_mid_answer_stops_synthesis(server: RunningServer) 
     spoken = server.log().count("Speaking with") - before - 1
     assert 1 <= spoken < 10, f"{spoken} sentences synthesized for a client that left"
     assert server.process.poll() is None
+
+
+async def test_blended_voice_by_name(server: RunningServer) -> None:
+    async with server.client() as client:
+        await client.write_event(
+            Synthesize(
+                text="A blended voice.", voice=SynthesizeVoice(name="jf_alpha(2)+jm_kumo(1)")
+            ).event()
+        )
+        answer = await collect(client, "audio-stop")
+        assert_speech(answer.pcm(), RATE, min_seconds=0.5, max_seconds=5.0)
+        await client.write_event(
+            Synthesize(text="Hi.", voice=SynthesizeVoice(name="jf_alpha+nobody")).event()
+        )
+        refused = await collect(client, "audio-stop")
+    assert refused.types() == ["error", "audio-stop"]
+    assert "nobody" in refused.events[0].data["text"]

@@ -23,6 +23,9 @@ class ListedVoices:
     def voices(self) -> Sequence[VoiceSpec]:
         return self._specs
 
+    def custom_voice(self, name: str) -> None:
+        return None
+
     def load(self) -> None:
         raise AssertionError("not used")
 

@@ -8,7 +8,7 @@ from typing import Dict, List, Optional, Sequence
 from wyoming.info import Attribution, Info, TtsProgram, TtsVoice
 
 from . import __version__
-from .engines.base import Engine, VoiceSpec
+from .engines.base import Engine, SynthesisError, VoiceSpec
 
 PROGRAM_NAME = "wyoming-polytts"
 PROGRAM_DESCRIPTION = "Kokoro-82M voices and voice clones"
@@ -73,7 +73,7 @@ class VoiceCatalog:
     def resolve(self, name: Optional[str] = None, language: Optional[str] = None) -> Voice:
         """A voice by name, else the default if it speaks `language`, else any that does."""
         if name:
-            voice = self._voices.get(name)
+            voice = self._voices.get(name) or self._custom_voice(name)
             if voice is None:
                 raise VoiceNotFoundError(
                     f"Unknown voice {name!r}. Available voices: {', '.join(self.names())}"
@@ -88,6 +88,16 @@ class VoiceCatalog:
                         return voice
             raise VoiceNotFoundError(f"No voice speaks language {language!r}")
         return self.default()
+
+    def _custom_voice(self, name: str) -> Optional[Voice]:
+        for engine in self._engines:
+            try:
+                spec = engine.custom_voice(name)
+            except SynthesisError as err:
+                raise VoiceNotFoundError(str(err)) from err
+            if spec is not None:
+                return Voice(spec, engine)
+        return None
 
     def info(self) -> Info:
         """The `info` answer to `describe`."""

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Protocol, Sequence
+from typing import Optional, Protocol, Sequence
 
 import numpy as np
 
@@ -32,6 +32,12 @@ class Engine(Protocol):
 
     def voices(self) -> Sequence[VoiceSpec]:
         """The voices this engine offers (cheap; no model load needed)."""
+
+    def custom_voice(self, name: str) -> Optional[VoiceSpec]:
+        """A voice made on request from `name` (e.g. a blend), None if `name` is not one.
+
+        Raises `SynthesisError` when `name` is meant as such a voice but is not valid.
+        """
 
     def load(self) -> None:
         """Load the model (slow, once)."""

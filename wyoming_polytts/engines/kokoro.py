@@ -22,6 +22,8 @@ MAX_PHONEMES = 510  # the model's context, less the two padding tokens
 STYLE_DIM = 256
 ATTRIBUTION = ("hexgrad (Kokoro-82M, Apache-2.0)", "https://huggingface.co/hexgrad/Kokoro-82M")
 _PHONEME_BREAKS = re.compile(r"(?<=[.!?;:,—…])\s+")
+_BLEND_PART = re.compile(r"^\s*([a-z]{2}_[a-z0-9_]+)\s*(?:\(\s*(\d+(?:\.\d+)?)\s*\))?\s*$")
+_MAX_BLENDS = 32
 
 
 def load_voice_packs(path: Path) -> Dict[str, np.ndarray]:
@@ -57,6 +59,23 @@ def load_vocab(path: Optional[Path]) -> Dict[str, int]:
     return {str(key): int(value) for key, value in vocab.items() if len(key) == 1}
 
 
+def parse_blend(name: str) -> Dict[str, float]:
+    """`af_sarah(1)+am_adam(3)` -> {"af_sarah": 0.25, "am_adam": 0.75}; no weight means 1."""
+    weights: Dict[str, float] = {}
+    for part in name.split("+"):
+        match = _BLEND_PART.match(part)
+        if match is None:
+            raise SynthesisError(
+                f"Cannot read voice blend {name!r}: write it as voice(weight)+voice(weight), "
+                "e.g. af_sarah(1)+am_adam(2)"
+            )
+        weights[match.group(1)] = weights.get(match.group(1), 0.0) + float(match.group(2) or 1)
+    total = sum(weights.values())
+    if total <= 0:
+        raise SynthesisError(f"The weights of voice blend {name!r} add up to zero")
+    return {voice: weight / total for voice, weight in weights.items()}
+
+
 def split_phonemes(phonemes: str, limit: int = MAX_PHONEMES) -> List[str]:
     """Split a phoneme string into pieces of at most `limit`, at punctuation, else at spaces."""
     pieces: List[str] = []
@@ -89,31 +108,59 @@ class KokoroEngine:
         self._session: Optional[object] = None
         self._input_names: Mapping[str, str] = {}
         self._speed_type = "tensor(float)"
+        self._blends: Dict[str, np.ndarray] = {}
         self._load_lock = threading.Lock()
 
     def voices(self) -> Sequence[VoiceSpec]:
         specs = []
         for name in sorted(self._packs):
-            language = voice_language(name)
-            if language is None:
+            if voice_language(name) is None:
                 _LOGGER.warning("Skipping Kokoro voice %s: unknown language prefix", name)
                 continue
-            languages = [language] + (["en-US"] if language in ("ja", "zh") else [])
-            installed = self.phonemizer.available(language)
-            description = f"{name} (Kokoro, {', '.join(languages)})"
-            if not installed:
-                description += " - no G2P installed for this language"
-            specs.append(
-                VoiceSpec(
-                    name=name,
-                    languages=languages,
-                    description=description,
-                    installed=installed,
-                    attribution_name=ATTRIBUTION[0],
-                    attribution_url=ATTRIBUTION[1],
-                )
-            )
+            specs.append(self._spec(name, name))
         return specs
+
+    def custom_voice(self, name: str) -> Optional[VoiceSpec]:
+        """A blend of packs such as `af_sarah(1)+am_adam(2)`; None when `name` is no blend."""
+        if "+" not in name and "(" not in name:
+            return None
+        weights = parse_blend(name)
+        unknown = [part for part in weights if part not in self._packs]
+        if unknown:
+            raise SynthesisError(f"Unknown voice {', '.join(unknown)} in blend {name!r}")
+        return self._spec(name, next(iter(weights)))
+
+    def _spec(self, name: str, first_pack: str) -> VoiceSpec:
+        language = voice_language(first_pack) or "en-US"
+        languages = [language] + (["en-US"] if language in ("ja", "zh") else [])
+        installed = self.phonemizer.available(language)
+        description = f"{name} (Kokoro, {', '.join(languages)})"
+        if not installed:
+            description += " - no G2P installed for this language"
+        return VoiceSpec(
+            name=name,
+            languages=languages,
+            description=description,
+            installed=installed,
+            attribution_name=ATTRIBUTION[0],
+            attribution_url=ATTRIBUTION[1],
+        )
+
+    def _pack(self, voice: str) -> np.ndarray:
+        """A voice pack, or the weighted average of the packs of a blend (cached)."""
+        for known in (self._packs, self._blends):
+            if voice in known:
+                return known[voice]
+        if self.custom_voice(voice) is None:
+            raise SynthesisError(f"Kokoro has no voice {voice!r}")
+        weights = parse_blend(voice)
+        blend = np.zeros_like(next(iter(self._packs.values())))
+        for name, weight in weights.items():
+            blend += self._packs[name] * np.float32(weight)
+        if len(self._blends) >= _MAX_BLENDS:
+            self._blends.pop(next(iter(self._blends)))
+        self._blends[voice] = blend
+        return blend
 
     def load(self) -> None:
         with self._load_lock:
@@ -136,10 +183,8 @@ class KokoroEngine:
             self._session = session
 
     def synthesize(self, text: str, voice: str, speed: float) -> np.ndarray:
-        pack = self._packs.get(voice)
-        if pack is None:
-            raise SynthesisError(f"Kokoro has no voice {voice!r}")
-        language = voice_language(voice) or "en-US"
+        pack = self._pack(voice)
+        language = voice_language(voice.strip()) or "en-US"
         phonemes = self.phonemizer.phonemize(text, text_language(text, language))
         audio = [self._infer(piece, pack, speed) for piece in split_phonemes(phonemes)]
         audio = [part for part in audio if part.size]
