@@ -6,6 +6,7 @@ import asyncio
 import re
 
 from wyoming.audio import AudioStart
+from wyoming.event import Event
 from wyoming.info import Describe
 from wyoming.tts import (
     Synthesize,
@@ -240,3 +241,17 @@ async def test_blended_voice_by_name(server: RunningServer) -> None:
         refused = await collect(client, "audio-stop")
     assert refused.types() == ["error", "audio-stop"]
     assert "nobody" in refused.events[0].data["text"]
+
+
+async def test_malformed_synthesize_is_refused_and_ended(server: RunningServer) -> None:
+    async with server.client() as client:
+        await client.write_event(Event(type="synthesize", data={"voice": {"name": "jf_alpha"}}))
+        refused = await collect(client, "audio-stop")
+        assert refused.types() == ["error", "audio-stop"]
+        await client.write_event(Event(type="synthesize", data={"text": 42}))
+        refused = await collect(client, "audio-stop")
+        assert refused.types() == ["error", "audio-stop"]
+        assert "string" in refused.events[0].data["text"]
+        await client.write_event(Event(type="no-such-event", data={}))  # ignored
+        info = await describe(client)
+    assert info.tts[0].voices

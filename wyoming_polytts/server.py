@@ -94,6 +94,8 @@ class PolyTtsEventHandler(AsyncEventHandler):
                 _LOGGER.debug("Ignoring event of type %s", event.type)
         except (KeyError, TypeError, ValueError, AttributeError) as err:
             self._enqueue(self._send_error(f"Malformed {event.type} event: {err!r}", "bad-event"))
+            if Synthesize.is_type(event.type) and self._stream is None:
+                self._enqueue(self._send(AudioStop().event()))  # end the request all the same
         return True
 
     async def disconnect(self) -> None:
@@ -141,7 +143,7 @@ class PolyTtsEventHandler(AsyncEventHandler):
             )
             return
         for sentence in self._stream.sentences.add(_text_of(request.text)):
-            self._enqueue_stream_sentence(sentence)
+            self._enqueue_stream_sentence(self._stream, sentence)
 
     def _on_synthesize_stop(self) -> None:
         stream = self._stream
@@ -154,13 +156,12 @@ class PolyTtsEventHandler(AsyncEventHandler):
         else:
             rest = split_sentences(stream.fallback_text)
         for sentence in rest:
-            self._enqueue_stream_sentence(sentence, stream)
+            self._enqueue_stream_sentence(stream, sentence)
         self._enqueue(self._send(SynthesizeStopped().event()))
 
-    def _enqueue_stream_sentence(self, sentence: str, stream: Optional[_OpenStream] = None) -> None:
-        voice = (stream or self._stream).voice  # type: ignore[union-attr]
-        if voice is not None:  # an unknown voice was reported at synthesize-start
-            self._enqueue(self._speak_whole(voice, [sentence]))
+    def _enqueue_stream_sentence(self, stream: _OpenStream, sentence: str) -> None:
+        if stream.voice is not None:  # else an unknown voice was reported at synthesize-start
+            self._enqueue(self._speak_whole(stream.voice, [sentence]))
 
     def _resolve(self, requested: Optional[SynthesizeVoice]) -> Voice:
         try:
