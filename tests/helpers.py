@@ -84,3 +84,20 @@ def assert_speech(pcm: bytes, rate: int, min_seconds: float, max_seconds: float)
     assert energy.std() / energy.mean() > 0.3, "energy too steady for speech"
     crossings = np.mean(np.abs(np.diff(np.signbit(audio).astype(np.int8))))
     assert 0.01 < crossings < 0.5, f"zero-crossing rate {crossings:.3f}"
+
+
+def silences(pcm: bytes, rate: int, threshold_db: float = -45.0) -> List[float]:
+    """Lengths in seconds of the silent runs (10 ms frames), leading and inner, not trailing."""
+    audio = samples(pcm)
+    frame = rate // 100
+    frames = audio[: len(audio) // frame * frame].reshape(-1, frame)
+    silent = np.sqrt(np.mean(frames**2, axis=1)) < 10 ** (threshold_db / 20)
+    runs: List[float] = []
+    length = 0
+    for is_silent in silent:
+        if is_silent:
+            length += 1
+        elif length or not runs:
+            runs.append(length / 100)
+            length = 0
+    return runs

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from wyoming_polytts.audio import iter_chunks, to_pcm16
+from wyoming_polytts.audio import iter_chunks, to_pcm16, trim_silence
 
 
 def test_to_pcm16_scales_and_clips() -> None:
@@ -19,3 +19,17 @@ def test_chunks_hold_the_requested_samples() -> None:
     assert [len(chunk) for chunk in chunks] == [1000, 1000, 560]
     assert b"".join(chunks) == pcm
     assert list(iter_chunks(b"", 500)) == []
+
+
+def test_trim_silence_keeps_short_pads() -> None:
+    rate = 1000
+    tone = 0.5 * np.sin(np.linspace(0, 200 * np.pi, 500))
+    padded = np.concatenate([np.zeros(300), tone, np.zeros(700)]).astype(np.float32)
+    trimmed = trim_silence(padded, rate, lead_seconds=0.05, trail_seconds=0.2)
+    assert len(trimmed) == 50 + 500 + 200
+    assert np.array_equal(trimmed[50:550], tone.astype(np.float32))
+
+
+def test_trim_silence_of_pure_silence_is_empty() -> None:
+    assert trim_silence(np.zeros(1000, np.float32), 1000).size == 0
+    assert trim_silence(np.zeros(3, np.float32), 1000).size == 3  # shorter than one frame

@@ -16,7 +16,7 @@ from wyoming.tts import (
     SynthesizeVoice,
 )
 
-from .helpers import RunningServer, assert_speech, collect, describe, read_event
+from .helpers import RunningServer, assert_speech, collect, describe, read_event, silences
 
 RATE = 24000
 EMBEDDED_VOICES = {"jf_alpha", "jf_gongitsune", "jf_nezumi", "jf_tebukuro", "jm_kumo"}
@@ -58,6 +58,9 @@ async def test_synthesize_returns_speech(server: RunningServer) -> None:
     chunk_sizes = [len(e.payload or b"") for e in answer.events if e.type == "audio-chunk"]
     assert max(chunk_sizes) == 1024 * 2  # --samples-per-chunk default
     assert_speech(answer.pcm(), RATE, min_seconds=5.0, max_seconds=16.0)
+    leading, *pauses = silences(answer.pcm(), RATE)
+    assert leading <= 0.1  # the model's padding before the first word is cut
+    assert len(pauses) >= 2 and max(pauses) <= 0.35  # natural gaps between the sentences
 
 
 async def test_japanese_text_is_spoken(server: RunningServer) -> None:

@@ -21,6 +21,7 @@ from .settings import Settings, parse_settings
 from .voices import VoiceCatalog
 
 _LOGGER = logging.getLogger("wyoming_polytts")
+WARM_UP_TEXT = "The living room lights are now off, and the front door is locked for the night."
 
 
 async def serve(settings: Settings) -> None:
@@ -41,7 +42,7 @@ async def serve(settings: Settings) -> None:
         samples_per_chunk=settings.samples_per_chunk,
     )
     server = AsyncServer.from_uri(settings.uri)
-    loading = asyncio.create_task(_load(scheduler, engine))
+    loading = asyncio.create_task(_load(scheduler, engine, catalog.default().name))
     announcer = await _announce(settings)
     _LOGGER.info("Listening on %s (default voice %s)", settings.uri, catalog.default().name)
     try:
@@ -54,10 +55,16 @@ async def serve(settings: Settings) -> None:
         _LOGGER.info("Stopped")
 
 
-async def _load(scheduler: Scheduler, engine: KokoroEngine) -> None:
+async def _load(scheduler: Scheduler, engine: KokoroEngine, warm_voice: str) -> None:
     """Load the model in the worker pool while the port already answers `describe`."""
-    await scheduler.run(engine.load)
-    _LOGGER.info("Kokoro model loaded; ready to speak")
+    try:
+        await scheduler.run(engine.load)
+        # One short synthesis so the first request does not pay for onnxruntime's first run.
+        await scheduler.run(engine.synthesize, WARM_UP_TEXT, warm_voice, 1.0)
+    except Exception:  # noqa: BLE001 - requests will report it too; say it once, clearly
+        _LOGGER.exception("Loading the Kokoro model %s failed", engine.files.model)
+        return
+    _LOGGER.info("Kokoro model loaded and warmed up; ready to speak")
 
 
 async def _announce(settings: Settings) -> Optional[ZeroconfAnnouncer]:

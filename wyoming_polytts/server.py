@@ -22,7 +22,7 @@ from wyoming.tts import (
     SynthesizeVoice,
 )
 
-from .audio import CHANNELS, SAMPLE_WIDTH, iter_chunks, to_pcm16
+from .audio import CHANNELS, SAMPLE_WIDTH, iter_chunks, to_pcm16, trim_silence
 from .engines.base import SynthesisError
 from .scheduler import Scheduler
 from .text import SentenceStream, split_sentences
@@ -221,6 +221,7 @@ class PolyTtsEventHandler(AsyncEventHandler):
                     samples = await context.scheduler.run(
                         voice.engine.synthesize, sentence, voice.name, context.speed
                     )
+                    samples = trim_silence(samples, context.sample_rate)
                     for pcm in iter_chunks(to_pcm16(samples), context.samples_per_chunk):
                         await self.write_event(
                             AudioChunk(
