@@ -98,6 +98,9 @@ def main(argv: Optional[Sequence[str]] = None) -> None:
         level=logging.DEBUG if settings.debug else logging.INFO,
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
     )
+    # phonemizer warns on every sentence whose word count espeak-ng changes (numbers, commas);
+    # the phonemes are right, so only its errors are worth a log line.
+    logging.getLogger("phonemizer").setLevel(logging.ERROR)
     _LOGGER.info("wyoming-polytts %s", __version__)
     with contextlib.suppress(KeyboardInterrupt):
         asyncio.run(serve(settings))
