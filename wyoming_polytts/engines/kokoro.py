@@ -13,7 +13,7 @@ import numpy as np
 
 from ..models import KokoroFiles
 from .base import SynthesisError, VoiceSpec
-from .kokoro_g2p import Phonemizer, text_language, voice_language
+from .kokoro_g2p import Phonemizer, spoken_languages, text_language, voice_language
 
 _LOGGER = logging.getLogger(__name__)
 
@@ -109,6 +109,7 @@ class KokoroEngine:
         self._input_names: Mapping[str, str] = {}
         self._speed_type = "tensor(float)"
         self._blends: Dict[str, np.ndarray] = {}
+        self._blends_lock = threading.Lock()
         self._load_lock = threading.Lock()
 
     def voices(self) -> Sequence[VoiceSpec]:
@@ -132,7 +133,7 @@ class KokoroEngine:
 
     def _spec(self, name: str, first_pack: str) -> VoiceSpec:
         language = voice_language(first_pack) or "en-US"
-        languages = [language] + (["en-US"] if language in ("ja", "zh") else [])
+        languages = spoken_languages(language)
         installed = self.phonemizer.available(language)
         description = f"{name} (Kokoro, {', '.join(languages)})"
         if not installed:
@@ -148,19 +149,20 @@ class KokoroEngine:
 
     def _pack(self, voice: str) -> np.ndarray:
         """A voice pack, or the weighted average of the packs of a blend (cached)."""
-        for known in (self._packs, self._blends):
-            if voice in known:
-                return known[voice]
-        if self.custom_voice(voice) is None:
-            raise SynthesisError(f"Kokoro has no voice {voice!r}")
-        weights = parse_blend(voice)
-        blend = np.zeros_like(next(iter(self._packs.values())))
-        for name, weight in weights.items():
-            blend += self._packs[name] * np.float32(weight)
-        if len(self._blends) >= _MAX_BLENDS:
-            self._blends.pop(next(iter(self._blends)))
-        self._blends[voice] = blend
-        return blend
+        if voice in self._packs:
+            return self._packs[voice]
+        with self._blends_lock:  # worker threads share the cache
+            if voice in self._blends:
+                return self._blends[voice]
+            if self.custom_voice(voice) is None:
+                raise SynthesisError(f"Kokoro has no voice {voice!r}")
+            blend = np.zeros_like(next(iter(self._packs.values())))
+            for name, weight in parse_blend(voice).items():
+                blend += self._packs[name] * np.float32(weight)
+            if len(self._blends) >= _MAX_BLENDS:
+                self._blends.pop(next(iter(self._blends)))
+            self._blends[voice] = blend
+            return blend
 
     def load(self) -> None:
         with self._load_lock:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 import re
 import threading
-from typing import Any, Callable, Dict, NamedTuple, Optional
+from typing import Any, Callable, Dict, List, NamedTuple, Optional
 
 _LOGGER = logging.getLogger(__name__)
 
@@ -45,6 +45,11 @@ class G2P(NamedTuple):
 def voice_language(voice_name: str) -> Optional[str]:
     """Language tag of a Kokoro voice from its name prefix (`af_heart` -> `en-US`)."""
     return LANGUAGE_BY_PREFIX.get(voice_name[:1].lower())
+
+
+def spoken_languages(voice_lang: str) -> List[str]:
+    """Languages a voice speaks: its own, and English for Japanese and Chinese voices."""
+    return [voice_lang] + (["en-US"] if voice_lang in ("ja", "zh") else [])
 
 
 def text_language(text: str, voice_lang: str) -> str:
