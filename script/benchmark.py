@@ -1,9 +1,17 @@
-"""Latency, real-time factor and memory of the server, measured over a real socket.
+"""Latency, real-time factor, concurrency and memory of the server, over a real socket.
 
-Starts `python -m wyoming_polytts` on 127.0.0.1 with the chosen model options and drives it
-with the `wyoming` client: time to first audio and total time for a three-sentence answer,
-sent whole (`synthesize`), streamed at once and streamed at an LLM's pace; then the server's
-peak RSS. Prints a Markdown table; `--json FILE` also writes the raw figures.
+Starts `python -m wyoming_polytts` on 127.0.0.1 with the given server options and drives it
+with the `wyoming` client, for each text of `script/benchmark_texts.json`:
+
+- time to first audio, total time, audio seconds and real-time factor for `synthesize`, for
+  streamed text sent all at once, and for streamed text arriving at an LLM's pace;
+- the same texts synthesized by the engine in this process (no server), sentence by sentence;
+- 1, 2 and 4 concurrent clients: total throughput and time to first audio per client;
+- `describe` round trips while two long syntheses run;
+- the server's peak RSS.
+
+Medians over `--rounds` rounds with min and max. Prints a Markdown table and the targets;
+writes `results.json` and `chart.png` (matplotlib) into `--output`.
 """
 
 from __future__ import annotations
@@ -11,68 +19,104 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import logging
 import statistics
 import sys
 import tempfile
 import time
+from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Dict, List, Sequence
+from typing import Any, Dict, List, Optional, Sequence
 
-from wyoming.client import AsyncClient
+from wyoming.info import Describe
 from wyoming.tts import Synthesize, SynthesizeChunk, SynthesizeStart, SynthesizeStop
 
+from wyoming_polytts.audio import trim_silence
+from wyoming_polytts.engines.kokoro import KokoroEngine
 from wyoming_polytts.launch import RunningServer, start_server
+from wyoming_polytts.models import resolve_kokoro
+from wyoming_polytts.settings import parse_settings
+from wyoming_polytts.text import split_sentences
 
-WEATHER = (
-    "Today will be sunny with a high of twenty degrees. "
-    "In the evening, clouds move in from the west. "
-    "Tomorrow brings light rain, so take an umbrella."
-)
+TEXTS_PATH = Path(__file__).with_name("benchmark_texts.json")
 RATE, WIDTH = 24000, 2
+MODES = ("synthesize", "stream-at-once", "stream-llm")
+CONCURRENCY = (1, 2, 4)
+CONCURRENT_TEXT = "weather"
+_LOGGER = logging.getLogger("benchmark")
 
 
-async def _one_round(
-    server: RunningServer, mode: str, tokens_per_second: float
-) -> Dict[str, float]:
+@dataclass
+class Sample:
+    """One request: seconds to the first audio chunk and to the end, seconds of audio."""
+
+    first_audio_s: float
+    total_s: float
+    audio_s: float
+
+    @property
+    def rtf(self) -> float:
+        return self.total_s / self.audio_s if self.audio_s else float("inf")
+
+
+def spread(values: Sequence[float]) -> Dict[str, float]:
+    """Median, min and max."""
+    return {"median": statistics.median(values), "min": min(values), "max": max(values)}
+
+
+def _cell(values: Sequence[float]) -> str:
+    summary = spread(values)
+    return f"{summary['median']:.3f} ({summary['min']:.3f}-{summary['max']:.3f})"
+
+
+# -- requests over the socket ---------------------------------------------------------------
+
+
+async def request(
+    server: RunningServer, text: str, mode: str, tokens_per_second: float, voice: Optional[str]
+) -> Sample:
+    """Send `text` the way `mode` says and time the audio that comes back."""
+    from wyoming.tts import SynthesizeVoice
+
+    wanted = SynthesizeVoice(name=voice) if voice else None
     async with server.client() as client:
         started = time.perf_counter()
         if mode == "synthesize":
-            await client.write_event(Synthesize(text=WEATHER).event())
-            end_type = "audio-stop"
+            await client.write_event(Synthesize(text=text, voice=wanted).event())
+            end_type, sender = "audio-stop", None
         else:
-            sender = asyncio.create_task(_send_stream(client, mode, tokens_per_second))
+            pieces = [text] if mode == "stream-at-once" else _tokens(text)
+            delay = 0.0 if mode == "stream-at-once" else 1 / tokens_per_second
+            sender = asyncio.create_task(_send_stream(client, pieces, delay, wanted))
             end_type = "synthesize-stopped"
-        first = None
+        first: Optional[float] = None
         audio_bytes = 0
         while True:
             event = await client.read_event()
             if event is None:
-                raise RuntimeError("server closed the connection")
+                raise RuntimeError("the server closed the connection")
             if event.type == "audio-chunk":
-                first = first if first is not None else time.perf_counter() - started
+                if first is None:
+                    first = time.perf_counter() - started
                 audio_bytes += len(event.payload or b"")
+            elif event.type == "error":
+                raise RuntimeError(f"the server answered an error: {event.data}")
             elif event.type == end_type:
                 break
         total = time.perf_counter() - started
-        if mode != "synthesize":
+        if sender is not None:
             await sender
-    seconds = audio_bytes / (RATE * WIDTH)
-    return {
-        "first_audio_s": first or total,
-        "total_s": total,
-        "audio_s": seconds,
-        "rtf": total / seconds,
-    }
+    return Sample(first if first is not None else total, total, audio_bytes / (RATE * WIDTH))
 
 
-async def _send_stream(client: AsyncClient, mode: str, tokens_per_second: float) -> None:
-    """Send the answer as streamed text while the caller reads audio, as Home Assistant does."""
-    await client.write_event(SynthesizeStart().event())
-    pieces = [WEATHER] if mode == "stream-at-once" else _tokens(WEATHER)
+async def _send_stream(client: Any, pieces: List[str], delay: float, voice: Any) -> None:
+    """Streamed text as Home Assistant sends it, while the caller reads audio."""
+    await client.write_event(SynthesizeStart(voice=voice).event())
     for piece in pieces:
         await client.write_event(SynthesizeChunk(text=piece).event())
-        if mode == "stream-llm":
-            await asyncio.sleep(1 / tokens_per_second)
+        if delay:
+            await asyncio.sleep(delay)
+    await client.write_event(Synthesize(text="".join(pieces), voice=voice).event())
     await client.write_event(SynthesizeStop().event())
 
 
@@ -81,52 +125,276 @@ def _tokens(text: str) -> List[str]:
     return [text[i : i + 4] for i in range(0, len(text), 4)]
 
 
-def _summary(values: Sequence[float]) -> str:
-    return f"{statistics.median(values):.3f} ({min(values):.3f}-{max(values):.3f})"
+async def concurrent(server: RunningServer, text: str, clients: int, voice: Optional[str]) -> dict:
+    """`clients` requests at once: per-client samples and total audio seconds per second."""
+    started = time.perf_counter()
+    samples = await asyncio.gather(
+        *(request(server, text, "synthesize", 0, voice) for _ in range(clients))
+    )
+    wall = time.perf_counter() - started
+    return {
+        "samples": [asdict(sample) for sample in samples],
+        "throughput": sum(sample.audio_s for sample in samples) / wall,
+        "wall_s": wall,
+    }
 
 
-async def _run(
-    server: RunningServer, rounds: int, tokens_per_second: float
-) -> Dict[str, List[Dict[str, float]]]:
-    results: Dict[str, List[Dict[str, float]]] = {}
-    await _one_round(server, "synthesize", tokens_per_second)  # warm-up: model load, caches
-    for mode in ("synthesize", "stream-at-once", "stream-llm"):
-        results[mode] = [await _one_round(server, mode, tokens_per_second) for _ in range(rounds)]
+async def describe_latency(server: RunningServer, text: str, voice: Optional[str]) -> dict:
+    """`describe` round trips on a third connection while two syntheses run."""
+    latencies: List[float] = []
+    busy = asyncio.gather(*(request(server, text, "synthesize", 0, voice) for _ in range(2)))
+    async with server.client() as client:
+        await asyncio.sleep(0.2)  # let both syntheses start
+        while not busy.done():
+            started = time.perf_counter()
+            await client.write_event(Describe().event())
+            while (event := await client.read_event()) is not None and event.type != "info":
+                pass
+            latencies.append(time.perf_counter() - started)
+            await asyncio.sleep(0.02)
+    await busy
+    ordered = sorted(latencies)
+    return {
+        "count": len(ordered),
+        "p50_s": ordered[len(ordered) // 2],
+        "p99_s": ordered[min(len(ordered) - 1, int(len(ordered) * 0.99))],
+        "max_s": ordered[-1],
+    }
+
+
+# -- the engine alone -----------------------------------------------------------------------
+
+
+def engine_direct(
+    data_dir: Path, server_args: Sequence[str], texts: Dict[str, str], voice: str, rounds: int
+) -> Dict[str, dict]:
+    """Each text sentence by sentence through the engine itself, in this process."""
+    settings = parse_settings(["--data-dir", str(data_dir), *server_args])
+    engine = KokoroEngine(resolve_kokoro(settings), threads=settings.threads)
+    engine.load()
+    engine.synthesize("The living room lights are now off.", voice, settings.speed)  # warm-up
+    results: Dict[str, dict] = {}
+    for name, text in texts.items():
+        totals, firsts, audio = [], [], 0.0
+        for _ in range(rounds):
+            total, audio = 0.0, 0.0
+            for index, sentence in enumerate(split_sentences(text)):
+                started = time.perf_counter()
+                samples = engine.synthesize(sentence, voice, settings.speed)
+                elapsed = time.perf_counter() - started
+                total += elapsed
+                if index == 0:
+                    firsts.append(elapsed)
+                audio += len(trim_silence(samples, RATE)) / RATE
+            totals.append(total)
+        results[name] = {
+            "total_s": spread(totals),
+            "first_sentence_s": spread(firsts),
+            "audio_s": audio,
+            "rtf": statistics.median(totals) / audio,
+        }
     return results
+
+
+# -- the run --------------------------------------------------------------------------------
+
+
+async def measure_server(
+    server: RunningServer, texts: Dict[str, str], args: argparse.Namespace
+) -> dict:
+    voice = args.voice
+    await request(server, texts[CONCURRENT_TEXT], "synthesize", 0, voice)  # warm-up
+    requests: Dict[str, Dict[str, List[dict]]] = {}
+    for name, text in texts.items():
+        requests[name] = {}
+        for mode in MODES:
+            rows = []
+            for _ in range(args.rounds):
+                rows.append(
+                    asdict(await request(server, text, mode, args.tokens_per_second, voice))
+                )
+            requests[name][mode] = rows
+            _LOGGER.info("%s / %s done", name, mode)
+    concurrency = {
+        str(clients): [
+            await concurrent(server, texts[CONCURRENT_TEXT], clients, voice)
+            for _ in range(args.rounds)
+        ]
+        for clients in CONCURRENCY
+    }
+    _LOGGER.info("concurrency done")
+    describe = await describe_latency(server, texts["paragraph"], voice)
+    return {"requests": requests, "concurrency": concurrency, "describe": describe}
 
 
 def main(argv: Sequence[str] = ()) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--rounds", type=int, default=5)
+    parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--tokens-per-second", type=float, default=20.0)
+    parser.add_argument("--voice", default="jf_alpha", help="voice of every request")
     parser.add_argument("--data-dir", type=Path, default=Path("data"))
-    parser.add_argument("--json", type=Path, help="also write the raw figures here")
-    parser.add_argument("server_args", nargs="*", help="extra server options (after --)")
+    parser.add_argument("--texts", type=Path, default=TEXTS_PATH)
+    parser.add_argument("--output", type=Path, default=Path("build/benchmark"))
+    parser.add_argument("server_args", nargs="*", help="server options (after --)")
     args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s", stream=sys.stderr)
+    logging.getLogger("phonemizer").setLevel(logging.ERROR)
+    texts: Dict[str, str] = json.loads(args.texts.read_text(encoding="utf-8"))
 
     with tempfile.TemporaryDirectory() as temp:
         server = start_server(args.data_dir, Path(temp) / "server.log", args.server_args)
         try:
-            results = asyncio.run(_run(server, args.rounds, args.tokens_per_second))
-            peak_rss = server.peak_rss_mib()
+            measured = asyncio.run(measure_server(server, texts, args))
+            measured["peak_rss_mib"] = server.peak_rss_mib()
         finally:
             server.stop()
-
-    print(
-        f"Three-sentence answer, {args.rounds} rounds, median (min-max); server options: "
-        f"{' '.join(args.server_args) or '(defaults)'}\n"
+    _LOGGER.info("server done; now the engine alone")
+    measured["engine"] = engine_direct(
+        args.data_dir, args.server_args, texts, args.voice, args.rounds
     )
-    print("| request | first audio (s) | total (s) | audio (s) | real-time factor |")
-    print("|---|---|---|---|---|")
-    for mode, rows in results.items():
-        cells = [
-            _summary([row[key] for row in rows])
-            for key in ("first_audio_s", "total_s", "audio_s", "rtf")
+    measured["options"] = {"server_args": list(args.server_args), "rounds": args.rounds}
+
+    args.output.mkdir(parents=True, exist_ok=True)
+    (args.output / "results.json").write_text(json.dumps(measured, indent=2), encoding="utf-8")
+    print(report(measured))
+    chart(measured, args.output / "chart.png")
+    print(f"\nRaw figures and chart: {args.output}/results.json, {args.output}/chart.png")
+
+
+# -- output ---------------------------------------------------------------------------------
+
+
+def report(measured: dict) -> str:
+    """The Markdown tables and the targets."""
+    options = " ".join(measured["options"]["server_args"]) or "(defaults)"
+    lines = [
+        f"Server options: {options}; {measured['options']['rounds']} rounds; "
+        "median (min-max), seconds.",
+        "",
+        "| text | request | first audio | total | audio | real-time factor | engine alone |",
+        "|---|---|---|---|---|---|---|",
+    ]
+    for name, modes in measured["requests"].items():
+        engine = measured["engine"][name]
+        for mode, rows in modes.items():
+            cells = [_cell([row[key] for row in rows]) for key in ("first_audio_s", "total_s")]
+            audio = statistics.median(row["audio_s"] for row in rows)
+            rtf = _cell([row["total_s"] / row["audio_s"] for row in rows])
+            lines.append(
+                f"| {name} | {mode} | {cells[0]} | {cells[1]} | {audio:.2f} | {rtf} | "
+                f"{engine['total_s']['median']:.3f} (RTF {engine['rtf']:.3f}) |"
+            )
+    lines += [
+        "",
+        f"Concurrent clients, each sending the {CONCURRENT_TEXT} text:",
+        "",
+        "| clients | first audio per client | total per client | audio s per s |",
+        "|---|---|---|---|",
+    ]
+    for clients, rounds in measured["concurrency"].items():
+        samples = [sample for run in rounds for sample in run["samples"]]
+        lines.append(
+            f"| {clients} | {_cell([s['first_audio_s'] for s in samples])} | "
+            f"{_cell([s['total_s'] for s in samples])} | "
+            f"{_cell([run['throughput'] for run in rounds])} |"
+        )
+    describe = measured["describe"]
+    lines += [
+        "",
+        f"`describe` during two syntheses: p50 {describe['p50_s'] * 1000:.1f} ms, "
+        f"p99 {describe['p99_s'] * 1000:.1f} ms, max {describe['max_s'] * 1000:.1f} ms "
+        f"({describe['count']} requests)",
+        f"Server peak RSS: {measured['peak_rss_mib']:.0f} MiB",
+        "",
+        "Targets:",
+        "",
+    ]
+    lines += [f"- [{'x' if met else ' '}] {text}" for text, met in targets(measured)]
+    return "\n".join(lines)
+
+
+def targets(measured: dict) -> List[tuple]:
+    """Each target of the performance issue, with the figures and whether it is met."""
+    weather = measured["requests"]["weather"]
+    engine = measured["engine"]["weather"]
+    server_total = statistics.median(row["total_s"] for row in weather["synthesize"])
+    overhead = server_total / engine["total_s"]["median"]
+    first = statistics.median(row["first_audio_s"] for row in weather["synthesize"])
+    first_ratio = first / engine["first_sentence_s"]["median"]
+    single = statistics.median(run["throughput"] for run in measured["concurrency"]["1"])
+    runs4 = measured["concurrency"]["4"]
+    four = statistics.median(run["throughput"] for run in runs4)
+    waited = any(
+        max(s["first_audio_s"] for s in run["samples"]) >= min(s["total_s"] for s in run["samples"])
+        for run in runs4
+    )
+    p99 = measured["describe"]["p99_s"]
+    rss = measured["peak_rss_mib"]
+    return [
+        (
+            f"server time / engine time on the weather text: {overhead:.3f} (<= 1.05)",
+            overhead <= 1.05,
+        ),
+        (
+            f"first audio / engine's first sentence: {first:.3f} s / "
+            f"{engine['first_sentence_s']['median']:.3f} s = {first_ratio:.2f} (<= 0.50)",
+            first_ratio <= 0.50,
+        ),
+        (
+            f"4 clients' throughput / 1 client's: {four / single:.2f} (>= 0.90)",
+            four / single >= 0.90,
+        ),
+        (
+            f"no client of 4 waits for another's whole text before its first audio: "
+            f"{'no' if waited else 'yes'}",
+            not waited,
+        ),
+        (f"describe p99 during two syntheses: {p99 * 1000:.1f} ms (<= 50)", p99 <= 0.050),
+        (f"peak RSS: {rss:.0f} MiB (<= 500)", rss <= 500),
+    ]
+
+
+def chart(measured: dict, path: Path) -> None:
+    """Time to first audio and real-time factor per case, medians with min-max bars."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    labels: List[str] = []
+    firsts: List[List[float]] = []
+    rtfs: List[List[float]] = []
+    for name, modes in measured["requests"].items():
+        for mode, rows in modes.items():
+            labels.append(f"{name}\n{mode}")
+            firsts.append([row["first_audio_s"] for row in rows])
+            rtfs.append([row["total_s"] / row["audio_s"] for row in rows])
+    for clients, runs in measured["concurrency"].items():
+        samples = [sample for run in runs for sample in run["samples"]]
+        labels.append(f"{CONCURRENT_TEXT}\n{clients} clients")
+        firsts.append([s["first_audio_s"] for s in samples])
+        rtfs.append([s["total_s"] / s["audio_s"] for s in samples])
+
+    figure, axes = plt.subplots(2, 1, figsize=(max(8, len(labels) * 0.7), 8), sharex=True)
+    positions = range(len(labels))
+    for axis, values, title in (
+        (axes[0], firsts, "time to first audio (s)"),
+        (axes[1], rtfs, "real-time factor (lower is faster)"),
+    ):
+        medians = [statistics.median(v) for v in values]
+        errors = [
+            [m - min(v) for m, v in zip(medians, values)],
+            [max(v) - m for m, v in zip(medians, values)],
         ]
-        print(f"| {mode} | " + " | ".join(cells) + " |")
-    print(f"\nServer peak RSS: {peak_rss:.0f} MiB")
-    if args.json:
-        args.json.write_text(json.dumps({"results": results, "peak_rss_mib": peak_rss}, indent=2))
+        axis.bar(positions, medians, yerr=errors, capsize=3, color="#4a7ab5")
+        axis.set_ylabel(title)
+        axis.grid(axis="y", alpha=0.3)
+    axes[1].set_xticks(list(positions), labels, rotation=60, ha="right", fontsize=8)
+    options = " ".join(measured["options"]["server_args"]) or "default options"
+    figure.suptitle(f"wyoming-polytts, {options}: medians, min-max bars")
+    figure.tight_layout()
+    figure.savefig(path, dpi=100)
+    plt.close(figure)
 
 
 if __name__ == "__main__":

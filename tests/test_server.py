@@ -89,7 +89,7 @@ async def test_voice_chosen_by_language(server: RunningServer) -> None:
     assert "sw" in refused.events[0].data["text"]
 
 
-async def test_streamed_text_gives_one_stream_per_sentence(server: RunningServer) -> None:
+async def test_streamed_text_gives_one_stream_per_piece(server: RunningServer) -> None:
     pieces = re.findall(r".{1,7}", WEATHER, flags=re.S)  # arbitrary cuts, as from an LLM
     async with server.client() as client:
         await client.write_event(SynthesizeStart(voice=SynthesizeVoice(name="jf_nezumi")).event())
@@ -107,9 +107,11 @@ async def test_streamed_text_gives_one_stream_per_sentence(server: RunningServer
     types = answer.types()
     assert "error" not in types
     streams = answer.streams()
-    assert len(streams) == 3
-    assert types.count("audio-start") == types.count("audio-stop") == 3
-    for pcm in streams:
+    # "Today will be sunny" is spoken on its own, then the rest of each sentence.
+    assert len(streams) == 4
+    assert types.count("audio-start") == types.count("audio-stop") == 4
+    assert_speech(streams[0], RATE, min_seconds=0.6, max_seconds=2.5)
+    for pcm in streams[1:]:
         assert_speech(pcm, RATE, min_seconds=1.0, max_seconds=7.0)
     formats = {
         (e.data["rate"], e.data["width"], e.data["channels"])

@@ -18,6 +18,7 @@ from .models import resolve_kokoro
 from .scheduler import Scheduler
 from .server import PolyTtsEventHandler, ServiceContext
 from .settings import Settings, parse_settings
+from .text import ClausePolicy
 from .voices import VoiceCatalog
 
 _LOGGER = logging.getLogger("wyoming_polytts")
@@ -40,6 +41,7 @@ async def serve(settings: Settings) -> None:
         sample_rate=SAMPLE_RATE,
         speed=settings.speed,
         samples_per_chunk=settings.samples_per_chunk,
+        clause_policy=ClausePolicy(enabled=not settings.whole_sentences),
     )
     server = AsyncServer.from_uri(settings.uri)
     loading = asyncio.create_task(_load(scheduler, engine, catalog.default().name))

@@ -5,9 +5,11 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from dataclasses import dataclass
-from typing import Awaitable, Callable, List, Optional
+from collections import deque
+from dataclasses import dataclass, field
+from typing import Deque, Dict, List, Optional, Union
 
+import numpy as np
 from wyoming.audio import AudioChunk, AudioStart, AudioStop
 from wyoming.error import Error
 from wyoming.event import Event
@@ -25,12 +27,10 @@ from wyoming.tts import (
 from .audio import CHANNELS, SAMPLE_WIDTH, iter_chunks, to_pcm16, trim_silence
 from .engines.base import SynthesisError
 from .scheduler import Scheduler
-from .text import SentenceStream, split_sentences
+from .text import ClausePolicy, Piece, SentenceStream, split_text
 from .voices import Voice, VoiceCatalog, VoiceNotFoundError
 
 _LOGGER = logging.getLogger(__name__)
-
-Job = Callable[[], Awaitable[None]]
 
 
 class RequestError(Exception):
@@ -51,6 +51,26 @@ class ServiceContext:
     sample_rate: int
     speed: float
     samples_per_chunk: int
+    clause_policy: ClausePolicy = field(default_factory=ClausePolicy)
+
+
+@dataclass(eq=False)
+class _Speech:
+    """Pieces of text to speak with one voice; `framed` wraps them in audio-start/-stop."""
+
+    voice: Voice
+    pieces: List[Piece]
+    framed: bool = True
+    started: Dict[int, asyncio.Task[np.ndarray]] = field(default_factory=dict)
+
+    def drop(self) -> None:
+        """Forget syntheses that were started but will not be spoken."""
+        for task in self.started.values():
+            task.cancel()
+        self.started.clear()
+
+
+Job = Union[Event, _Speech]
 
 
 @dataclass
@@ -73,7 +93,8 @@ class PolyTtsEventHandler(AsyncEventHandler):
     ) -> None:
         super().__init__(reader, writer)
         self._context = context
-        self._jobs: asyncio.Queue[Job] = asyncio.Queue()
+        self._jobs: Deque[Job] = deque()
+        self._wakeup = asyncio.Event()
         self._speaker: Optional[asyncio.Task[None]] = None
         self._stream: Optional[_OpenStream] = None
 
@@ -95,7 +116,7 @@ class PolyTtsEventHandler(AsyncEventHandler):
         except (KeyError, TypeError, ValueError, AttributeError) as err:
             self._enqueue(self._send_error(f"Malformed {event.type} event: {err!r}", "bad-event"))
             if Synthesize.is_type(event.type) and self._stream is None:
-                self._enqueue(self._send(AudioStop().event()))  # end the request all the same
+                self._enqueue(AudioStop().event())  # end the request all the same
         return True
 
     async def disconnect(self) -> None:
@@ -115,13 +136,13 @@ class PolyTtsEventHandler(AsyncEventHandler):
             return
         try:
             voice = self._resolve(request.voice)
-            sentences = split_sentences(_text_of(request.text))
-            if not sentences:
+            pieces = split_text(_text_of(request.text), self._context.clause_policy)
+            if not pieces:
                 raise RequestError("Nothing to say: the text has no words", "empty-text")
         except RequestError as err:
-            self._enqueue(self._send_error(err.text, err.code), self._send(AudioStop().event()))
+            self._enqueue(self._send_error(err.text, err.code), AudioStop().event())
             return
-        self._enqueue(self._speak_whole(voice, sentences))
+        self._enqueue(_Speech(voice, pieces))
 
     def _on_synthesize_start(self, request: SynthesizeStart) -> None:
         if self._stream is not None:
@@ -134,7 +155,9 @@ class PolyTtsEventHandler(AsyncEventHandler):
             voice = self._resolve(request.voice)
         except RequestError as err:
             self._enqueue(self._send_error(err.text, err.code))
-        self._stream = _OpenStream(voice=voice, sentences=SentenceStream())
+        self._stream = _OpenStream(
+            voice=voice, sentences=SentenceStream(self._context.clause_policy)
+        )
 
     def _on_synthesize_chunk(self, request: SynthesizeChunk) -> None:
         if self._stream is None:
@@ -142,8 +165,8 @@ class PolyTtsEventHandler(AsyncEventHandler):
                 self._send_error("synthesize-chunk without synthesize-start", "bad-order")
             )
             return
-        for sentence in self._stream.sentences.add(_text_of(request.text)):
-            self._enqueue_stream_sentence(self._stream, sentence)
+        for piece in self._stream.sentences.add(_text_of(request.text)):
+            self._enqueue_stream_piece(self._stream, piece)
 
     def _on_synthesize_stop(self) -> None:
         stream = self._stream
@@ -154,14 +177,14 @@ class PolyTtsEventHandler(AsyncEventHandler):
         if stream.sentences.received_text:
             rest = stream.sentences.finish()
         else:
-            rest = split_sentences(stream.fallback_text)
-        for sentence in rest:
-            self._enqueue_stream_sentence(stream, sentence)
-        self._enqueue(self._send(SynthesizeStopped().event()))
+            rest = split_text(stream.fallback_text, self._context.clause_policy)
+        for piece in rest:
+            self._enqueue_stream_piece(stream, piece)
+        self._enqueue(SynthesizeStopped().event())
 
-    def _enqueue_stream_sentence(self, stream: _OpenStream, sentence: str) -> None:
+    def _enqueue_stream_piece(self, stream: _OpenStream, piece: Piece) -> None:
         if stream.voice is not None:  # else an unknown voice was reported at synthesize-start
-            self._enqueue(self._speak_whole(stream.voice, [sentence]))
+            self._enqueue(_Speech(stream.voice, [piece]))
 
     def _resolve(self, requested: Optional[SynthesizeVoice]) -> Voice:
         try:
@@ -181,68 +204,97 @@ class PolyTtsEventHandler(AsyncEventHandler):
     # -- output, in order -----------------------------------------------------------------
 
     def _enqueue(self, *jobs: Job) -> None:
-        for job in jobs:
-            self._jobs.put_nowait(job)
+        self._jobs.extend(jobs)
+        self._wakeup.set()
         if self._speaker is None:
             self._speaker = asyncio.create_task(self._run_jobs(), name="polytts-speaker")
 
     async def _run_jobs(self) -> None:
-        while True:
-            job = await self._jobs.get()
-            try:
-                await job()
-            except ConnectionError as err:
-                _LOGGER.debug("Client went away: %s", err)
-                return
-            except Exception:  # noqa: BLE001 - one failed job must not silence the next
-                _LOGGER.exception("Unexpected failure while answering a request")
+        try:
+            while True:
+                while not self._jobs:
+                    self._wakeup.clear()
+                    await self._wakeup.wait()
+                job = self._jobs.popleft()
+                try:
+                    if isinstance(job, Event):
+                        await self.write_event(job)
+                    else:
+                        await self._speak(job)
+                except ConnectionError as err:
+                    _LOGGER.debug("Client went away: %s", err)
+                    return
+                except Exception:  # noqa: BLE001 - one failed job must not silence the next
+                    _LOGGER.exception("Unexpected failure while answering a request")
+        finally:
+            for job in self._jobs:
+                if isinstance(job, _Speech):
+                    job.drop()
 
-    def _send(self, event: Event) -> Job:
-        async def job() -> None:
-            await self.write_event(event)
-
-        return job
-
-    def _send_error(self, text: str, code: str) -> Job:
+    def _send_error(self, text: str, code: str) -> Event:
         _LOGGER.warning("Request refused: %s", text)
-        return self._send(Error(text=text, code=code).event())
+        return Error(text=text, code=code).event()
 
-    def _speak_whole(self, voice: Voice, sentences: List[str]) -> Job:
-        """audio-start, the audio of each sentence as soon as it is ready, audio-stop."""
-
-        async def job() -> None:
-            context = self._context
+    async def _speak(self, speech: _Speech) -> None:
+        """Speak each piece as soon as it is ready, the next one synthesized meanwhile."""
+        context = self._context
+        if speech.framed:
             await self.write_event(
                 AudioStart(rate=context.sample_rate, width=SAMPLE_WIDTH, channels=CHANNELS).event()
             )
-            try:
-                for sentence in sentences:
-                    _LOGGER.debug("Speaking with %s: %s", voice.name, sentence)
-                    samples = await context.scheduler.run(
-                        voice.engine.synthesize, sentence, voice.name, context.speed
-                    )
-                    samples = trim_silence(samples, context.sample_rate)
-                    for pcm in iter_chunks(to_pcm16(samples), context.samples_per_chunk):
-                        await self.write_event(
-                            AudioChunk(
-                                rate=context.sample_rate,
-                                width=SAMPLE_WIDTH,
-                                channels=CHANNELS,
-                                audio=pcm,
-                            ).event()
-                        )
-            except SynthesisError as err:
-                await self.write_event(Error(text=str(err), code="synthesis-failed").event())
-            except (ConnectionError, asyncio.CancelledError):
-                raise
-            except Exception as err:  # noqa: BLE001 - the server must outlive one bad sentence
-                _LOGGER.exception("Synthesis failed")
-                await self.write_event(
-                    Error(text=f"Synthesis failed: {err}", code="synthesis-failed").event()
+        try:
+            for index, piece in enumerate(speech.pieces):
+                pending = self._synthesis(speech, index)
+                self._prefetch(speech, index + 1)
+                samples = trim_silence(
+                    await pending, context.sample_rate, trail_seconds=piece.pause
                 )
+                for pcm in iter_chunks(to_pcm16(samples), context.samples_per_chunk):
+                    await self.write_event(
+                        AudioChunk(
+                            rate=context.sample_rate,
+                            width=SAMPLE_WIDTH,
+                            channels=CHANNELS,
+                            audio=pcm,
+                        ).event()
+                    )
+        except SynthesisError as err:
+            await self.write_event(Error(text=str(err), code="synthesis-failed").event())
+        except (ConnectionError, asyncio.CancelledError):
+            raise
+        except Exception as err:  # noqa: BLE001 - the server must outlive one bad sentence
+            _LOGGER.exception("Synthesis failed")
+            await self.write_event(
+                Error(text=f"Synthesis failed: {err}", code="synthesis-failed").event()
+            )
+        finally:
+            speech.drop()
+        if speech.framed:
             await self.write_event(AudioStop().event())
 
-        return job
+    def _synthesis(self, speech: _Speech, index: int) -> asyncio.Task[np.ndarray]:
+        """The synthesis of one piece, started now unless it already was."""
+        if index not in speech.started:
+            piece = speech.pieces[index]
+            _LOGGER.debug("Speaking with %s: %s", speech.voice.name, piece.text)
+            speech.started[index] = asyncio.create_task(
+                self._context.scheduler.run(
+                    speech.voice.engine.synthesize,
+                    piece.text,
+                    speech.voice.name,
+                    self._context.speed,
+                )
+            )
+        return speech.started[index]
+
+    def _prefetch(self, speech: _Speech, index: int) -> None:
+        """Start the piece after the one being spoken: of this request, or of the next."""
+        if index < len(speech.pieces):
+            self._synthesis(speech, index)
+            return
+        following = next((job for job in self._jobs if isinstance(job, _Speech)), None)
+        if following is not None and following.pieces:
+            self._synthesis(following, 0)
 
 
 def _text_of(value: object) -> str:

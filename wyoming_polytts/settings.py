@@ -23,6 +23,7 @@ class Settings:
     voice: Optional[str]
     speed: float
     samples_per_chunk: int
+    whole_sentences: bool
     kokoro_model: Optional[Path]
     kokoro_voices: Optional[Path]
     kokoro_precision: str
@@ -84,6 +85,12 @@ def build_parser() -> argparse.ArgumentParser:
         help="audio samples per audio-chunk event (default: %(default)s)",
     )
     parser.add_argument(
+        "--whole-sentences",
+        action="store_true",
+        help="never speak the first clause of a long first sentence on its own "
+        "(speech then starts later)",
+    )
+    parser.add_argument(
         "--kokoro-model",
         type=Path,
         help="a local Kokoro-82M v1.0 ONNX file (skips download and embedded model)",
@@ -141,6 +148,7 @@ def parse_settings(argv: Optional[Sequence[str]] = None) -> Settings:
         voice=args.voice,
         speed=args.speed,
         samples_per_chunk=args.samples_per_chunk,
+        whole_sentences=args.whole_sentences,
         kokoro_model=args.kokoro_model,
         kokoro_voices=args.kokoro_voices,
         kokoro_precision=args.kokoro_precision,
