@@ -7,7 +7,7 @@ from typing import Iterator
 
 import pytest
 
-from .helpers import RunningServer, start_server
+from .helpers import ADMIN_TOKEN, RunningServer, start_server
 
 
 @pytest.fixture(scope="session")
@@ -19,6 +19,6 @@ def data_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
 @pytest.fixture(scope="module")
 def server(data_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningServer]:
     log_path = tmp_path_factory.mktemp("log") / "server.log"
-    running = start_server(data_dir, log_path, ["--no-download"])
+    running = start_server(data_dir, log_path, ["--no-download", "--admin-token", ADMIN_TOKEN])
     yield running
     running.stop()

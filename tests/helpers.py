@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import asyncio
+import io
 from dataclasses import dataclass, field
 from typing import List
 
 import numpy as np
+import soundfile
 from wyoming.client import AsyncClient
 from wyoming.event import Event
 from wyoming.info import Describe, Info
@@ -16,6 +18,7 @@ from wyoming_polytts.launch import RunningServer, free_port, start_server
 __all__ = ["RunningServer", "free_port", "start_server"]
 
 READ_TIMEOUT = 120.0
+ADMIN_TOKEN = "test-admin-token"
 
 
 async def read_event(client: AsyncClient) -> Event:
@@ -101,3 +104,24 @@ def silences(pcm: bytes, rate: int, threshold_db: float = -45.0) -> List[float]:
             runs.append(length / 100)
             length = 0
     return runs
+
+
+def voice_like(
+    seconds: float, rate: int = 48000, channels: int = 2, level: float = 0.3
+) -> np.ndarray:
+    """A voiced-sounding signal (harmonics, syllable-rate envelope) with 0.5 s of silence around."""
+    t = np.arange(int(seconds * rate)) / rate
+    tone = sum(np.sin(2 * np.pi * f * t) / k for k, f in enumerate((140, 280, 420, 700), 1))
+    envelope = 0.55 + 0.45 * np.sin(2 * np.pi * 4 * t)
+    signal = (level * tone / 2.1 * envelope).astype(np.float32)
+    pad = np.zeros(int(0.5 * rate), np.float32)
+    mono = np.concatenate([pad, signal, pad])
+    return np.stack([mono] * channels, axis=1) if channels > 1 else mono
+
+
+def encode(
+    samples: np.ndarray, rate: int = 48000, format: str = "WAV", subtype: str | None = None
+) -> bytes:
+    buffer = io.BytesIO()
+    soundfile.write(buffer, samples, rate, format=format, subtype=subtype)
+    return buffer.getvalue()

@@ -1,4 +1,4 @@
-"""Start-up and shutdown: models, engines, the Wyoming server, zeroconf."""
+"""Start-up and shutdown: models, engines, registry, the Wyoming server, admin page, zeroconf."""
 
 from __future__ import annotations
 
@@ -9,12 +9,19 @@ from functools import partial
 from typing import Optional, Sequence
 from urllib.parse import urlparse
 
+from aiohttp import web
 from wyoming.server import AsyncServer
 
 from . import __version__
 from .discovery import ZeroconfAnnouncer
 from .engines.kokoro import SAMPLE_RATE, KokoroEngine
+from .engines.zipvoice import LANGUAGES as CLONE_LANGUAGES
+from .engines.zipvoice import ZipVoiceEngine
+from .http.app import AdminContext, create_app
+from .http.auth import Guard, load_or_create_token
+from .http.download import UrlCache, UrlPolicy
 from .models import resolve_kokoro
+from .registry import PromptLimits, VoiceRegistry
 from .scheduler import Scheduler
 from .server import PolyTtsEventHandler, ServiceContext
 from .settings import Settings, parse_settings
@@ -31,7 +38,17 @@ async def serve(settings: Settings) -> None:
     _LOGGER.info("Kokoro model: %s (%s)", files.model, files.source)
     _LOGGER.info("Kokoro voice packs: %s", files.voices)
     engine = KokoroEngine(files, threads=settings.threads)
-    catalog = VoiceCatalog([engine], default_voice=settings.voice)
+    kokoro_names = {spec.name for spec in engine.voices()}
+    registry = VoiceRegistry(
+        settings.data_dir / "voices",
+        languages=CLONE_LANGUAGES,
+        limits=PromptLimits(max_seconds=settings.max_prompt_seconds),
+        is_reserved=kokoro_names.__contains__,
+    )
+    registry.load()
+    clones = ZipVoiceEngine(registry)
+    catalog = VoiceCatalog([engine, clones], default_voice=settings.voice)
+    registry.on_change(catalog.refresh)
     _log_voices(engine)
 
     scheduler = Scheduler(settings.workers)
@@ -45,12 +62,15 @@ async def serve(settings: Settings) -> None:
     )
     server = AsyncServer.from_uri(settings.uri)
     loading = asyncio.create_task(_load(scheduler, engine, catalog.default().name))
+    admin = await _start_admin(settings, registry, catalog)
     announcer = await _announce(settings)
     _LOGGER.info("Listening on %s (default voice %s)", settings.uri, catalog.default().name)
     try:
         await server.run(partial(PolyTtsEventHandler, context))
     finally:
         loading.cancel()
+        if admin is not None:
+            await admin.cleanup()
         if announcer is not None:
             await announcer.stop()
         scheduler.shutdown()
@@ -67,6 +87,31 @@ async def _load(scheduler: Scheduler, engine: KokoroEngine, warm_voice: str) -> 
         _LOGGER.exception("Loading the Kokoro model %s failed", engine.files.model)
         return
     _LOGGER.info("Kokoro model loaded and warmed up; ready to speak")
+
+
+async def _start_admin(
+    settings: Settings, registry: VoiceRegistry, catalog: VoiceCatalog
+) -> Optional[web.AppRunner]:
+    """The admin page and API on --http-uri, in this event loop."""
+    if settings.http_uri is None:
+        return None
+    parsed = urlparse(settings.http_uri)
+    context = AdminContext(
+        registry=registry,
+        catalog=catalog,
+        guard=Guard(load_or_create_token(settings.data_dir, settings.admin_token)),
+        url_policy=UrlPolicy(
+            allow_private=settings.allow_private_urls,
+            max_bytes=registry.limits.max_bytes,
+        ),
+        url_cache=UrlCache(settings.data_dir / "cache" / "downloads"),
+        allow_url_download=settings.allow_url_download,
+    )
+    runner = web.AppRunner(create_app(context), access_log=None)
+    await runner.setup()
+    await web.TCPSite(runner, parsed.hostname, parsed.port).start()
+    _LOGGER.info("Admin page on %s", settings.http_uri)
+    return runner
 
 
 async def _announce(settings: Settings) -> Optional[ZeroconfAnnouncer]:

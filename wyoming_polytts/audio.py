@@ -46,3 +46,40 @@ def trim_silence(
     start = max(0, loud[0] * frame - int(lead_seconds * rate))
     end = min(len(samples), (loud[-1] + 1) * frame + int(trail_seconds * rate))
     return samples[start:end]
+
+
+def to_mono(samples: np.ndarray) -> np.ndarray:
+    """Average the channels of a (frames, channels) array; mono passes through."""
+    samples = np.asarray(samples, dtype=np.float32)
+    return samples.mean(axis=1) if samples.ndim == 2 else samples
+
+
+def resample(samples: np.ndarray, rate: int, target_rate: int) -> np.ndarray:
+    """Mono float samples from `rate` to `target_rate` (soxr, high quality)."""
+    if rate == target_rate:
+        return np.asarray(samples, dtype=np.float32)
+    import soxr
+
+    return np.asarray(soxr.resample(samples, rate, target_rate, quality="HQ"), dtype=np.float32)
+
+
+def rms_dbfs(samples: np.ndarray) -> float:
+    """Loudness as RMS in dBFS (-inf for silence)."""
+    if samples.size == 0:
+        return float("-inf")
+    rms = float(np.sqrt(np.mean(np.square(samples, dtype=np.float64))))
+    return 20 * float(np.log10(rms)) if rms > 0 else float("-inf")
+
+
+def normalize_loudness(
+    samples: np.ndarray, target_dbfs: float = -20.0, peak_limit: float = 0.95
+) -> np.ndarray:
+    """Scale to `target_dbfs` RMS, less if that would push a peak above `peak_limit`."""
+    level = rms_dbfs(samples)
+    if level == float("-inf"):
+        return samples
+    gain = 10 ** ((target_dbfs - level) / 20)
+    peak = float(np.max(np.abs(samples)))
+    if peak * gain > peak_limit:
+        gain = peak_limit / peak
+    return np.asarray(samples * gain, dtype=np.float32)

@@ -29,6 +29,7 @@ class RunningServer:
     uri: str
     log_path: Path
     port: Optional[int] = None
+    http_url: Optional[str] = None  # the admin page, when it runs
 
     def log(self) -> str:
         return self.log_path.read_text(encoding="utf-8", errors="replace")
@@ -61,11 +62,19 @@ def start_server(
     uri: Optional[str] = None,
     env: Optional[Dict[str, str]] = None,
 ) -> RunningServer:
-    """Start the server in a subprocess, as `script/run` does, and wait for `describe`."""
+    """Start the server in a subprocess, as `script/run` does, and wait for `describe`.
+
+    Everything listens on 127.0.0.1 only: the admin page gets a free port of its own
+    unless `extra_args` choose `--http-uri` or `--no-http`.
+    """
     port = None
     if uri is None:
         port = free_port()
         uri = f"tcp://127.0.0.1:{port}"
+    http_url = None
+    if "--no-http" not in extra_args and "--http-uri" not in extra_args:
+        http_url = f"http://127.0.0.1:{free_port()}"
+        extra_args = ["--http-uri", http_url, *extra_args]
     command = [
         sys.executable,
         "-m",
@@ -81,7 +90,9 @@ def start_server(
     process = subprocess.Popen(
         command, stdout=log_file, stderr=subprocess.STDOUT, env={**os.environ, **(env or {})}
     )
-    server = RunningServer(process=process, uri=uri, log_path=log_path, port=port)
+    server = RunningServer(
+        process=process, uri=uri, log_path=log_path, port=port, http_url=http_url
+    )
     deadline = time.monotonic() + 180
     while time.monotonic() < deadline:
         if process.poll() is not None:

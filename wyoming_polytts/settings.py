@@ -7,10 +7,12 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Optional, Sequence
+from urllib.parse import urlparse
 
 from . import __version__
 
 DEFAULT_URI = "tcp://0.0.0.0:10200"
+DEFAULT_HTTP_URI = "http://0.0.0.0:10201"
 KOKORO_PRECISIONS = ("fp32", "fp16", "int8")
 
 
@@ -30,6 +32,11 @@ class Settings:
     download: bool
     workers: int
     threads: int
+    http_uri: Optional[str]
+    admin_token: Optional[str]
+    allow_url_download: bool
+    allow_private_urls: bool
+    max_prompt_seconds: float
     zeroconf_name: Optional[str]
     zeroconf_host: Optional[str]
     debug: bool
@@ -40,6 +47,22 @@ def _positive_float(value: str) -> float:
     if not 0.25 <= number <= 4.0:
         raise argparse.ArgumentTypeError("must be between 0.25 and 4.0")
     return number
+
+
+def _prompt_seconds(value: str) -> float:
+    number = float(value)
+    if not 2.0 <= number <= 30.0:
+        raise argparse.ArgumentTypeError("must be between 2 and 30 seconds")
+    return number
+
+
+def _http_uri(value: Optional[str]) -> Optional[str]:
+    if value is None:
+        return None
+    parsed = urlparse(value)
+    if parsed.scheme != "http" or not parsed.hostname or parsed.port is None:
+        raise SystemExit(f"--http-uri must look like http://HOST:PORT, not {value!r}")
+    return value
 
 
 def _positive_int(value: str) -> int:
@@ -124,6 +147,35 @@ def build_parser() -> argparse.ArgumentParser:
         help="CPU threads per synthesis (default: all cores, %(default)s here)",
     )
     parser.add_argument(
+        "--http-uri",
+        default=DEFAULT_HTTP_URI,
+        help="where the admin page and API listen: http://HOST:PORT (default: %(default)s)",
+    )
+    parser.add_argument("--no-http", action="store_true", help="no admin page or API")
+    parser.add_argument(
+        "--admin-token",
+        default=os.environ.get("POLYTTS_ADMIN_TOKEN"),
+        help="token that changes voices through the page and API (default: "
+        "$POLYTTS_ADMIN_TOKEN, else one generated and kept in DATA_DIR/admin_token)",
+    )
+    parser.add_argument(
+        "--allow-url-download",
+        action="store_true",
+        help="let the API fetch voice recordings from URLs",
+    )
+    parser.add_argument(
+        "--allow-private-urls",
+        action="store_true",
+        help="let URL downloads reach private, loopback and link-local addresses",
+    )
+    parser.add_argument(
+        "--max-prompt-seconds",
+        type=_prompt_seconds,
+        default=10.0,
+        help="longest speech a voice recording may hold; ZipVoice clones best from about "
+        "3 s (default: %(default)s)",
+    )
+    parser.add_argument(
         "--zeroconf",
         nargs="?",
         const="wyoming-polytts",
@@ -155,6 +207,11 @@ def parse_settings(argv: Optional[Sequence[str]] = None) -> Settings:
         download=not args.no_download,
         workers=args.workers,
         threads=args.threads,
+        http_uri=None if args.no_http else _http_uri(args.http_uri),
+        admin_token=args.admin_token,
+        allow_url_download=args.allow_url_download,
+        allow_private_urls=args.allow_private_urls,
+        max_prompt_seconds=args.max_prompt_seconds,
         zeroconf_name=args.zeroconf,
         zeroconf_host=args.zeroconf_host,
         debug=args.debug,

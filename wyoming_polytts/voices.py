@@ -45,20 +45,25 @@ class VoiceCatalog:
     def __init__(self, engines: Sequence[Engine], default_voice: Optional[str] = None):
         self._engines = list(engines)
         self._default_name = default_voice
+        self._voices: Dict[str, Voice] = {}
         self.refresh()
         if default_voice is not None and default_voice not in self._voices:
             choices = ", ".join(self.names())
             raise VoiceNotFoundError(f"--voice {default_voice!r} is not a voice; choose: {choices}")
 
     def refresh(self) -> None:
-        """Read the voice lists of the engines again."""
-        self._voices: Dict[str, Voice] = {}
+        """Read the voice lists of the engines again (safe to call from any thread)."""
+        voices: Dict[str, Voice] = {}
         for engine in self._engines:
             for spec in engine.voices():
-                self._voices.setdefault(spec.name, Voice(spec, engine))
+                voices.setdefault(spec.name, Voice(spec, engine))
+        self._voices = voices  # one assignment: readers see the old list or the new one
 
     def names(self) -> List[str]:
         return list(self._voices)
+
+    def voices(self) -> List[Voice]:
+        return list(self._voices.values())
 
     def default(self) -> Voice:
         """The `--voice` default, else af_heart, else the first installed voice."""

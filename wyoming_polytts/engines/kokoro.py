@@ -173,6 +173,9 @@ class KokoroEngine:
             options = onnxruntime.SessionOptions()
             options.intra_op_num_threads = self._threads
             options.inter_op_num_threads = 1
+            # Memory patterns are planned per input shape; every sentence length is a new
+            # shape, so with them the process grew by ~180 MB per pass over a long text.
+            options.enable_mem_pattern = False
             session = onnxruntime.InferenceSession(
                 str(self.files.model), sess_options=options, providers=["CPUExecutionProvider"]
             )

@@ -1,0 +1,111 @@
+"""The admin page in a real browser: sign in, register (file and microphone), list, delete.
+
+Runs headless Debian Chromium (`/usr/bin/chromium`) through Playwright's Python client; no
+browser is downloaded. Skipped when either is missing, unless POLYTTS_REQUIRE_BROWSER=1
+(as in CI), where a missing browser is a failure.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import shutil
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import List
+
+import pytest
+
+from ..helpers import ADMIN_TOKEN, RunningServer, describe, encode, voice_like
+
+CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
+
+
+def _browser_or_skip() -> None:
+    missing = []
+    try:
+        import playwright.sync_api  # noqa: F401
+    except ImportError:
+        missing.append("the playwright package")
+    if not Path(CHROMIUM).exists():
+        missing.append("Debian's chromium")
+    if missing:
+        message = f"needs {' and '.join(missing)} (script/setup --browser installs them)"
+        if os.environ.get("POLYTTS_REQUIRE_BROWSER") == "1":
+            pytest.fail(message)
+        pytest.skip(message)
+
+
+def _voice_names(server: RunningServer) -> List[str]:
+    async def names() -> List[str]:
+        async with server.client() as client:
+            return [voice.name for voice in (await describe(client)).tts[0].voices]
+
+    # Playwright's sync API runs an event loop in this thread; ask from another one.
+    with ThreadPoolExecutor(1) as thread:
+        return thread.submit(asyncio.run, names()).result()
+
+
+def test_register_list_and_delete_in_a_browser(server: RunningServer, tmp_path: Path) -> None:
+    _browser_or_skip()
+    from playwright.sync_api import expect, sync_playwright
+
+    recording = tmp_path / "grandma.wav"
+    recording.write_bytes(encode(voice_like(3.0)))
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(
+            executable_path=CHROMIUM,
+            args=["--use-fake-ui-for-media-stream", "--use-fake-device-for-media-stream"],
+        )
+        try:
+            page = browser.new_page(viewport={"width": 390, "height": 844})  # a phone
+            page.on("dialog", lambda dialog: dialog.accept())
+            page.goto(str(server.http_url))
+            expect(page.locator("#login")).to_be_visible()
+            expect(page.locator("#register")).to_be_hidden()
+
+            page.fill("input[name=token]", "wrong token")
+            page.click("#login-form button")
+            expect(page.locator("#login-error")).to_contain_text("not the admin token")
+            page.fill("input[name=token]", ADMIN_TOKEN)
+            page.click("#login-form button")
+            expect(page.locator("#register")).to_be_visible()
+            expect(page.locator("#url-field")).to_be_hidden()  # no --allow-url-download
+
+            # A bad name is refused next to the form, and nothing is stored.
+            page.fill("input[name=name]", "grandma")
+            page.set_input_files("#audio-file", str(tmp_path / "grandma.wav"))
+            page.fill("textarea[name=transcript]", "   ")
+            page.evaluate("document.querySelector('textarea').removeAttribute('required')")
+            page.click("#register-button")
+            expect(page.locator("#register-error")).to_contain_text("transcript")
+
+            page.fill("textarea[name=transcript]", "Hello there, this is grandma speaking.")
+            page.select_option("#language", "en-US")
+            page.click("#register-button")
+            expect(page.locator("#register-ok")).to_contain_text("Registered grandma")
+            clone = page.locator("#clones li[data-voice=grandma]")
+            expect(clone).to_contain_text("Hello there, this is grandma speaking.")
+            expect(clone.locator("audio")).to_have_attribute("src", "/api/voices/grandma/prompt")
+            page.screenshot(path=str(tmp_path / "admin-page.png"), full_page=True)
+            assert "grandma" in _voice_names(server)
+
+            # Recorded in the browser (Chromium's fake microphone plays a tone).
+            page.click("#record")
+            expect(page.locator("#record")).to_have_text("Stop")
+            page.wait_for_timeout(2500)
+            page.click("#record")
+            expect(page.locator("#recorded")).to_be_visible()
+            page.fill("input[name=name]", "from-the-mic")
+            page.fill("textarea[name=transcript]", "A tone from the fake microphone.")
+            page.click("#register-button")
+            expect(page.locator("#register-ok")).to_contain_text("Registered from-the-mic")
+            assert {"grandma", "from-the-mic"} <= set(_voice_names(server))
+
+            for name in ("grandma", "from-the-mic"):
+                page.click(f"#clones li[data-voice={name}] button.danger")
+                expect(page.locator(f"#clones li[data-voice={name}]")).to_have_count(0)
+            names = _voice_names(server)
+            assert "grandma" not in names and "from-the-mic" not in names
+        finally:
+            browser.close()

@@ -1,0 +1,226 @@
+"""The voice registry: validation, durable storage, recovery after a crash, concurrency."""
+
+from __future__ import annotations
+
+import json
+import os
+import threading
+from pathlib import Path
+from typing import List
+
+import numpy as np
+import pytest
+import soundfile
+
+from wyoming_polytts.audio import rms_dbfs
+from wyoming_polytts.registry import (
+    PROMPT_RATE,
+    PromptLimits,
+    RegistryError,
+    VoiceNotFound,
+    VoiceRegistry,
+)
+
+from .helpers import encode, voice_like
+
+LANGUAGES = ("en-US", "zh")
+TRANSCRIPT = "The quick brown fox jumps over the lazy dog."
+
+
+@pytest.fixture
+def registry(tmp_path: Path) -> VoiceRegistry:
+    registry = VoiceRegistry(
+        tmp_path / "voices", LANGUAGES, is_reserved={"af_heart", "jf_alpha"}.__contains__
+    )
+    registry.load()
+    return registry
+
+
+def refused(registry: VoiceRegistry, code: str, **overrides: object) -> str:
+    arguments = {
+        "name": "grandma",
+        "transcript": TRANSCRIPT,
+        "language": "en-US",
+        "audio": encode(voice_like(3.0)),
+        "source": "test",
+    }
+    arguments.update(overrides)
+    with pytest.raises(RegistryError) as caught:
+        registry.register(**arguments)  # type: ignore[arg-type]
+    assert caught.value.code == code, str(caught.value)
+    assert registry.list() == []
+    assert [p for p in registry.root.iterdir()] == []  # nothing written, nothing left over
+    return str(caught.value)
+
+
+def test_a_registered_voice_is_stored_as_mono_24k_trimmed_and_normalized(
+    registry: VoiceRegistry,
+) -> None:
+    voice = registry.register(
+        "grandma", f"  {TRANSCRIPT}\n", "en-US", encode(voice_like(3.0)), "upload"
+    )
+    assert voice.transcript == TRANSCRIPT
+    assert voice.sample_rate == PROMPT_RATE
+    assert 3.0 <= voice.duration <= 3.0 + 0.1 + 0.2 + 0.02  # kept lead and trail only
+    samples, rate = soundfile.read(registry.prompt_path("grandma"), dtype="float32")
+    assert rate == PROMPT_RATE and samples.ndim == 1
+    assert abs(rms_dbfs(samples) - (-20.0)) < 1.0
+    assert registry.list() == [voice]
+    assert registry.get("grandma") == voice
+
+
+@pytest.mark.parametrize(
+    ("format", "subtype"), [("FLAC", None), ("OGG", "VORBIS"), ("MP3", "MPEG_LAYER_III")]
+)
+def test_flac_ogg_and_mp3_are_accepted(
+    registry: VoiceRegistry, format: str, subtype: str | None
+) -> None:
+    audio = encode(voice_like(2.0, rate=44100, channels=1), 44100, format, subtype)
+    voice = registry.register("clip", TRANSCRIPT, "zh", audio, format)
+    assert 1.9 <= voice.duration <= 2.4
+
+
+def test_voices_survive_a_restart(registry: VoiceRegistry) -> None:
+    first = registry.register("one", TRANSCRIPT, "en-US", encode(voice_like(2.0)), "a")
+    second = registry.register("two", "你好，世界。", "zh", encode(voice_like(4.0)), "b")
+    again = VoiceRegistry(registry.root, LANGUAGES)
+    again.load()
+    assert again.list() == [first, second]
+
+
+@pytest.mark.parametrize(
+    "name", ["", "Grandma", "-dash", "_under", "a" * 65, "../escape", "a/b", "ünïcode", "a b", 7]
+)
+def test_bad_names_are_refused(registry: VoiceRegistry, name: object) -> None:
+    assert "lowercase" in refused(registry, "invalid-name", name=name)
+
+
+def test_a_name_is_used_once_and_never_by_a_builtin_voice(registry: VoiceRegistry) -> None:
+    assert "taken" in refused(registry, "name-taken", name="af_heart")
+    registry.register("grandma", TRANSCRIPT, "en-US", encode(voice_like(2.0)), "a")
+    with pytest.raises(RegistryError) as caught:
+        registry.register("grandma", TRANSCRIPT, "en-US", encode(voice_like(3.0)), "b")
+    assert caught.value.code == "name-taken"
+    assert registry.get("grandma").source == "a"
+
+
+@pytest.mark.parametrize(
+    ("audio", "code", "words"),
+    [
+        (b"this is not audio at all", "not-audio", "not audio"),
+        (b"", "not-audio", "not audio"),
+        (encode(voice_like(0.5)), "too-short", "at least"),
+        (encode(voice_like(12.0)), "too-long", "at most"),
+        (encode(np.zeros((48000 * 3, 2), np.float32)), "silent", "silent"),
+        (encode(np.sign(voice_like(3.0)) * 1.0), "clipped", "clipped"),
+    ],
+)
+def test_bad_recordings_are_refused(
+    registry: VoiceRegistry, audio: bytes, code: str, words: str
+) -> None:
+    assert words in refused(registry, code, audio=audio)
+
+
+def test_a_long_file_is_refused_before_it_is_decoded(tmp_path: Path) -> None:
+    registry = VoiceRegistry(tmp_path / "voices", LANGUAGES, PromptLimits(max_decoded_seconds=20))
+    registry.load()
+    # 10 minutes of silence compress to a few kB in FLAC; its header says how long it is.
+    audio = encode(np.zeros(8000 * 600, np.float32), 8000, "FLAC")
+    assert len(audio) < 200_000
+    assert "600 s" in refused(registry, "too-long", audio=audio)
+
+
+def test_a_file_over_the_size_limit_is_refused(tmp_path: Path) -> None:
+    registry = VoiceRegistry(tmp_path / "voices", LANGUAGES, PromptLimits(max_bytes=100_000))
+    registry.load()
+    assert "limit" in refused(registry, "too-large", audio=encode(voice_like(3.0)))
+
+
+@pytest.mark.parametrize("transcript", ["", "   \n ", None, 42, "x" * 501])
+def test_bad_transcripts_are_refused(registry: VoiceRegistry, transcript: object) -> None:
+    refused(registry, "bad-transcript", transcript=transcript)
+
+
+def test_a_language_clones_cannot_speak_is_refused(registry: VoiceRegistry) -> None:
+    assert "en-US, zh" in refused(registry, "unsupported-language", language="ja")
+
+
+def test_delete_removes_the_voice_and_its_files(registry: VoiceRegistry) -> None:
+    registry.register("grandma", TRANSCRIPT, "en-US", encode(voice_like(2.0)), "a")
+    registry.delete("grandma")
+    assert registry.list() == []
+    assert list(registry.root.iterdir()) == []
+    with pytest.raises(VoiceNotFound):
+        registry.delete("grandma")
+    with pytest.raises(VoiceNotFound):
+        registry.prompt_path("grandma")
+
+
+def test_listeners_hear_of_every_change(registry: VoiceRegistry) -> None:
+    calls: List[int] = []
+    registry.on_change(lambda: calls.append(len(registry.list())))
+    registry.register("grandma", TRANSCRIPT, "en-US", encode(voice_like(2.0)), "a")
+    registry.delete("grandma")
+    assert calls == [1, 0]
+
+
+def test_leftovers_of_a_crash_are_cleaned_and_whole_voices_kept(registry: VoiceRegistry) -> None:
+    kept = registry.register("kept", TRANSCRIPT, "en-US", encode(voice_like(2.0)), "a")
+    root = registry.root
+    # A registration that died before its rename: a hidden folder with part of its files.
+    incoming = root / ".incoming-new-0123"
+    incoming.mkdir()
+    (incoming / "prompt.wav").write_bytes(b"RIFF half")
+    # A deletion that died between its rename and the removal.
+    (root / ".deleted-old-4567").mkdir()
+    # A folder whose audio no longer matches its checksum (damaged on disk): not served.
+    damaged = root / "damaged"
+    damaged.mkdir()
+    (damaged / "prompt.wav").write_bytes(b"not the original")
+    (damaged / "voice.json").write_text(json.dumps({**kept.to_dict(), "name": "damaged"}))
+
+    again = VoiceRegistry(root, LANGUAGES)
+    again.load()
+    assert again.list() == [kept]
+    assert sorted(p.name for p in root.iterdir()) == ["damaged", "kept"]
+
+
+def test_a_crash_before_the_rename_leaves_no_voice(
+    registry: VoiceRegistry, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def crash(source: object, target: object) -> None:
+        raise KeyboardInterrupt("power cut")
+
+    monkeypatch.setattr(os, "rename", crash)
+    with pytest.raises(KeyboardInterrupt):
+        registry.register("grandma", TRANSCRIPT, "en-US", encode(voice_like(2.0)), "a")
+    monkeypatch.undo()
+    assert registry.list() == []
+    again = VoiceRegistry(registry.root, LANGUAGES)
+    again.load()
+    assert again.list() == []
+    assert list(registry.root.iterdir()) == []
+
+
+def test_concurrent_registrations_of_one_name_store_exactly_one(registry: VoiceRegistry) -> None:
+    audio = [encode(voice_like(2.0 + index * 0.1)) for index in range(6)]
+    outcomes: List[str] = []
+
+    def attempt(index: int) -> None:
+        try:
+            registry.register("shared", TRANSCRIPT, "en-US", audio[index], f"try {index}")
+            outcomes.append("stored")
+        except RegistryError as err:
+            outcomes.append(err.code)
+
+    threads = [threading.Thread(target=attempt, args=(index,)) for index in range(6)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert sorted(outcomes) == ["name-taken"] * 5 + ["stored"]
+    assert [p.name for p in registry.root.iterdir()] == ["shared"]
+    winner = registry.get("shared")
+    again = VoiceRegistry(registry.root, LANGUAGES)
+    again.load()
+    assert again.list() == [winner]

@@ -1,0 +1,283 @@
+"""The admin web app: a JSON API over the voice registry and the page that uses it."""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import binascii
+import importlib.resources
+import logging
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Awaitable, Callable, Dict, Optional, Tuple
+
+from aiohttp import web
+
+from .. import __version__
+from ..registry import ClonedVoice, RegistryError, VoiceRegistry
+from ..voices import Voice, VoiceCatalog
+from .auth import SESSION_COOKIE, Guard
+from .download import DownloadError, UrlCache, UrlPolicy, fetch
+
+_LOGGER = logging.getLogger(__name__)
+
+SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+OPEN_ROUTES = frozenset({"/api/login"})  # state-changing routes that need no token
+_STATUS_BY_CODE = {"not-found": 404, "name-taken": 409, "too-large": 413}
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+
+
+@dataclass
+class AdminContext:
+    """What the web app works with."""
+
+    registry: VoiceRegistry
+    catalog: VoiceCatalog
+    guard: Guard
+    url_policy: UrlPolicy
+    url_cache: UrlCache
+    allow_url_download: bool
+
+
+CONTEXT = web.AppKey("polytts", AdminContext)
+
+
+def create_app(context: AdminContext) -> web.Application:
+    """The aiohttp application: API under /api, the page at /."""
+    max_body = context.registry.limits.max_bytes * 4 // 3 + 64 * 1024  # base64 and form fields
+    app = web.Application(middlewares=[_errors_as_json, _require_token], client_max_size=max_body)
+    app[CONTEXT] = context
+    static = Path(str(importlib.resources.files("wyoming_polytts.http") / "static"))
+    app.router.add_get("/", _page(static / "index.html"))
+    app.router.add_static("/static/", static)
+    app.router.add_get("/api/health", health)
+    app.router.add_get("/api/session", session)
+    app.router.add_post("/api/login", login)
+    app.router.add_post("/api/logout", logout)
+    app.router.add_get("/api/voices", list_voices)
+    app.router.add_post("/api/voices", register_voice)
+    app.router.add_get("/api/voices/{name}", get_voice)
+    app.router.add_delete("/api/voices/{name}", delete_voice)
+    app.router.add_get("/api/voices/{name}/prompt", get_prompt)
+    app.router.add_post("/api/cache/clear", clear_cache)
+    return app
+
+
+def _error(status: int, message: str, code: str) -> web.Response:
+    return web.json_response({"error": message, "code": code}, status=status)
+
+
+@web.middleware
+async def _errors_as_json(request: web.Request, handler: Handler) -> web.StreamResponse:
+    """Every failure becomes `{"error": ..., "code": ...}` with a fitting status."""
+    try:
+        return await handler(request)
+    except RegistryError as err:
+        return _error(_STATUS_BY_CODE.get(err.code, 400), str(err), err.code)
+    except DownloadError as err:
+        return _error(400, str(err), "download-failed")
+    except web.HTTPRequestEntityTooLarge:
+        return _error(413, "The request is too large", "too-large")
+    except web.HTTPException as err:
+        if err.status < 400:
+            raise
+        return _error(err.status, err.reason, "http-error")
+    except Exception:  # noqa: BLE001 - the server outlives one bad request
+        _LOGGER.exception("Request %s %s failed", request.method, request.path)
+        return _error(500, "Internal error; see the server log", "internal")
+
+
+@web.middleware
+async def _require_token(request: web.Request, handler: Handler) -> web.StreamResponse:
+    """State-changing requests need the admin token, and none may come from another site."""
+    if request.method in SAFE_METHODS or request.path in OPEN_ROUTES:
+        return await handler(request)
+    origin = request.headers.get("Origin")
+    if origin is not None and origin != f"{request.scheme}://{request.host}":
+        return _error(403, "Requests from other sites are not accepted", "cross-origin")
+    if not request.app[CONTEXT].guard.allows(request):
+        return _error(401, "This needs the admin token", "unauthorized")
+    return await handler(request)
+
+
+def _page(path: Path) -> Handler:
+    async def handler(request: web.Request) -> web.StreamResponse:
+        return web.FileResponse(path, headers={"Cache-Control": "no-store"})
+
+    return handler
+
+
+# -- session --------------------------------------------------------------------------------
+
+
+async def health(request: web.Request) -> web.Response:
+    context = request.app[CONTEXT]
+    return web.json_response(
+        {
+            "status": "ok",
+            "version": __version__,
+            "voices": len(context.catalog.voices()),
+            "clones": len(context.registry.list()),
+        }
+    )
+
+
+async def session(request: web.Request) -> web.Response:
+    context = request.app[CONTEXT]
+    return web.json_response(
+        {
+            "authenticated": context.guard.allows(request),
+            "url_download": context.allow_url_download,
+            "languages": list(context.registry.languages),
+            "max_prompt_seconds": context.registry.limits.max_seconds,
+            "min_prompt_seconds": context.registry.limits.min_seconds,
+        }
+    )
+
+
+async def login(request: web.Request) -> web.Response:
+    context = request.app[CONTEXT]
+    fields = await _fields(request)
+    token = fields.get("token")
+    if not isinstance(token, str) or not context.guard.token_matches(token):
+        await asyncio.sleep(0.5)  # slows down guessing
+        return _error(401, "That is not the admin token", "unauthorized")
+    response = web.json_response({"authenticated": True})
+    response.set_cookie(
+        SESSION_COOKIE,
+        context.guard.session_value(),
+        httponly=True,
+        samesite="Strict",
+        path="/",
+        secure=request.secure,
+    )
+    return response
+
+
+async def logout(request: web.Request) -> web.Response:
+    response = web.json_response({"authenticated": False})
+    response.del_cookie(SESSION_COOKIE, path="/")
+    return response
+
+
+# -- voices ---------------------------------------------------------------------------------
+
+
+def _voice_json(voice: Voice, clone: Optional[ClonedVoice]) -> Dict[str, Any]:
+    data: Dict[str, Any] = {
+        "name": voice.name,
+        "engine": voice.engine.name,
+        "languages": list(voice.spec.languages),
+        "description": voice.spec.description,
+        "installed": voice.spec.installed,
+    }
+    if clone is not None:
+        data["clone"] = {**clone.to_dict(), "prompt_url": f"/api/voices/{clone.name}/prompt"}
+    return data
+
+
+async def list_voices(request: web.Request) -> web.Response:
+    context = request.app[CONTEXT]
+    clones = {clone.name: clone for clone in context.registry.list()}
+    voices = [_voice_json(voice, clones.get(voice.name)) for voice in context.catalog.voices()]
+    return web.json_response({"voices": voices})
+
+
+async def get_voice(request: web.Request) -> web.Response:
+    context = request.app[CONTEXT]
+    name = request.match_info["name"]
+    voice = next((v for v in context.catalog.voices() if v.name == name), None)
+    if voice is None:
+        return _error(404, f"No voice is called {name!r}", "not-found")
+    clone = context.registry.get(name) if voice.engine.name == "zipvoice" else None
+    return web.json_response(_voice_json(voice, clone))
+
+
+async def get_prompt(request: web.Request) -> web.StreamResponse:
+    path = request.app[CONTEXT].registry.prompt_path(request.match_info["name"])
+    return web.FileResponse(path, headers={"Content-Type": "audio/wav"})
+
+
+async def register_voice(request: web.Request) -> web.Response:
+    context = request.app[CONTEXT]
+    fields = await _fields(request)
+    audio, source = await _audio_source(context, fields)
+    voice = await asyncio.to_thread(
+        context.registry.register,
+        fields.get("name"),
+        fields.get("transcript"),
+        fields.get("language"),
+        audio,
+        source,
+    )
+    return web.json_response(voice.to_dict(), status=201)
+
+
+async def delete_voice(request: web.Request) -> web.Response:
+    registry = request.app[CONTEXT].registry
+    await asyncio.to_thread(registry.delete, request.match_info["name"])
+    return web.json_response({"deleted": request.match_info["name"]})
+
+
+async def clear_cache(request: web.Request) -> web.Response:
+    context = request.app[CONTEXT]
+    prepared = context.registry.clear_caches()
+    downloads = await asyncio.to_thread(context.url_cache.clear)
+    return web.json_response({"prepared_prompts": prepared, "downloads": downloads})
+
+
+# -- request bodies -------------------------------------------------------------------------
+
+
+async def _fields(request: web.Request) -> Dict[str, Any]:
+    """Fields of a JSON body, a multipart form or a urlencoded form."""
+    if request.content_type == "application/json":
+        try:
+            data = await request.json()
+        except ValueError:
+            raise RegistryError("The body is not valid JSON", "bad-request") from None
+        if not isinstance(data, dict):
+            raise RegistryError("The JSON body must be an object", "bad-request")
+        return data
+    if request.content_type in ("multipart/form-data", "application/x-www-form-urlencoded"):
+        form = await request.post()
+        fields: Dict[str, Any] = {}
+        for key, value in form.items():
+            if isinstance(value, web.FileField):
+                fields[key] = (value.filename, value.file.read())
+            else:
+                fields[key] = value
+        return fields
+    raise RegistryError("Send JSON or a form (multipart/form-data)", "bad-request")
+
+
+async def _audio_source(context: AdminContext, fields: Dict[str, Any]) -> Tuple[bytes, str]:
+    """The recording's bytes and where they came from: upload, base64 or URL."""
+    upload = fields.get("audio")
+    if isinstance(upload, tuple):
+        filename, body = upload
+        return body, f"upload:{filename or 'recording'}"
+    encoded = fields.get("audio_base64")
+    if isinstance(encoded, str) and encoded:
+        if len(encoded) > context.registry.limits.max_bytes * 4 // 3 + 4:
+            raise RegistryError("The audio is larger than the upload limit", "too-large")
+        try:
+            return base64.b64decode(encoded, validate=True), "base64"
+        except (binascii.Error, ValueError):
+            raise RegistryError("audio_base64 is not valid base64", "bad-request") from None
+    url = fields.get("url")
+    if isinstance(url, str) and url:
+        if not context.allow_url_download:
+            raise RegistryError(
+                "Downloading from a URL is off; start the server with --allow-url-download",
+                "url-download-off",
+            )
+        cached = await asyncio.to_thread(context.url_cache.get, url)
+        if cached is None:
+            cached = await fetch(url, context.url_policy)
+            await asyncio.to_thread(context.url_cache.put, url, cached)
+        return cached, f"url:{url}"
+    raise RegistryError(
+        "No recording: send a file as 'audio', base64 as 'audio_base64', or a 'url'",
+        "no-audio",
+    )

@@ -1,0 +1,205 @@
+"use strict";
+// The admin page: sign in, register a voice from a recording, list, play and delete voices.
+
+const $ = (id) => document.getElementById(id);
+let recording = null; // {stop: () => Promise<Blob>} while recording
+let recordedBlob = null;
+
+async function api(method, path, body) {
+  const options = { method, headers: {}, credentials: "same-origin" };
+  if (body instanceof FormData) options.body = body;
+  else if (body !== undefined) {
+    options.headers["Content-Type"] = "application/json";
+    options.body = JSON.stringify(body);
+  }
+  const response = await fetch(path, options);
+  const data = await response.json().catch(() => ({}));
+  if (!response.ok) throw new Error(data.error || `HTTP ${response.status}`);
+  return data;
+}
+
+function element(tag, props = {}, children = []) {
+  const node = document.createElement(tag);
+  Object.assign(node, props);
+  for (const child of children) node.append(child);
+  return node;
+}
+
+async function loadSession() {
+  const session = await api("GET", "/api/session");
+  $("login").hidden = session.authenticated;
+  $("register").hidden = !session.authenticated;
+  $("logout").hidden = !session.authenticated;
+  $("session-state").textContent = session.authenticated ? "signed in" : "";
+  $("url-field").hidden = !session.url_download;
+  $("prompt-limits").textContent =
+    `${session.min_prompt_seconds} to ${session.max_prompt_seconds} seconds of speech, about 3 is best`;
+  const select = $("language");
+  select.replaceChildren(...session.languages.map((tag) => element("option", { value: tag, textContent: tag })));
+  return session;
+}
+
+async function loadVoices() {
+  try {
+    const { voices } = await api("GET", "/api/voices");
+    const clones = voices.filter((voice) => voice.clone);
+    const builtin = voices.filter((voice) => !voice.clone);
+    $("clones").replaceChildren(...(clones.length ? clones.map(cloneItem)
+      : [element("li", { className: "hint", textContent: "No registered voices yet." })]));
+    $("builtin").replaceChildren(...builtin.map((voice) => element("li", {
+      textContent: `${voice.name} - ${voice.languages.join(", ")}${voice.installed ? "" : " (not installed)"}`,
+    })));
+    $("builtin-count").textContent = builtin.length;
+    $("list-error").textContent = "";
+  } catch (error) {
+    $("list-error").textContent = `Could not load the voices: ${error.message}`;
+  }
+}
+
+function cloneItem(voice) {
+  const clone = voice.clone;
+  const remove = element("button", { type: "button", className: "danger", textContent: "Delete" });
+  remove.dataset.voice = voice.name;
+  remove.hidden = $("register").hidden;
+  remove.addEventListener("click", async () => {
+    if (!window.confirm(`Delete the voice "${voice.name}"? This cannot be undone.`)) return;
+    remove.disabled = true;
+    try {
+      await api("DELETE", `/api/voices/${encodeURIComponent(voice.name)}`);
+      await loadVoices();
+    } catch (error) {
+      $("list-error").textContent = `Could not delete ${voice.name}: ${error.message}`;
+      remove.disabled = false;
+    }
+  });
+  const state = voice.installed ? "ready" : "not speaking yet: the ZipVoice engine is not installed";
+  const item = element("li", {}, [
+    element("div", { className: "voice-head" }, [
+      element("span", { className: "voice-name", textContent: voice.name }),
+      remove,
+    ]),
+    element("div", { className: "meta",
+      textContent: `${voice.engine} · ${voice.languages.join(", ")} · ${clone.duration.toFixed(1)} s · ${state}` }),
+    element("div", { textContent: `“${clone.transcript}”` }),
+    element("audio", { controls: true, preload: "none", src: clone.prompt_url }),
+  ]);
+  item.dataset.voice = voice.name;
+  return item;
+}
+
+// -- recording in the browser: raw samples from Web Audio, written as a 16-bit WAV --------
+
+async function startRecording() {
+  const stream = await navigator.mediaDevices.getUserMedia({ audio: { channelCount: 1 } });
+  const context = new AudioContext();
+  const source = context.createMediaStreamSource(stream);
+  const processor = context.createScriptProcessor(4096, 1, 1);
+  const blocks = [];
+  processor.onaudioprocess = (event) => blocks.push(new Float32Array(event.inputBuffer.getChannelData(0)));
+  source.connect(processor);
+  processor.connect(context.destination);
+  return {
+    async stop() {
+      processor.disconnect();
+      source.disconnect();
+      stream.getTracks().forEach((track) => track.stop());
+      const rate = context.sampleRate;
+      await context.close();
+      return encodeWav(blocks, rate);
+    },
+  };
+}
+
+function encodeWav(blocks, rate) {
+  const length = blocks.reduce((sum, block) => sum + block.length, 0);
+  const view = new DataView(new ArrayBuffer(44 + length * 2));
+  const text = (offset, value) => [...value].forEach((c, i) => view.setUint8(offset + i, c.charCodeAt(0)));
+  text(0, "RIFF"); view.setUint32(4, 36 + length * 2, true); text(8, "WAVE");
+  text(12, "fmt "); view.setUint32(16, 16, true); view.setUint16(20, 1, true); view.setUint16(22, 1, true);
+  view.setUint32(24, rate, true); view.setUint32(28, rate * 2, true); view.setUint16(32, 2, true);
+  view.setUint16(34, 16, true); text(36, "data"); view.setUint32(40, length * 2, true);
+  let offset = 44;
+  for (const block of blocks) {
+    for (const sample of block) {
+      view.setInt16(offset, Math.max(-1, Math.min(1, sample)) * 0x7fff, true);
+      offset += 2;
+    }
+  }
+  return new Blob([view], { type: "audio/wav" });
+}
+
+async function toggleRecording() {
+  const button = $("record");
+  if (recording) {
+    recordedBlob = await recording.stop();
+    recording = null;
+    button.textContent = "Record again";
+    $("record-state").textContent = "recorded";
+    $("recorded").src = URL.createObjectURL(recordedBlob);
+    $("recorded").hidden = false;
+    return;
+  }
+  try {
+    recording = await startRecording();
+    button.textContent = "Stop";
+    $("record-state").textContent = "recording... read the transcript aloud";
+  } catch (error) {
+    $("record-state").textContent = `The microphone is not available: ${error.message}`;
+  }
+}
+
+// -- forms --------------------------------------------------------------------------------
+
+async function register(event) {
+  event.preventDefault();
+  const form = event.target;
+  const data = new FormData(form);
+  const file = $("audio-file").files[0];
+  data.delete("audio");
+  if (file) data.append("audio", file, file.name);
+  else if (recordedBlob) data.append("audio", recordedBlob, "recording.wav");
+  if (!data.get("url")) data.delete("url");
+  $("register-error").textContent = "";
+  $("register-ok").textContent = "";
+  $("register-button").disabled = true;
+  try {
+    const voice = await api("POST", "/api/voices", data);
+    $("register-ok").textContent = `Registered ${voice.name} (${voice.duration.toFixed(1)} s).`;
+    form.reset();
+    recordedBlob = null;
+    $("recorded").hidden = true;
+    await loadVoices();
+  } catch (error) {
+    $("register-error").textContent = error.message;
+  } finally {
+    $("register-button").disabled = false;
+  }
+}
+
+async function login(event) {
+  event.preventDefault();
+  $("login-error").textContent = "";
+  try {
+    await api("POST", "/api/login", { token: new FormData(event.target).get("token") });
+    event.target.reset();
+    await loadSession();
+    await loadVoices();
+  } catch (error) {
+    $("login-error").textContent = error.message;
+  }
+}
+
+async function logout() {
+  await api("POST", "/api/logout");
+  await loadSession();
+  await loadVoices();
+}
+
+document.addEventListener("DOMContentLoaded", async () => {
+  $("login-form").addEventListener("submit", login);
+  $("register-form").addEventListener("submit", register);
+  $("record").addEventListener("click", toggleRecording);
+  $("logout").addEventListener("click", logout);
+  await loadSession();
+  await loadVoices();
+});

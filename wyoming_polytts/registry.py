@@ -1,0 +1,369 @@
+"""Voice prompts for cloned voices: validated, stored durably on disk, listed and deleted.
+
+Each voice is one folder `<root>/<name>/` holding `prompt.wav` (mono PCM16 at the clone
+rate) and `voice.json`. A folder is built under a hidden temporary name, synced, and renamed
+into place in one step; deletion renames it away before removing it. So after a crash at
+any moment each voice is either whole or absent, and hidden leftovers are cleaned at start.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import json
+import logging
+import os
+import re
+import shutil
+import threading
+import uuid
+from collections import OrderedDict
+from dataclasses import asdict, dataclass
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Callable, Collection, Dict, List, Optional
+
+import numpy as np
+
+from .audio import normalize_loudness, resample, rms_dbfs, to_mono, trim_silence
+
+_LOGGER = logging.getLogger(__name__)
+
+PROMPT_RATE = 24000  # ZipVoice's sampling rate
+NAME_PATTERN = re.compile(r"[a-z0-9][a-z0-9_-]{0,63}")
+PROMPT_FILE = "prompt.wav"
+META_FILE = "voice.json"
+SILENCE_DBFS = -50.0  # a prompt quieter than this throughout is silent
+CLIPPED_LEVEL = 0.999
+CLIPPED_FRACTION = 0.001  # more than 0.1 % of samples at full scale is clipping
+
+
+@dataclass(frozen=True)
+class PromptLimits:
+    """What a voice prompt may be.
+
+    ZipVoice clones from prompts of about 1 to 10 seconds (upstream recommends about
+    3 seconds; longer prompts slow every synthesis down), so 10 s is the default maximum.
+    """
+
+    min_seconds: float = 1.0
+    max_seconds: float = 10.0
+    max_bytes: int = 20 * 1024 * 1024
+    max_decoded_seconds: float = 60.0  # never decode more than this, whatever the file says
+    max_transcript_chars: int = 500
+
+
+class RegistryError(Exception):
+    """A request the registry refuses, with a message for the person and a stable code."""
+
+    def __init__(self, message: str, code: str) -> None:
+        super().__init__(message)
+        self.code = code
+
+
+class VoiceNotFound(RegistryError):
+    """No registered voice has that name."""
+
+    def __init__(self, name: str) -> None:
+        super().__init__(f"No registered voice is called {name!r}", "not-found")
+
+
+@dataclass(frozen=True)
+class ClonedVoice:
+    """A registered voice: the prompt's transcript, language and facts about its audio."""
+
+    name: str
+    transcript: str
+    language: str
+    duration: float
+    sample_rate: int
+    source: str
+    sha256: str
+    created: str
+
+    def to_dict(self) -> Dict[str, object]:
+        return asdict(self)
+
+
+class VoiceRegistry:
+    """The registered voices under `root`; safe to use from several threads."""
+
+    def __init__(
+        self,
+        root: Path,
+        languages: Collection[str],
+        limits: Optional[PromptLimits] = None,
+        is_reserved: Callable[[str], bool] = lambda name: False,
+    ) -> None:
+        self.root = root
+        self.languages = tuple(languages)
+        self.limits = limits or PromptLimits()
+        self._is_reserved = is_reserved
+        self._voices: Dict[str, ClonedVoice] = {}
+        self._lock = threading.RLock()
+        self._prepared: OrderedDict[str, np.ndarray] = OrderedDict()
+        self._listeners: List[Callable[[], None]] = []
+
+    # -- reading ------------------------------------------------------------------------
+
+    def load(self) -> None:
+        """Rebuild the list from disk, removing what an interrupted write left behind."""
+        self.root.mkdir(parents=True, exist_ok=True)
+        voices: Dict[str, ClonedVoice] = {}
+        for folder in sorted(self.root.iterdir()):
+            if folder.name.startswith("."):
+                _LOGGER.warning("Removing %s, left over from an interrupted change", folder)
+                shutil.rmtree(folder, ignore_errors=True)
+                continue
+            voice = _read_voice(folder)
+            if voice is not None:
+                voices[voice.name] = voice
+        with self._lock:
+            self._voices = voices
+        _LOGGER.info("%d registered voice(s) in %s", len(voices), self.root)
+
+    def list(self) -> List[ClonedVoice]:
+        with self._lock:
+            return [self._voices[name] for name in sorted(self._voices)]
+
+    def get(self, name: str) -> ClonedVoice:
+        with self._lock:
+            voice = self._voices.get(name)
+        if voice is None:
+            raise VoiceNotFound(name)
+        return voice
+
+    def prompt_path(self, name: str) -> Path:
+        """The stored prompt audio of a registered voice."""
+        self.get(name)
+        return self.root / name / PROMPT_FILE
+
+    def prompt_samples(self, name: str) -> np.ndarray:
+        """The stored prompt as float32 samples at `PROMPT_RATE`."""
+        import soundfile
+
+        samples, _ = soundfile.read(self.prompt_path(name), dtype="float32")
+        return np.asarray(samples, dtype=np.float32)
+
+    def on_change(self, listener: Callable[[], None]) -> None:
+        """Call `listener` after every registration and deletion."""
+        self._listeners.append(listener)
+
+    # -- changing -----------------------------------------------------------------------
+
+    def register(
+        self, name: object, transcript: object, language: object, audio: bytes, source: str
+    ) -> ClonedVoice:
+        """Validate and store a new voice; raises `RegistryError` and stores nothing on error."""
+        name = self._check_name(name)
+        transcript = self._check_transcript(transcript)
+        language = self._check_language(language)
+        samples = self._prepare(audio)
+        buffer = io.BytesIO()
+        import soundfile
+
+        soundfile.write(buffer, samples, PROMPT_RATE, format="WAV", subtype="PCM_16")
+        wav = buffer.getvalue()
+        voice = ClonedVoice(
+            name=name,
+            transcript=transcript,
+            language=language,
+            duration=round(len(samples) / PROMPT_RATE, 3),
+            sample_rate=PROMPT_RATE,
+            source=source[:500],
+            sha256=hashlib.sha256(wav).hexdigest(),
+            created=datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        )
+        self.root.mkdir(parents=True, exist_ok=True)
+        staging = self.root / f".incoming-{name}-{uuid.uuid4().hex}"
+        staging.mkdir()
+        try:
+            _write_synced(staging / PROMPT_FILE, wav)
+            _write_synced(staging / META_FILE, json.dumps(voice.to_dict(), indent=2).encode())
+            _fsync_dir(staging)
+            with self._lock:
+                self._check_name(name)  # another registration may have won meanwhile
+                os.rename(staging, self.root / name)
+                _fsync_dir(self.root)
+                self._voices[name] = voice
+        except BaseException:
+            shutil.rmtree(staging, ignore_errors=True)
+            raise
+        _LOGGER.info("Registered voice %s (%.1f s, %s)", name, voice.duration, language)
+        self._changed()
+        return voice
+
+    def delete(self, name: str) -> None:
+        """Remove a registered voice."""
+        with self._lock:
+            self.get(name)
+            doomed = self.root / f".deleted-{name}-{uuid.uuid4().hex}"
+            os.rename(self.root / name, doomed)
+            _fsync_dir(self.root)
+            del self._voices[name]
+        shutil.rmtree(doomed, ignore_errors=True)
+        _LOGGER.info("Deleted voice %s", name)
+        self._changed()
+
+    def clear_caches(self) -> int:
+        """Forget prepared prompts kept for repeated uploads; returns how many."""
+        with self._lock:
+            count = len(self._prepared)
+            self._prepared.clear()
+        return count
+
+    # -- validation ---------------------------------------------------------------------
+
+    def _check_name(self, name: object) -> str:
+        if not isinstance(name, str) or not NAME_PATTERN.fullmatch(name):
+            raise RegistryError(
+                "A voice name is 1 to 64 characters: lowercase letters, digits, '-' and '_', "
+                "starting with a letter or digit",
+                "invalid-name",
+            )
+        with self._lock:
+            taken = name in self._voices
+        if taken or self._is_reserved(name):
+            raise RegistryError(f"The name {name!r} is already taken by a voice", "name-taken")
+        return name
+
+    def _check_transcript(self, transcript: object) -> str:
+        text = " ".join(transcript.split()) if isinstance(transcript, str) else ""
+        if not text:
+            raise RegistryError("The transcript of the recording is empty", "bad-transcript")
+        if len(text) > self.limits.max_transcript_chars:
+            raise RegistryError(
+                f"The transcript is {len(text)} characters long; at most "
+                f"{self.limits.max_transcript_chars} fit a prompt of "
+                f"{self.limits.max_seconds:g} s",
+                "bad-transcript",
+            )
+        return text
+
+    def _check_language(self, language: object) -> str:
+        if language not in self.languages:
+            raise RegistryError(
+                f"Cloned voices can speak {', '.join(self.languages)}, not {language!r}",
+                "unsupported-language",
+            )
+        return str(language)
+
+    def _prepare(self, audio: bytes) -> np.ndarray:
+        """Decoded, checked, mono, resampled, trimmed and normalized prompt samples."""
+        limits = self.limits
+        if len(audio) > limits.max_bytes:
+            raise RegistryError(
+                f"The audio file is {len(audio) / 1e6:.1f} MB; the limit is "
+                f"{limits.max_bytes / 1e6:.0f} MB",
+                "too-large",
+            )
+        key = hashlib.sha256(audio).hexdigest()
+        with self._lock:
+            if key in self._prepared:
+                self._prepared.move_to_end(key)
+                return self._prepared[key]
+        samples = _decode(audio, limits)
+        with self._lock:
+            self._prepared[key] = samples
+            while len(self._prepared) > 8:
+                self._prepared.popitem(last=False)
+        return samples
+
+    def _changed(self) -> None:
+        for listener in self._listeners:
+            try:
+                listener()
+            except Exception:  # noqa: BLE001 - a listener must not undo a stored change
+                _LOGGER.exception("A registry listener failed")
+
+
+def _decode(audio: bytes, limits: PromptLimits) -> np.ndarray:
+    import soundfile
+
+    try:
+        info = soundfile.info(io.BytesIO(audio))
+    except Exception as err:  # noqa: BLE001 - libsndfile raises several types
+        raise RegistryError(
+            "This is not audio that can be read (use WAV, FLAC, OGG or MP3)", "not-audio"
+        ) from err
+    if info.samplerate <= 0 or info.channels <= 0:
+        raise RegistryError("The audio file declares no samples", "not-audio")
+    declared = info.frames / info.samplerate if info.frames > 0 else 0.0
+    if declared > limits.max_decoded_seconds:
+        raise RegistryError(
+            f"The recording is {declared:.0f} s long; prompts may be at most "
+            f"{limits.max_seconds:g} s",
+            "too-long",
+        )
+    cap = int(limits.max_decoded_seconds * info.samplerate) + 1
+    try:
+        raw, rate = soundfile.read(io.BytesIO(audio), frames=cap, dtype="float32", always_2d=True)
+    except Exception as err:  # noqa: BLE001
+        raise RegistryError(f"The audio could not be decoded: {err}", "not-audio") from err
+    if len(raw) >= cap:
+        raise RegistryError(
+            f"The recording is longer than {limits.max_decoded_seconds:g} s; prompts may be "
+            f"at most {limits.max_seconds:g} s",
+            "too-long",
+        )
+    mono = to_mono(raw)
+    if mono.size == 0 or rms_dbfs(mono) < SILENCE_DBFS - 20:
+        raise RegistryError("The recording is silent", "silent")
+    clipped = float(np.mean(np.abs(mono) >= CLIPPED_LEVEL))
+    if clipped > CLIPPED_FRACTION:
+        raise RegistryError(
+            f"The recording is clipped ({clipped:.1%} of samples at full scale); record it "
+            "again a little quieter",
+            "clipped",
+        )
+    samples = resample(mono, int(rate), PROMPT_RATE)
+    samples = trim_silence(samples, PROMPT_RATE, 0.1, 0.2, threshold_db=SILENCE_DBFS)
+    if samples.size == 0:
+        raise RegistryError("The recording is silent", "silent")
+    seconds = len(samples) / PROMPT_RATE
+    if seconds < limits.min_seconds:
+        raise RegistryError(
+            f"The speech in the recording lasts {seconds:.1f} s; at least "
+            f"{limits.min_seconds:g} s are needed",
+            "too-short",
+        )
+    if seconds > limits.max_seconds:
+        raise RegistryError(
+            f"The speech in the recording lasts {seconds:.1f} s; prompts may be at most "
+            f"{limits.max_seconds:g} s (about 3 s clones best)",
+            "too-long",
+        )
+    return normalize_loudness(samples)
+
+
+def _read_voice(folder: Path) -> Optional[ClonedVoice]:
+    """The voice stored in `folder`, or None (logged) when it is not whole and valid."""
+    try:
+        data = json.loads((folder / META_FILE).read_text(encoding="utf-8"))
+        voice = ClonedVoice(**data)
+        digest = hashlib.sha256((folder / PROMPT_FILE).read_bytes()).hexdigest()
+    except (OSError, ValueError, TypeError) as err:
+        _LOGGER.error("Ignoring %s: not a complete voice (%s)", folder, err)
+        return None
+    if voice.name != folder.name or not NAME_PATTERN.fullmatch(voice.name):
+        _LOGGER.error("Ignoring %s: it names itself %r", folder, voice.name)
+        return None
+    if digest != voice.sha256:
+        _LOGGER.error("Ignoring %s: its prompt audio does not match its checksum", folder)
+        return None
+    return voice
+
+
+def _write_synced(path: Path, data: bytes) -> None:
+    with open(path, "wb") as file:
+        file.write(data)
+        file.flush()
+        os.fsync(file.fileno())
+
+
+def _fsync_dir(path: Path) -> None:
+    descriptor = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(descriptor)
+    finally:
+        os.close(descriptor)
