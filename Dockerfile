@@ -16,5 +16,5 @@ ENV PATH="/opt/venv/bin:${PATH}" \
     POLYTTS_DATA_DIR=/data \
     HF_HOME=/data/huggingface
 VOLUME /data
-EXPOSE 10200
+EXPOSE 10200 10201
 ENTRYPOINT ["wyoming-polytts", "--uri", "tcp://0.0.0.0:10200", "--data-dir", "/data"]

@@ -33,3 +33,18 @@ def test_trim_silence_keeps_short_pads() -> None:
 def test_trim_silence_of_pure_silence_is_empty() -> None:
     assert trim_silence(np.zeros(1000, np.float32), 1000).size == 0
     assert trim_silence(np.zeros(3, np.float32), 1000).size == 3  # shorter than one frame
+
+
+def test_prompt_audio_helpers() -> None:
+    from wyoming_polytts.audio import normalize_loudness, resample, rms_dbfs, to_mono
+
+    stereo = np.stack([np.full(100, 0.2), np.full(100, 0.4)], axis=1).astype(np.float32)
+    assert np.allclose(to_mono(stereo), 0.3)
+    tone = np.sin(2 * np.pi * 440 * np.arange(48000) / 48000).astype(np.float32)
+    down = resample(tone, 48000, 24000)
+    assert len(down) == 24000 and abs(rms_dbfs(down) - rms_dbfs(tone)) < 0.2
+    assert abs(rms_dbfs(normalize_loudness(tone * 0.01)) - (-20.0)) < 0.01
+    spiky = np.zeros(1000, np.float32)
+    spiky[::100] = 0.5  # quiet overall, loud peaks: the peak limit wins
+    assert np.max(np.abs(normalize_loudness(spiky))) <= 0.95 + 1e-6
+    assert rms_dbfs(np.zeros(10, np.float32)) == float("-inf")

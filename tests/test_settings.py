@@ -1,0 +1,41 @@
+"""The command line: defaults and refusals."""
+
+from __future__ import annotations
+
+import pytest
+
+from wyoming_polytts.settings import parse_settings
+
+
+def test_defaults() -> None:
+    settings = parse_settings([])
+    assert settings.uri == "tcp://0.0.0.0:10200"
+    assert settings.http_uri == "http://0.0.0.0:10201"
+    assert settings.whole_sentences is False
+    assert settings.allow_url_download is False and settings.allow_private_urls is False
+    assert settings.max_prompt_seconds == 10.0
+
+
+def test_options() -> None:
+    settings = parse_settings(
+        ["--no-http", "--whole-sentences", "--admin-token", "t", "--max-prompt-seconds", "5"]
+    )
+    assert settings.http_uri is None
+    assert settings.whole_sentences is True
+    assert settings.admin_token == "t"
+    assert settings.max_prompt_seconds == 5.0
+
+
+@pytest.mark.parametrize(
+    "argv",
+    [
+        ["--http-uri", "tcp://0.0.0.0:1"],
+        ["--http-uri", "http://host-without-port"],
+        ["--max-prompt-seconds", "1"],
+        ["--speed", "9"],
+        ["--workers", "0"],
+    ],
+)
+def test_bad_values_are_refused(argv: list) -> None:
+    with pytest.raises(SystemExit):
+        parse_settings(argv)
