@@ -16,7 +16,7 @@ from . import __version__
 from .discovery import ZeroconfAnnouncer
 from .engines.kokoro import SAMPLE_RATE, KokoroEngine
 from .engines.zipvoice import LANGUAGES as CLONE_LANGUAGES
-from .engines.zipvoice import ZipVoiceEngine
+from .engines.zipvoice import ZipVoiceEngine, ZipVoiceOptions
 from .http.app import AdminContext, create_app
 from .http.auth import Guard, load_or_create_token
 from .http.download import UrlCache, UrlPolicy
@@ -27,6 +27,7 @@ from .server import PolyTtsEventHandler, ServiceContext
 from .settings import Settings, parse_settings
 from .text import ClausePolicy
 from .voices import VoiceCatalog
+from .zipvoice_model import VARIANTS, resolve_zipvoice
 
 _LOGGER = logging.getLogger("wyoming_polytts")
 WARM_UP_TEXT = "The living room lights are now off, and the front door is locked for the night."
@@ -46,7 +47,7 @@ async def serve(settings: Settings) -> None:
         is_reserved=kokoro_names.__contains__,
     )
     registry.load()
-    clones = ZipVoiceEngine(registry)
+    clones = _zipvoice(settings, registry)
     catalog = VoiceCatalog([engine, clones], default_voice=settings.voice)
     registry.on_change(catalog.refresh)
     _log_voices(engine)
@@ -61,8 +62,8 @@ async def serve(settings: Settings) -> None:
         clause_policy=ClausePolicy(enabled=not settings.whole_sentences),
     )
     server = AsyncServer.from_uri(settings.uri)
-    loading = asyncio.create_task(_load(scheduler, engine, catalog.default().name))
-    admin = await _start_admin(settings, registry, catalog)
+    loading = asyncio.create_task(_load(scheduler, engine, catalog.default().name, clones, catalog))
+    admin = await _start_admin(settings, registry, catalog, scheduler)
     announcer = await _announce(settings)
     _LOGGER.info("Listening on %s (default voice %s)", settings.uri, catalog.default().name)
     try:
@@ -77,8 +78,32 @@ async def serve(settings: Settings) -> None:
         _LOGGER.info("Stopped")
 
 
-async def _load(scheduler: Scheduler, engine: KokoroEngine, warm_voice: str) -> None:
-    """Load the model in the worker pool while the port already answers `describe`."""
+def _zipvoice(settings: Settings, registry: VoiceRegistry) -> ZipVoiceEngine:
+    """The clone engine, with the model found or downloaded, or disabled with a reason."""
+    variant = VARIANTS[settings.zipvoice_variant]
+    options = ZipVoiceOptions(
+        steps=settings.zipvoice_steps or variant.steps,
+        guidance_scale=settings.zipvoice_guidance or variant.guidance_scale,
+        t_shift=settings.zipvoice_t_shift,
+        threads=settings.zipvoice_threads,
+    )
+    files = resolve_zipvoice(settings) if settings.zipvoice else None
+    if files is None:
+        _LOGGER.warning(
+            "No ZipVoice model: voice clones can be registered but not spoken "
+            "(start once with internet access to download it, or give --zipvoice-model DIR)"
+        )
+    return ZipVoiceEngine(registry, files, options)
+
+
+async def _load(
+    scheduler: Scheduler,
+    engine: KokoroEngine,
+    warm_voice: str,
+    clones: ZipVoiceEngine,
+    catalog: VoiceCatalog,
+) -> None:
+    """Load the models in the worker pool while the port already answers `describe`."""
     try:
         await scheduler.run(engine.load)
         # One short synthesis so the first request does not pay for onnxruntime's first run.
@@ -87,10 +112,16 @@ async def _load(scheduler: Scheduler, engine: KokoroEngine, warm_voice: str) -> 
         _LOGGER.exception("Loading the Kokoro model %s failed", engine.files.model)
         return
     _LOGGER.info("Kokoro model loaded and warmed up; ready to speak")
+    if clones.files is not None:
+        try:
+            await scheduler.run(clones.load)
+        except Exception:  # noqa: BLE001 - clones are then listed as not installed
+            _LOGGER.exception("Loading the ZipVoice model failed; clones cannot speak")
+        catalog.refresh()
 
 
 async def _start_admin(
-    settings: Settings, registry: VoiceRegistry, catalog: VoiceCatalog
+    settings: Settings, registry: VoiceRegistry, catalog: VoiceCatalog, scheduler: Scheduler
 ) -> Optional[web.AppRunner]:
     """The admin page and API on --http-uri, in this event loop."""
     if settings.http_uri is None:
@@ -106,6 +137,8 @@ async def _start_admin(
         ),
         url_cache=UrlCache(settings.data_dir / "cache" / "downloads"),
         allow_url_download=settings.allow_url_download,
+        scheduler=scheduler,
+        speed=settings.speed,
     )
     runner = web.AppRunner(create_app(context), access_log=None)
     await runner.setup()

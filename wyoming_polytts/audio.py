@@ -83,3 +83,35 @@ def normalize_loudness(
     if peak * gain > peak_limit:
         gain = peak_limit / peak
     return np.asarray(samples * gain, dtype=np.float32)
+
+
+def shorten_pauses(
+    samples: np.ndarray,
+    rate: int,
+    max_pause: float = 0.5,
+    keep: float = 0.3,
+    threshold_db: float = -45.0,
+) -> np.ndarray:
+    """Cut every silence longer than `max_pause` seconds inside `samples` down to `keep`."""
+    frame = max(1, rate // 100)
+    frames = len(samples) // frame
+    if frames == 0:
+        return samples
+    blocks = samples[: frames * frame].reshape(frames, frame).astype(np.float64)
+    quiet = np.sqrt(np.mean(np.square(blocks), axis=1)) <= 10 ** (threshold_db / 20)
+    longest, kept = int(max_pause * 100), int(keep * 100)
+    pieces, start = [], 0
+    index = 0
+    while index < frames:
+        if not quiet[index]:
+            index += 1
+            continue
+        end = index
+        while end < frames and quiet[end]:
+            end += 1
+        if end - index > longest:
+            pieces.append(samples[start * frame : (index + kept // 2) * frame])
+            start = end - (kept - kept // 2)
+        index = end
+    pieces.append(samples[start * frame :])
+    return np.concatenate(pieces) if len(pieces) > 1 else samples

@@ -14,6 +14,7 @@ from . import __version__
 DEFAULT_URI = "tcp://0.0.0.0:10200"
 DEFAULT_HTTP_URI = "http://0.0.0.0:10201"
 KOKORO_PRECISIONS = ("fp32", "fp16", "int8")
+ZIPVOICE_VARIANTS = ("zipvoice_distill", "zipvoice")
 
 
 @dataclass(frozen=True)
@@ -30,6 +31,13 @@ class Settings:
     kokoro_voices: Optional[Path]
     kokoro_precision: str
     download: bool
+    zipvoice: bool
+    zipvoice_model: Optional[Path]
+    zipvoice_variant: str
+    zipvoice_steps: Optional[int]
+    zipvoice_guidance: Optional[float]
+    zipvoice_t_shift: float
+    zipvoice_threads: int
     workers: int
     threads: int
     http_uri: Optional[str]
@@ -135,6 +143,44 @@ def build_parser() -> argparse.ArgumentParser:
         help="never download models; use the data dir or the embedded model",
     )
     parser.add_argument(
+        "--no-zipvoice", action="store_true", help="no voice clones: do not load ZipVoice"
+    )
+    parser.add_argument(
+        "--zipvoice-model",
+        type=Path,
+        help="a folder with an exported ZipVoice model for sherpa-onnx (encoder, decoder, "
+        "vocos vocoder, tokens.txt, lexicon.txt); skips the download",
+    )
+    parser.add_argument(
+        "--zipvoice-variant",
+        choices=ZIPVOICE_VARIANTS,
+        default="zipvoice_distill",
+        help="which official export to download (default: %(default)s)",
+    )
+    parser.add_argument(
+        "--zipvoice-steps",
+        type=_positive_int,
+        help="flow-matching steps (default: 8 for zipvoice_distill, 16 for zipvoice)",
+    )
+    parser.add_argument(
+        "--zipvoice-guidance",
+        type=float,
+        help="classifier-free guidance scale (default: 3.0 distill, 1.0 zipvoice)",
+    )
+    parser.add_argument(
+        "--zipvoice-t-shift",
+        type=float,
+        default=0.5,
+        help="time-step shift of the sampler, lower spends more steps on early noise "
+        "(default: %(default)s)",
+    )
+    parser.add_argument(
+        "--zipvoice-threads",
+        type=_positive_int,
+        default=cpus,
+        help="CPU threads of the ZipVoice runtime (default: all cores)",
+    )
+    parser.add_argument(
         "--workers",
         type=_positive_int,
         default=1,
@@ -205,6 +251,13 @@ def parse_settings(argv: Optional[Sequence[str]] = None) -> Settings:
         kokoro_voices=args.kokoro_voices,
         kokoro_precision=args.kokoro_precision,
         download=not args.no_download,
+        zipvoice=not args.no_zipvoice,
+        zipvoice_model=args.zipvoice_model,
+        zipvoice_variant=args.zipvoice_variant,
+        zipvoice_steps=args.zipvoice_steps,
+        zipvoice_guidance=args.zipvoice_guidance,
+        zipvoice_t_shift=args.zipvoice_t_shift,
+        zipvoice_threads=args.zipvoice_threads,
         workers=args.workers,
         threads=args.threads,
         http_uri=None if args.no_http else _http_uri(args.http_uri),

@@ -6,16 +6,22 @@ import asyncio
 import base64
 import binascii
 import importlib.resources
+import io
 import logging
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Awaitable, Callable, Dict, Optional, Tuple
 
+import numpy as np
 from aiohttp import web
 
 from .. import __version__
+from ..audio import trim_silence
+from ..engines.base import SynthesisError
 from ..registry import ClonedVoice, RegistryError, VoiceRegistry
-from ..voices import Voice, VoiceCatalog
+from ..scheduler import Scheduler
+from ..text import ClausePolicy, split_text
+from ..voices import Voice, VoiceCatalog, VoiceNotFoundError
 from .auth import SESSION_COOKIE, Guard
 from .download import DownloadError, UrlCache, UrlPolicy, fetch
 
@@ -24,6 +30,11 @@ _LOGGER = logging.getLogger(__name__)
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 OPEN_ROUTES = frozenset({"/api/login"})  # state-changing routes that need no token
 _STATUS_BY_CODE = {"not-found": 404, "name-taken": 409, "too-large": 413}
+PREVIEW_TEXT = {
+    "zh": "你好！这是我作为克隆声音的样子。",
+    "": "Hello! This is how I sound as a voice clone. Does it sound like me?",
+}
+MAX_PREVIEW_CHARS = 300
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
 
@@ -37,6 +48,8 @@ class AdminContext:
     url_policy: UrlPolicy
     url_cache: UrlCache
     allow_url_download: bool
+    scheduler: Optional[Scheduler] = None  # runs previews, as it runs Wyoming requests
+    speed: float = 1.0
 
 
 CONTEXT = web.AppKey("polytts", AdminContext)
@@ -59,6 +72,7 @@ def create_app(context: AdminContext) -> web.Application:
     app.router.add_get("/api/voices/{name}", get_voice)
     app.router.add_delete("/api/voices/{name}", delete_voice)
     app.router.add_get("/api/voices/{name}/prompt", get_prompt)
+    app.router.add_post("/api/voices/{name}/preview", preview_voice)
     app.router.add_post("/api/cache/clear", clear_cache)
     return app
 
@@ -217,6 +231,49 @@ async def delete_voice(request: web.Request) -> web.Response:
     registry = request.app[CONTEXT].registry
     await asyncio.to_thread(registry.delete, request.match_info["name"])
     return web.json_response({"deleted": request.match_info["name"]})
+
+
+async def preview_voice(request: web.Request) -> web.Response:
+    """A test sentence (or the `text` given) in a voice, as WAV, by the Wyoming path."""
+    context = request.app[CONTEXT]
+    name = request.match_info["name"]
+    try:
+        voice = context.catalog.resolve(name)
+    except VoiceNotFoundError:
+        return _error(404, f"No voice is called {name!r}", "not-found")
+    if not voice.spec.installed or context.scheduler is None:
+        return _error(
+            409, f"Voice {name!r} cannot speak: {voice.spec.description}", "not-installed"
+        )
+    fields = await _fields(request) if request.can_read_body else {}
+    language = voice.spec.languages[0] if voice.spec.languages else ""
+    text = fields.get("text") or PREVIEW_TEXT.get(language.split("-")[0], PREVIEW_TEXT[""])
+    if not isinstance(text, str) or len(text) > MAX_PREVIEW_CHARS:
+        return _error(
+            400, f"text must be a string of at most {MAX_PREVIEW_CHARS} characters", "bad-request"
+        )
+    rate = voice.engine.sample_rate
+    parts = []
+    try:
+        for piece in split_text(text, ClausePolicy(enabled=False)):
+            samples = await context.scheduler.run(
+                voice.engine.synthesize, piece.text, voice.name, context.speed
+            )
+            parts.append(trim_silence(samples, rate, trail_seconds=piece.pause))
+    except SynthesisError as err:
+        return _error(422, str(err), "synthesis-failed")
+    if not parts:
+        return _error(400, "Nothing to say: the text has no words", "empty-text")
+    wav = await asyncio.to_thread(_wav_bytes, np.concatenate(parts), rate)
+    return web.Response(body=wav, content_type="audio/wav")
+
+
+def _wav_bytes(samples: np.ndarray, rate: int) -> bytes:
+    import soundfile
+
+    buffer = io.BytesIO()
+    soundfile.write(buffer, samples, rate, format="WAV", subtype="PCM_16")
+    return buffer.getvalue()
 
 
 async def clear_cache(request: web.Request) -> web.Response:

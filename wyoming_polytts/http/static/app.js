@@ -72,16 +72,38 @@ function cloneItem(voice) {
       remove.disabled = false;
     }
   });
-  const state = voice.installed ? "ready" : "not speaking yet: the ZipVoice engine is not installed";
+  const state = voice.installed ? "ready" : "not speaking yet: the ZipVoice model is not installed";
+  const preview = element("button", { type: "button", className: "secondary", textContent: "Preview" });
+  preview.hidden = !voice.installed || $("register").hidden;
+  const heard = element("audio", { controls: true, hidden: true });
+  heard.className = "preview";
+  preview.addEventListener("click", async () => {
+    preview.disabled = true;
+    preview.textContent = "Speaking...";
+    try {
+      const response = await fetch(`/api/voices/${encodeURIComponent(voice.name)}/preview`,
+        { method: "POST", credentials: "same-origin" });
+      if (!response.ok) throw new Error((await response.json().catch(() => ({}))).error || `HTTP ${response.status}`);
+      heard.src = URL.createObjectURL(await response.blob());
+      heard.hidden = false;
+      await heard.play().catch(() => {});
+    } catch (error) {
+      $("list-error").textContent = `Could not preview ${voice.name}: ${error.message}`;
+    } finally {
+      preview.disabled = false;
+      preview.textContent = "Preview";
+    }
+  });
   const item = element("li", {}, [
     element("div", { className: "voice-head" }, [
       element("span", { className: "voice-name", textContent: voice.name }),
-      remove,
+      element("span", { className: "actions" }, [preview, remove]),
     ]),
     element("div", { className: "meta",
       textContent: `${voice.engine} · ${voice.languages.join(", ")} · ${clone.duration.toFixed(1)} s · ${state}` }),
     element("div", { textContent: `“${clone.transcript}”` }),
     element("audio", { controls: true, preload: "none", src: clone.prompt_url }),
+    heard,
   ]);
   item.dataset.voice = voice.name;
   return item;
