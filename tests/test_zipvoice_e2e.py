@@ -34,7 +34,7 @@ from .helpers import (
 from .zipvoice_tiny import build_tiny_zipvoice, seconds_for
 
 RATE = 24000
-CLONE = "grandma"
+CLONE = "tiny-clone"
 
 
 @pytest.fixture(scope="module")
@@ -111,9 +111,11 @@ async def test_preview_returns_the_clone_as_wav(
         assert response.content_type == "audio/wav"
         audio, rate = soundfile.read(io.BytesIO(await response.read()))
     assert rate == RATE and len(audio) / RATE == pytest.approx(seconds_for(13), abs=0.3)
-    async with aiohttp.ClientSession(str(clone_server.http_url)) as anonymous:
-        async with anonymous.post(f"/api/voices/{CLONE}/preview") as response:
-            assert response.status == 401
+    async with (
+        aiohttp.ClientSession(str(clone_server.http_url)) as anonymous,
+        anonymous.post(f"/api/voices/{CLONE}/preview") as response,
+    ):
+        assert response.status == 401
 
 
 async def test_a_deleted_clone_is_gone_from_describe_and_refused(

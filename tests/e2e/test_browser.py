@@ -86,7 +86,8 @@ def test_register_list_and_delete_in_a_browser(server: RunningServer, tmp_path: 
             expect(page.locator("#register-ok")).to_contain_text("Registered grandma")
             clone = page.locator("#clones li[data-voice=grandma]")
             expect(clone).to_contain_text("Hello there, this is grandma speaking.")
-            expect(clone.locator("audio")).to_have_attribute("src", "/api/voices/grandma/prompt")
+            prompt_player = clone.locator("audio[src]")
+            expect(prompt_player).to_have_attribute("src", "/api/voices/grandma/prompt")
             page.screenshot(path=str(tmp_path / "admin-page.png"), full_page=True)
             assert "grandma" in _voice_names(server)
 
