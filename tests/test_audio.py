@@ -48,3 +48,17 @@ def test_prompt_audio_helpers() -> None:
     spiky[::100] = 0.5  # quiet overall, loud peaks: the peak limit wins
     assert np.max(np.abs(normalize_loudness(spiky))) <= 0.95 + 1e-6
     assert rms_dbfs(np.zeros(10, np.float32)) == float("-inf")
+
+
+def test_long_pauses_are_shortened_and_short_ones_kept() -> None:
+    from wyoming_polytts.audio import shorten_pauses
+
+    rate = 1000
+    tone = np.sin(np.arange(500) * 0.3).astype(np.float32) * 0.5  # 0.5 s of sound
+    gap = np.zeros(int(1.2 * rate), np.float32)
+    short = np.zeros(int(0.2 * rate), np.float32)
+    audio = np.concatenate([tone, gap, tone, short, tone])
+    result = shorten_pauses(audio, rate, max_pause=0.5, keep=0.3)
+    assert len(result) == len(audio) - int(0.9 * rate)  # 1.2 s became 0.3 s; 0.2 s stays
+    assert np.array_equal(result[:500], tone) and np.array_equal(result[-500:], tone)
+    assert shorten_pauses(tone, rate) is tone

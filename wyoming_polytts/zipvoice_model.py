@@ -104,6 +104,7 @@ def resolve_zipvoice(settings: Settings) -> Optional[ZipVoiceFiles]:
         download_zipvoice(folder, variant)
     except (OSError, ValueError, tarfile.TarError, ModelNotFoundError) as err:
         _LOGGER.warning("Could not download the ZipVoice model %s: %s", variant.archive, err)
+        shutil.rmtree(folder, ignore_errors=True)
         return None
     return find_zipvoice_files(folder, f"downloaded {variant.archive}")
 
