@@ -8,7 +8,7 @@ COPY setup.cfg pyproject.toml README.md ./
 COPY wyoming_polytts ./wyoming_polytts
 RUN python -m venv /opt/venv \
     && /opt/venv/bin/pip install --no-cache-dir --upgrade pip setuptools wheel \
-    && /opt/venv/bin/pip install --no-cache-dir ".[embedded,japanese]"
+    && /opt/venv/bin/pip install --no-cache-dir ".[embedded,japanese,asr]"
 
 FROM python:3.11-slim-bookworm
 COPY --from=build /opt/venv /opt/venv

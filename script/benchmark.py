@@ -8,7 +8,8 @@ with the `wyoming` client, for each text of `script/benchmark_texts.json`:
 - the same texts synthesized by the engine in this process (no server), sentence by sentence;
 - 1, 2 and 4 concurrent clients: total throughput and time to first audio per client;
 - `describe` round trips while two long syntheses run;
-- the server's peak RSS.
+- the server's peak RSS;
+- the word error rate of each text as Whisper hears the server say it (with the [asr] extra).
 
 Medians over `--rounds` rounds with min and max. Prints a Markdown table and the targets;
 writes `results.json` and `chart.png` (matplotlib) into `--output`.
@@ -224,14 +225,53 @@ async def measure_server(
     }
     _LOGGER.info("concurrency done")
     describe = await describe_latency(server, texts["paragraph"], voice)
-    return {"requests": requests, "concurrency": concurrency, "describe": describe}
+    spoken = {name: await capture(server, text, voice) for name, text in texts.items()}
+    return {
+        "requests": requests,
+        "concurrency": concurrency,
+        "describe": describe,
+        "spoken": spoken,
+    }
+
+
+async def capture(server: RunningServer, text: str, voice: Optional[str]) -> bytes:
+    """The PCM the server sends for `text`."""
+    from wyoming.tts import SynthesizeVoice
+
+    async with server.client() as client:
+        wanted = SynthesizeVoice(name=voice) if voice else None
+        await client.write_event(Synthesize(text=text, voice=wanted).event())
+        pcm = b""
+        while (event := await client.read_event()) is not None and event.type != "audio-stop":
+            if event.type == "audio-chunk":
+                pcm += event.payload or b""
+    return pcm
+
+
+def intelligibility(data_dir: Path, texts: Dict[str, str], spoken: Dict[str, bytes]) -> dict:
+    """Word error rate per text, as Whisper base hears it (empty without the [asr] extra)."""
+    import numpy as np
+
+    from wyoming_polytts import transcriber
+    from wyoming_polytts.intelligibility import word_error_rate
+
+    if not transcriber.available():
+        _LOGGER.warning("No WER: the [asr] extra is not installed")
+        return {}
+    whisper = transcriber.Transcriber(transcriber.embedded_whisper(data_dir))
+    rates = {}
+    for name, pcm in spoken.items():
+        audio = np.frombuffer(pcm, "<i2").astype(np.float32) / 32768
+        heard = whisper.transcribe(audio, RATE, language="en")
+        rates[name] = word_error_rate(texts[name], heard.text)
+    return rates
 
 
 def main(argv: Sequence[str] = ()) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--tokens-per-second", type=float, default=20.0)
-    parser.add_argument("--voice", default="jf_alpha", help="voice of every request")
+    parser.add_argument("--voice", default="jm_kumo", help="voice of every request")
     parser.add_argument("--data-dir", type=Path, default=Path("data"))
     parser.add_argument("--texts", type=Path, default=TEXTS_PATH)
     parser.add_argument("--output", type=Path, default=Path("build/benchmark"))
@@ -252,6 +292,7 @@ def main(argv: Sequence[str] = ()) -> None:
     measured["engine"] = engine_direct(
         args.data_dir, args.server_args, texts, args.voice, args.rounds
     )
+    measured["wer"] = intelligibility(args.data_dir, texts, measured.pop("spoken"))
     measured["options"] = {"server_args": list(args.server_args), "rounds": args.rounds}
 
     args.output.mkdir(parents=True, exist_ok=True)
@@ -271,8 +312,8 @@ def report(measured: dict) -> str:
         f"Server options: {options}; {measured['options']['rounds']} rounds; "
         "median (min-max), seconds.",
         "",
-        "| text | request | first audio | total | audio | real-time factor | engine alone |",
-        "|---|---|---|---|---|---|---|",
+        "| text | request | first audio | total | audio | real-time factor | engine alone | WER |",
+        "|---|---|---|---|---|---|---|---|",
     ]
     for name, modes in measured["requests"].items():
         engine = measured["engine"][name]
@@ -280,9 +321,11 @@ def report(measured: dict) -> str:
             cells = [_cell([row[key] for row in rows]) for key in ("first_audio_s", "total_s")]
             audio = statistics.median(row["audio_s"] for row in rows)
             rtf = _cell([row["total_s"] / row["audio_s"] for row in rows])
+            wer = measured["wer"].get(name)
             lines.append(
                 f"| {name} | {mode} | {cells[0]} | {cells[1]} | {audio:.2f} | {rtf} | "
-                f"{engine['total_s']['median']:.3f} (RTF {engine['rtf']:.3f}) |"
+                f"{engine['total_s']['median']:.3f} (RTF {engine['rtf']:.3f}) | "
+                f"{'' if wer is None else f'{wer:.3f}'} |"
             )
     lines += [
         "",

@@ -12,7 +12,7 @@ from urllib.parse import urlparse
 from aiohttp import web
 from wyoming.server import AsyncServer
 
-from . import __version__
+from . import __version__, transcriber
 from .discovery import ZeroconfAnnouncer
 from .engines.kokoro import SAMPLE_RATE, KokoroEngine
 from .engines.zipvoice import LANGUAGES as CLONE_LANGUAGES
@@ -26,6 +26,7 @@ from .scheduler import Scheduler
 from .server import PolyTtsEventHandler, ServiceContext
 from .settings import Settings, parse_settings
 from .text import ClausePolicy
+from .transcriber import Transcriber
 from .voices import VoiceCatalog
 from .zipvoice_model import VARIANTS, resolve_zipvoice
 
@@ -139,12 +140,29 @@ async def _start_admin(
         allow_url_download=settings.allow_url_download,
         scheduler=scheduler,
         speed=settings.speed,
+        transcriber=_transcriber(settings),
     )
     runner = web.AppRunner(create_app(context), access_log=None)
     await runner.setup()
     await web.TCPSite(runner, parsed.hostname, parsed.port).start()
     _LOGGER.info("Admin page on %s", settings.http_uri)
     return runner
+
+
+def _transcriber(settings: Settings) -> Optional[Transcriber]:
+    """faster-whisper for prompt transcripts, when its extra is installed and wanted."""
+    if not settings.transcriber:
+        return None
+    if not transcriber.available():
+        _LOGGER.info("No speech recognition (install the [asr] extra): transcripts are typed")
+        return None
+    folder = transcriber.resolve_whisper(
+        settings.data_dir, settings.whisper_model, settings.whisper_size, settings.download
+    )
+    if folder is None:
+        return None
+    _LOGGER.info("Prompt transcripts by Whisper from %s", folder)
+    return Transcriber(folder, threads=settings.threads)
 
 
 async def _announce(settings: Settings) -> Optional[ZeroconfAnnouncer]:

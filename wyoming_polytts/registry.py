@@ -158,7 +158,7 @@ class VoiceRegistry:
         name = self._check_name(name)
         transcript = self._check_transcript(transcript)
         language = self._check_language(language)
-        samples = self._prepare(audio)
+        samples = self.prepare(audio)
         buffer = io.BytesIO()
         import soundfile
 
@@ -248,8 +248,11 @@ class VoiceRegistry:
             )
         return str(language)
 
-    def _prepare(self, audio: bytes) -> np.ndarray:
-        """Decoded, checked, mono, resampled, trimmed and normalized prompt samples."""
+    def prepare(self, audio: bytes) -> np.ndarray:
+        """Decoded, checked, mono, trimmed, normalized prompt samples at `PROMPT_RATE`.
+
+        Raises `RegistryError` for audio that is no usable prompt; cached by content.
+        """
         limits = self.limits
         if len(audio) > limits.max_bytes:
             raise RegistryError(

@@ -38,6 +38,9 @@ class Settings:
     zipvoice_guidance: Optional[float]
     zipvoice_t_shift: float
     zipvoice_threads: int
+    transcriber: bool
+    whisper_model: Optional[Path]
+    whisper_size: str
     workers: int
     threads: int
     http_uri: Optional[str]
@@ -181,6 +184,22 @@ def build_parser() -> argparse.ArgumentParser:
         help="CPU threads of the ZipVoice runtime (default: all cores)",
     )
     parser.add_argument(
+        "--no-transcriber",
+        action="store_true",
+        help="no speech recognition: prompt transcripts must be typed",
+    )
+    parser.add_argument(
+        "--whisper-model",
+        type=Path,
+        help="a local CTranslate2 Whisper model folder for faster-whisper",
+    )
+    parser.add_argument(
+        "--whisper-size",
+        default="base",
+        help="Whisper model to download when online, e.g. base, small (default: %(default)s; "
+        "offline the embedded base model is used)",
+    )
+    parser.add_argument(
         "--workers",
         type=_positive_int,
         default=1,
@@ -258,6 +277,9 @@ def parse_settings(argv: Optional[Sequence[str]] = None) -> Settings:
         zipvoice_guidance=args.zipvoice_guidance,
         zipvoice_t_shift=args.zipvoice_t_shift,
         zipvoice_threads=args.zipvoice_threads,
+        transcriber=not args.no_transcriber,
+        whisper_model=args.whisper_model,
+        whisper_size=args.whisper_size,
         workers=args.workers,
         threads=args.threads,
         http_uri=None if args.no_http else _http_uri(args.http_uri),

@@ -18,9 +18,10 @@ from aiohttp import web
 from .. import __version__
 from ..audio import trim_silence
 from ..engines.base import SynthesisError
-from ..registry import ClonedVoice, RegistryError, VoiceRegistry
+from ..registry import PROMPT_RATE, ClonedVoice, RegistryError, VoiceRegistry
 from ..scheduler import Scheduler
 from ..text import ClausePolicy, split_text
+from ..transcriber import Transcriber, Transcript
 from ..voices import Voice, VoiceCatalog, VoiceNotFoundError
 from .auth import SESSION_COOKIE, Guard
 from .download import DownloadError, UrlCache, UrlPolicy, fetch
@@ -50,6 +51,8 @@ class AdminContext:
     allow_url_download: bool
     scheduler: Optional[Scheduler] = None  # runs previews, as it runs Wyoming requests
     speed: float = 1.0
+    transcriber: Optional[Transcriber] = None
+    transcriber_missing: str = "speech recognition is not installed (the [asr] extra)"
 
 
 CONTEXT = web.AppKey("polytts", AdminContext)
@@ -74,6 +77,7 @@ def create_app(context: AdminContext) -> web.Application:
     app.router.add_get("/api/voices/{name}/prompt", get_prompt)
     app.router.add_post("/api/voices/{name}/preview", preview_voice)
     app.router.add_post("/api/cache/clear", clear_cache)
+    app.router.add_post("/api/transcribe", transcribe)
     return app
 
 
@@ -144,6 +148,8 @@ async def session(request: web.Request) -> web.Response:
             "url_download": context.allow_url_download,
             "languages": list(context.registry.languages),
             "max_prompt_seconds": context.registry.limits.max_seconds,
+            "transcriber": context.transcriber is not None,
+            "transcriber_missing": context.transcriber_missing,
             "min_prompt_seconds": context.registry.limits.min_seconds,
         }
     )
@@ -216,15 +222,50 @@ async def register_voice(request: web.Request) -> web.Response:
     context = request.app[CONTEXT]
     fields = await _fields(request)
     audio, source = await _audio_source(context, fields)
+    transcript, language = fields.get("transcript"), fields.get("language")
+    if not (isinstance(transcript, str) and transcript.strip()) and context.transcriber:
+        heard = await _transcribe(context, audio)
+        transcript, language = heard.text, language or _clone_language(context, heard)
     voice = await asyncio.to_thread(
-        context.registry.register,
-        fields.get("name"),
-        fields.get("transcript"),
-        fields.get("language"),
-        audio,
-        source,
+        context.registry.register, fields.get("name"), transcript, language, audio, source
     )
     return web.json_response(voice.to_dict(), status=201)
+
+
+async def transcribe(request: web.Request) -> web.Response:
+    """What is said in a recording, and the clone language that fits what Whisper heard."""
+    context = request.app[CONTEXT]
+    if context.transcriber is None:
+        return _error(501, f"Cannot transcribe: {context.transcriber_missing}", "no-transcriber")
+    audio, _ = await _audio_source(context, await _fields(request))
+    heard = await _transcribe(context, audio)
+    return web.json_response(
+        {
+            "text": heard.text,
+            "detected_language": heard.language,
+            "language": _clone_language(context, heard),
+        }
+    )
+
+
+async def _transcribe(context: AdminContext, audio: bytes) -> Transcript:
+    assert context.transcriber is not None
+    samples = await asyncio.to_thread(context.registry.prepare, audio)
+    if context.scheduler is not None:  # the one pool that decides what runs when
+        heard = await context.scheduler.run(context.transcriber.transcribe, samples, PROMPT_RATE)
+    else:
+        heard = await asyncio.to_thread(context.transcriber.transcribe, samples, PROMPT_RATE)
+    if not heard.text:
+        raise RegistryError("No speech was recognized in the recording", "no-speech")
+    return heard
+
+
+def _clone_language(context: AdminContext, heard: Transcript) -> Optional[str]:
+    """The first clone language of the detected one (`en` -> `en-US`), if clones speak it."""
+    for tag in context.registry.languages:
+        if tag.split("-")[0] == heard.language:
+            return tag
+    return None
 
 
 async def delete_voice(request: web.Request) -> web.Response:

@@ -4,6 +4,7 @@
 const $ = (id) => document.getElementById(id);
 let recording = null; // {stop: () => Promise<Blob>} while recording
 let recordedBlob = null;
+let canTranscribe = false;
 
 async function api(method, path, body) {
   const options = { method, headers: {}, credentials: "same-origin" };
@@ -34,6 +35,12 @@ async function loadSession() {
   $("url-field").hidden = !session.url_download;
   $("prompt-limits").textContent =
     `${session.min_prompt_seconds} to ${session.max_prompt_seconds} seconds of speech, about 3 is best`;
+  canTranscribe = session.transcriber;
+  const transcript = document.querySelector("textarea[name=transcript]");
+  transcript.required = !canTranscribe;
+  transcript.placeholder = canTranscribe ? "filled in from the recording; correct it if needed" : "";
+  $("transcript-hint").textContent = canTranscribe ? ""
+    : `Type it: automatic transcripts are off (${session.transcriber_missing}).`;
   const select = $("language");
   select.replaceChildren(...session.languages.map((tag) => element("option", { value: tag, textContent: tag })));
   return session;
@@ -150,6 +157,26 @@ function encodeWav(blocks, rate) {
   return new Blob([view], { type: "audio/wav" });
 }
 
+// -- transcripts: filled from the recording when the server can transcribe ---------------
+
+async function fillTranscript(blob, filename) {
+  const field = document.querySelector("textarea[name=transcript]");
+  if (!canTranscribe || field.value.trim()) return;
+  const data = new FormData();
+  data.append("audio", blob, filename);
+  $("transcript-hint").textContent = "Transcribing the recording...";
+  try {
+    const heard = await api("POST", "/api/transcribe", data);
+    if (!field.value.trim()) field.value = heard.text;
+    if (heard.language) $("language").value = heard.language;
+    $("transcript-hint").textContent = heard.language
+      ? `Heard ${heard.detected_language}; check the words before registering.`
+      : `Heard ${heard.detected_language}, which voice clones cannot speak.`;
+  } catch (error) {
+    $("transcript-hint").textContent = `Could not transcribe: ${error.message}. Type the transcript.`;
+  }
+}
+
 async function toggleRecording() {
   const button = $("record");
   if (recording) {
@@ -159,6 +186,7 @@ async function toggleRecording() {
     $("record-state").textContent = "recorded";
     $("recorded").src = URL.createObjectURL(recordedBlob);
     $("recorded").hidden = false;
+    await fillTranscript(recordedBlob, "recording.wav");
     return;
   }
   try {
@@ -221,6 +249,10 @@ document.addEventListener("DOMContentLoaded", async () => {
   $("login-form").addEventListener("submit", login);
   $("register-form").addEventListener("submit", register);
   $("record").addEventListener("click", toggleRecording);
+  $("audio-file").addEventListener("change", () => {
+    const file = $("audio-file").files[0];
+    if (file) fillTranscript(file, file.name);
+  });
   $("logout").addEventListener("click", logout);
   await loadSession();
   await loadVoices();
