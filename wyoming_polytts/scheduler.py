@@ -1,33 +1,104 @@
-"""The one bounded worker pool that runs engine code off the event loop."""
+"""The one bounded worker pool that runs engine code off the event loop, fairly.
+
+Calls are queued per client and the clients take turns: when a worker is free, the next
+call comes from the client that waited longest, not from whoever queued most. So a long
+answer never starves a short one. The queue is bounded; past `max_queued` waiting calls a
+new one is refused with `SchedulerBusy` at once instead of waiting without end.
+"""
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
+from collections import OrderedDict, deque
+from concurrent.futures import Future as ThreadFuture
 from concurrent.futures import ThreadPoolExecutor
-from typing import Callable, TypeVar
+from functools import partial
+from typing import Any, Callable, Deque, Hashable, Tuple, TypeVar
 
 _LOGGER = logging.getLogger(__name__)
 T = TypeVar("T")
+_Call = Tuple[Callable[..., Any], Tuple[Any, ...], "asyncio.Future[Any]"]
+
+
+class SchedulerBusy(RuntimeError):
+    """Too many calls are waiting already."""
 
 
 class Scheduler:
-    """Runs blocking engine calls on `workers` threads, first come first served.
+    """Runs blocking calls on `workers` threads, clients taking turns call by call.
 
-    Every request submits one sentence at a time, so clients take turns sentence by
-    sentence. Cancelling the awaiting task drops a call that has not started yet; a call
-    in progress finishes its sentence and its result is discarded.
+    Cancelling the awaiting task drops a call that has not started; a call in progress
+    finishes and its result is discarded.
     """
 
-    def __init__(self, workers: int) -> None:
+    def __init__(self, workers: int, max_queued: int = 64) -> None:
         self.workers = workers
+        self.max_queued = max_queued
         self._executor = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="synth")
+        self._queues: OrderedDict[Hashable, Deque[_Call]] = OrderedDict()
+        self._queued = 0
+        self._running = 0
 
-    async def run(self, function: Callable[..., T], *args: object) -> T:
-        """Run `function(*args)` in the pool and wait for its result."""
+    @property
+    def queued(self) -> int:
+        return self._queued
+
+    async def run(self, function: Callable[..., T], *args: Any, client: Hashable = None) -> T:
+        """Run `function(*args)` in the pool when it is `client`'s turn; wait for the result."""
+        if self._queued >= self.max_queued:
+            raise SchedulerBusy(
+                f"The server is busy: {self._queued} requests are waiting; try again shortly"
+            )
+        future: asyncio.Future[T] = asyncio.get_running_loop().create_future()
+        self._queues.setdefault(client, deque()).append((function, args, future))
+        self._queued += 1
+        self._dispatch()
+        return await future
+
+    def _dispatch(self) -> None:
         loop = asyncio.get_running_loop()
-        return await loop.run_in_executor(self._executor, function, *args)
+        while self._running < self.workers and self._queues:
+            client, queue = next(iter(self._queues.items()))
+            function, args, future = queue.popleft()
+            self._queued -= 1
+            if queue:
+                self._queues.move_to_end(client)  # the next call of this client waits its turn
+            else:
+                del self._queues[client]
+            if future.cancelled():
+                continue
+            self._running += 1
+            work = self._executor.submit(function, *args)
+            work.add_done_callback(partial(_back_to, loop, self, future))
+
+    def _finished(self, work: ThreadFuture[Any], future: asyncio.Future[Any]) -> None:
+        self._running -= 1
+        if not future.cancelled():
+            error = work.exception()
+            if error is not None:
+                future.set_exception(error)
+            else:
+                future.set_result(work.result())
+        self._dispatch()
 
     def shutdown(self) -> None:
         """Stop taking work; queued calls are cancelled."""
+        for queue in self._queues.values():
+            for _, _, future in queue:
+                future.cancel()
+        self._queues.clear()
+        self._queued = 0
         self._executor.shutdown(wait=False, cancel_futures=True)
+
+
+def _back_to(
+    loop: asyncio.AbstractEventLoop,
+    scheduler: Scheduler,
+    future: asyncio.Future[Any],
+    work: ThreadFuture[Any],
+) -> None:
+    """From the worker thread: hand the finished call back to the event loop."""
+    with contextlib.suppress(RuntimeError):  # a closed loop: the server is shutting down
+        loop.call_soon_threadsafe(scheduler._finished, work, future)

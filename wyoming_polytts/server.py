@@ -26,7 +26,8 @@ from wyoming.tts import (
 
 from .audio import CHANNELS, SAMPLE_WIDTH, iter_chunks, to_pcm16, trim_silence
 from .engines.base import SynthesisError
-from .scheduler import Scheduler
+from .frames import FrameError, FrameLimits, read_frame
+from .scheduler import Scheduler, SchedulerBusy
 from .text import ClausePolicy, Piece, SentenceStream, split_text
 from .voices import Voice, VoiceCatalog, VoiceNotFoundError
 
@@ -42,6 +43,16 @@ class RequestError(Exception):
         self.code = code
 
 
+@dataclass(frozen=True)
+class ConnectionLimits:
+    """What one client may send, and how long the server waits for it."""
+
+    frames: FrameLimits = field(default_factory=FrameLimits)
+    text_chars: int = 10_000  # one synthesize, or one whole streamed text
+    idle_seconds: float = 300.0  # a connection with nothing to do is closed after this
+    write_seconds: float = 30.0  # a client that stops reading for this long is dropped
+
+
 @dataclass
 class ServiceContext:
     """What all connections share."""
@@ -52,6 +63,7 @@ class ServiceContext:
     speed: float
     samples_per_chunk: int
     clause_policy: ClausePolicy = field(default_factory=ClausePolicy)
+    limits: ConnectionLimits = field(default_factory=ConnectionLimits)
 
 
 @dataclass(eq=False)
@@ -80,6 +92,7 @@ class _OpenStream:
     voice: Optional[Voice]
     sentences: SentenceStream
     fallback_text: str = ""
+    received_chars: int = 0
 
 
 class PolyTtsEventHandler(AsyncEventHandler):
@@ -97,6 +110,49 @@ class PolyTtsEventHandler(AsyncEventHandler):
         self._wakeup = asyncio.Event()
         self._speaker: Optional[asyncio.Task[None]] = None
         self._stream: Optional[_OpenStream] = None
+        self._speaking = False
+
+    async def run(self) -> None:
+        """Read frames with limits; close idle connections and ones that break the protocol."""
+        limits = self._context.limits
+        reading: Optional[asyncio.Task[Optional[Event]]] = None
+        try:
+            while True:
+                if reading is None:
+                    reading = asyncio.create_task(read_frame(self.reader, limits.frames))
+                done, _ = await asyncio.wait({reading}, timeout=limits.idle_seconds)
+                if not done:
+                    if self._busy():
+                        continue  # the client is listening to an answer, not idle
+                    _LOGGER.debug("Closing a connection idle for %s s", limits.idle_seconds)
+                    break
+                try:
+                    event = reading.result()
+                except FrameError as err:
+                    _LOGGER.warning("Closing a connection: %s", err)
+                    with contextlib.suppress(Exception):
+                        await self.write_event(Error(text=str(err), code="bad-frame").event())
+                    break
+                except (ConnectionError, OSError):
+                    break
+                reading = None
+                if event is None or not await self.handle_event(event):
+                    break
+        finally:
+            if reading is not None:
+                reading.cancel()
+            await self.disconnect()
+            self.writer.close()
+
+    async def write_event(self, event: Event) -> None:
+        """Send an event; a client that stops reading is dropped after `write_seconds`."""
+        try:
+            await asyncio.wait_for(super().write_event(event), self._context.limits.write_seconds)
+        except asyncio.TimeoutError:
+            raise ConnectionResetError("the client stopped reading") from None
+
+    def _busy(self) -> bool:
+        return bool(self._jobs) or self._speaking
 
     async def handle_event(self, event: Event) -> bool:
         if Describe.is_type(event.type):
@@ -136,7 +192,7 @@ class PolyTtsEventHandler(AsyncEventHandler):
             return
         try:
             voice = self._resolve(request.voice)
-            pieces = split_text(_text_of(request.text), self._context.clause_policy)
+            pieces = split_text(self._checked_text(request.text), self._context.clause_policy)
             if not pieces:
                 raise RequestError("Nothing to say: the text has no words", "empty-text")
         except RequestError as err:
@@ -165,8 +221,23 @@ class PolyTtsEventHandler(AsyncEventHandler):
                 self._send_error("synthesize-chunk without synthesize-start", "bad-order")
             )
             return
-        for piece in self._stream.sentences.add(_text_of(request.text)):
-            self._enqueue_stream_piece(self._stream, piece)
+        stream = self._stream
+        text = _text_of(request.text)
+        stream.received_chars += len(text)
+        if stream.received_chars > self._context.limits.text_chars:
+            if stream.voice is not None:  # say it once, then speak nothing more of it
+                limit = self._context.limits.text_chars
+                self._enqueue(
+                    self._send_error(
+                        f"The streamed text is longer than {limit} characters; the rest is "
+                        "not spoken",
+                        "text-too-long",
+                    )
+                )
+                stream.voice = None
+            return
+        for piece in stream.sentences.add(text):
+            self._enqueue_stream_piece(stream, piece)
 
     def _on_synthesize_stop(self) -> None:
         stream = self._stream
@@ -185,6 +256,16 @@ class PolyTtsEventHandler(AsyncEventHandler):
     def _enqueue_stream_piece(self, stream: _OpenStream, piece: Piece) -> None:
         if stream.voice is not None:  # else an unknown voice was reported at synthesize-start
             self._enqueue(_Speech(stream.voice, [piece]))
+
+    def _checked_text(self, value: object) -> str:
+        text = _text_of(value)
+        limit = self._context.limits.text_chars
+        if len(text) > limit:
+            raise RequestError(
+                f"The text is {len(text)} characters long; at most {limit} are spoken at once",
+                "text-too-long",
+            )
+        return text
 
     def _resolve(self, requested: Optional[SynthesizeVoice]) -> Voice:
         try:
@@ -216,6 +297,7 @@ class PolyTtsEventHandler(AsyncEventHandler):
                     self._wakeup.clear()
                     await self._wakeup.wait()
                 job = self._jobs.popleft()
+                self._speaking = True
                 try:
                     if isinstance(job, Event):
                         await self.write_event(job)
@@ -226,6 +308,8 @@ class PolyTtsEventHandler(AsyncEventHandler):
                     return
                 except Exception:  # noqa: BLE001 - one failed job must not silence the next
                     _LOGGER.exception("Unexpected failure while answering a request")
+                finally:
+                    self._speaking = False
         finally:
             for job in self._jobs:
                 if isinstance(job, _Speech):
@@ -260,6 +344,9 @@ class PolyTtsEventHandler(AsyncEventHandler):
                     )
         except SynthesisError as err:
             await self.write_event(Error(text=str(err), code="synthesis-failed").event())
+        except SchedulerBusy as err:
+            _LOGGER.warning("Refused a request: %s", err)
+            await self.write_event(Error(text=str(err), code="busy").event())
         except (ConnectionError, asyncio.CancelledError):
             raise
         except Exception as err:  # noqa: BLE001 - the server must outlive one bad sentence
@@ -283,6 +370,7 @@ class PolyTtsEventHandler(AsyncEventHandler):
                     piece.text,
                     speech.voice.name,
                     self._context.speed,
+                    client=self,
                 )
             )
         return speech.started[index]

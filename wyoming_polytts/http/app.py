@@ -19,7 +19,7 @@ from .. import __version__
 from ..audio import trim_silence
 from ..engines.base import SynthesisError
 from ..registry import PROMPT_RATE, ClonedVoice, RegistryError, VoiceRegistry
-from ..scheduler import Scheduler
+from ..scheduler import Scheduler, SchedulerBusy
 from ..text import ClausePolicy, split_text
 from ..transcriber import Transcriber, Transcript
 from ..voices import Voice, VoiceCatalog, VoiceNotFoundError
@@ -53,6 +53,7 @@ class AdminContext:
     speed: float = 1.0
     transcriber: Optional[Transcriber] = None
     transcriber_missing: str = "speech recognition is not installed (the [asr] extra)"
+    body_seconds: float = 30.0  # a request body must arrive within this (slow uploads)
 
 
 CONTEXT = web.AppKey("polytts", AdminContext)
@@ -94,6 +95,8 @@ async def _errors_as_json(request: web.Request, handler: Handler) -> web.StreamR
         return _error(_STATUS_BY_CODE.get(err.code, 400), str(err), err.code)
     except DownloadError as err:
         return _error(400, str(err), "download-failed")
+    except SchedulerBusy as err:
+        return _error(503, str(err), "busy")
     except web.HTTPRequestEntityTooLarge:
         return _error(413, "The request is too large", "too-large")
     except web.HTTPException as err:
@@ -252,7 +255,9 @@ async def _transcribe(context: AdminContext, audio: bytes) -> Transcript:
     assert context.transcriber is not None
     samples = await asyncio.to_thread(context.registry.prepare, audio)
     if context.scheduler is not None:  # the one pool that decides what runs when
-        heard = await context.scheduler.run(context.transcriber.transcribe, samples, PROMPT_RATE)
+        heard = await context.scheduler.run(
+            context.transcriber.transcribe, samples, PROMPT_RATE, client="admin"
+        )
     else:
         heard = await asyncio.to_thread(context.transcriber.transcribe, samples, PROMPT_RATE)
     if not heard.text:
@@ -298,7 +303,7 @@ async def preview_voice(request: web.Request) -> web.Response:
     try:
         for piece in split_text(text, ClausePolicy(enabled=False)):
             samples = await context.scheduler.run(
-                voice.engine.synthesize, piece.text, voice.name, context.speed
+                voice.engine.synthesize, piece.text, voice.name, context.speed, client="admin"
             )
             parts.append(trim_silence(samples, rate, trail_seconds=piece.pause))
     except SynthesisError as err:
@@ -328,6 +333,17 @@ async def clear_cache(request: web.Request) -> web.Response:
 
 
 async def _fields(request: web.Request) -> Dict[str, Any]:
+    """Fields of the body, which must arrive within the context's `body_seconds`."""
+    seconds = request.app[CONTEXT].body_seconds
+    try:
+        return await asyncio.wait_for(_read_fields(request), seconds)
+    except asyncio.TimeoutError:
+        raise web.HTTPRequestTimeout(
+            reason=f"The request body took longer than {seconds:g} s"
+        ) from None
+
+
+async def _read_fields(request: web.Request) -> Dict[str, Any]:
     """Fields of a JSON body, a multipart form or a urlencoded form."""
     if request.content_type == "application/json":
         try:
