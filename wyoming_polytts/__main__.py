@@ -23,7 +23,7 @@ from .http.download import UrlCache, UrlPolicy
 from .models import resolve_kokoro
 from .registry import PromptLimits, VoiceRegistry
 from .scheduler import Scheduler
-from .server import PolyTtsEventHandler, ServiceContext
+from .server import ConnectionLimits, PolyTtsEventHandler, ServiceContext
 from .settings import Settings, parse_settings
 from .text import ClausePolicy
 from .transcriber import Transcriber
@@ -53,7 +53,7 @@ async def serve(settings: Settings) -> None:
     registry.on_change(catalog.refresh)
     _log_voices(engine)
 
-    scheduler = Scheduler(settings.workers)
+    scheduler = Scheduler(settings.workers, max_queued=settings.max_queue)
     context = ServiceContext(
         catalog=catalog,
         scheduler=scheduler,
@@ -61,6 +61,7 @@ async def serve(settings: Settings) -> None:
         speed=settings.speed,
         samples_per_chunk=settings.samples_per_chunk,
         clause_policy=ClausePolicy(enabled=not settings.whole_sentences),
+        limits=ConnectionLimits(text_chars=settings.max_text, idle_seconds=settings.idle_timeout),
     )
     server = AsyncServer.from_uri(settings.uri)
     loading = asyncio.create_task(_load(scheduler, engine, catalog.default().name, clones, catalog))

@@ -42,6 +42,10 @@ class Settings:
     whisper_model: Optional[Path]
     whisper_size: str
     workers: int
+    max_queue: int
+    max_text: int
+    idle_timeout: float
+    write_timeout: float
     threads: int
     http_uri: Optional[str]
     admin_token: Optional[str]
@@ -206,6 +210,32 @@ def build_parser() -> argparse.ArgumentParser:
         help="sentences synthesized at the same time (default: %(default)s)",
     )
     parser.add_argument(
+        "--max-queue",
+        type=_positive_int,
+        default=64,
+        help="sentences that may wait for a worker; beyond, requests get a busy error "
+        "(default: %(default)s)",
+    )
+    parser.add_argument(
+        "--max-text",
+        type=_positive_int,
+        default=10_000,
+        help="longest text, in characters, of one request or one streamed answer "
+        "(default: %(default)s)",
+    )
+    parser.add_argument(
+        "--idle-timeout",
+        type=float,
+        default=300.0,
+        help="seconds after which a connection with nothing to do is closed (default: %(default)s)",
+    )
+    parser.add_argument(
+        "--write-timeout",
+        type=float,
+        default=30.0,
+        help="seconds a client may stop reading before it is dropped (default: %(default)s)",
+    )
+    parser.add_argument(
         "--threads",
         type=_positive_int,
         default=cpus,
@@ -281,6 +311,10 @@ def parse_settings(argv: Optional[Sequence[str]] = None) -> Settings:
         whisper_model=args.whisper_model,
         whisper_size=args.whisper_size,
         workers=args.workers,
+        max_queue=args.max_queue,
+        max_text=args.max_text,
+        idle_timeout=args.idle_timeout,
+        write_timeout=args.write_timeout,
         threads=args.threads,
         http_uri=None if args.no_http else _http_uri(args.http_uri),
         admin_token=args.admin_token,
