@@ -356,3 +356,33 @@ def test_a_generated_token_is_kept_private_and_reused(tmp_path: Path) -> None:
     assert len(token) >= 32
     assert load_or_create_token(tmp_path, None) == token
     assert load_or_create_token(tmp_path, "given") == "given"
+
+
+async def test_a_slow_upload_is_cut_off(tmp_path: Path, kokoro: KokoroEngine) -> None:
+    context = make_context(tmp_path, kokoro)
+    context.body_seconds = 0.5
+    async with TestServer(create_app(context), host="127.0.0.1") as server:
+        reader, writer = await asyncio.open_connection("127.0.0.1", server.port)
+        writer.write(
+            b"POST /api/voices HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Admin-Token: "
+            + TOKEN.encode()
+            + b'\r\nContent-Type: application/json\r\nContent-Length: 100000\r\n\r\n{"name":'
+        )
+        await writer.drain()
+        status = await asyncio.wait_for(reader.readline(), timeout=10)  # never sends the rest
+        assert status.startswith(b"HTTP/1.1 408"), status
+        writer.close()
+    assert context.registry.list() == []
+
+
+async def test_the_token_never_reaches_the_log(
+    client: TestClient, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level("DEBUG")
+    await client.post("/api/login", json={"token": TOKEN})
+    await client.post("/api/login", json={"token": TOKEN + "x"})
+    await client.post("/api/voices", data=form(audio=encode(voice_like(2.0))), headers=AUTH)
+    await client.delete("/api/voices/grandma", headers={"X-Admin-Token": TOKEN + "y"})
+    await client.delete("/api/voices/grandma", headers=AUTH)
+    assert caplog.records  # something was logged
+    assert TOKEN not in caplog.text

@@ -11,9 +11,12 @@ from typing import List
 import numpy as np
 import pytest
 import soundfile
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from wyoming_polytts.audio import rms_dbfs
 from wyoming_polytts.registry import (
+    NAME_PATTERN,
     PROMPT_RATE,
     PromptLimits,
     RegistryError,
@@ -224,3 +227,30 @@ def test_concurrent_registrations_of_one_name_store_exactly_one(registry: VoiceR
     again = VoiceRegistry(registry.root, LANGUAGES)
     again.load()
     assert again.list() == [winner]
+
+
+AUDIO = encode(voice_like(2.0))
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    name=st.one_of(
+        st.text(max_size=70), st.from_regex(r"[a-z0-9][a-z0-9_-]{0,63}", fullmatch=True)
+    ),
+    transcript=st.text(max_size=600),
+)
+def test_any_name_and_transcript_is_stored_inside_the_registry_or_refused(
+    tmp_path_factory: pytest.TempPathFactory, name: str, transcript: str
+) -> None:
+    root = tmp_path_factory.mktemp("fuzz") / "voices"
+    registry = VoiceRegistry(root, LANGUAGES)
+    registry.load()
+    try:
+        voice = registry.register(name, transcript, "en-US", AUDIO, "fuzz")
+    except RegistryError as err:
+        assert err.code in {"invalid-name", "bad-transcript"}
+        assert list(root.iterdir()) == []
+    else:
+        assert NAME_PATTERN.fullmatch(name) and voice.transcript.strip()
+        assert [p.name for p in root.iterdir()] == [name]
+    assert sorted(p.name for p in root.parent.iterdir()) == ["voices"]  # nothing outside
