@@ -2,12 +2,19 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import Iterator
 
 import pytest
+from hypothesis import settings
 
 from .helpers import ADMIN_TOKEN, RunningServer, start_server
+
+# Property tests: a bounded run in CI; HYPOTHESIS_PROFILE=long for a long run by hand.
+settings.register_profile("default", max_examples=300, deadline=None)
+settings.register_profile("long", max_examples=100_000, deadline=None)
+settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "default"))
 
 
 @pytest.fixture(scope="session")

@@ -68,7 +68,7 @@ async def test_a_header_without_a_newline_cannot_fill_memory() -> None:
         await asyncio.wait_for(read_frame(reader, LIMITS), timeout=5)
 
 
-@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(suppress_health_check=[HealthCheck.too_slow])
 @given(st.binary(max_size=600))
 def test_any_bytes_give_an_event_the_end_or_a_frame_error(raw: bytes) -> None:
     async def check() -> None:
@@ -95,7 +95,7 @@ frames = st.fixed_dictionaries(
 )
 
 
-@settings(max_examples=300, deadline=None)
+@settings(suppress_health_check=[HealthCheck.too_slow])
 @given(frames, st.binary(max_size=300))
 def test_any_header_gives_an_event_or_a_frame_error(fields: dict, body: bytes) -> None:
     async def check() -> None:

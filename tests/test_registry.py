@@ -11,7 +11,7 @@ from typing import List
 import numpy as np
 import pytest
 import soundfile
-from hypothesis import given, settings
+from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from wyoming_polytts.audio import rms_dbfs
@@ -232,7 +232,7 @@ def test_concurrent_registrations_of_one_name_store_exactly_one(registry: VoiceR
 AUDIO = encode(voice_like(2.0))
 
 
-@settings(max_examples=200, deadline=None)
+@settings(suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture])
 @given(
     name=st.one_of(
         st.text(max_size=70), st.from_regex(r"[a-z0-9][a-z0-9_-]{0,63}", fullmatch=True)
