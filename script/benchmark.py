@@ -33,7 +33,7 @@ from wyoming.info import Describe
 from wyoming.tts import Synthesize, SynthesizeChunk, SynthesizeStart, SynthesizeStop
 
 from wyoming_polytts.audio import trim_silence
-from wyoming_polytts.engines.kokoro import KokoroEngine
+from wyoming_polytts.engines.select import kokoro_engine
 from wyoming_polytts.launch import RunningServer, start_server
 from wyoming_polytts.models import resolve_kokoro
 from wyoming_polytts.settings import parse_settings
@@ -167,11 +167,16 @@ async def describe_latency(server: RunningServer, text: str, voice: Optional[str
 
 
 def engine_direct(
-    data_dir: Path, server_args: Sequence[str], texts: Dict[str, str], voice: str, rounds: int
+    data_dir: Path,
+    server_args: Sequence[str],
+    texts: Dict[str, str],
+    voice: str,
+    rounds: int,
+    runtime: str = "",
 ) -> Dict[str, dict]:
     """Each text sentence by sentence through the engine itself, in this process."""
     settings = parse_settings(["--data-dir", str(data_dir), *server_args])
-    engine = KokoroEngine(resolve_kokoro(settings), threads=settings.threads)
+    engine = kokoro_engine(settings, resolve_kokoro(settings), runtime)
     engine.load()
     engine.synthesize("The living room lights are now off.", voice, settings.speed)  # warm-up
     results: Dict[str, dict] = {}
@@ -275,8 +280,18 @@ def main(argv: Sequence[str] = ()) -> None:
     parser.add_argument("--data-dir", type=Path, default=Path("data"))
     parser.add_argument("--texts", type=Path, default=TEXTS_PATH)
     parser.add_argument("--output", type=Path, default=Path("build/benchmark"))
+    parser.add_argument("--kokoro-runtime", choices=("onnx", "torch"), help="passed to the server")
+    parser.add_argument("--device", choices=("auto", "cpu", "cuda"), help="passed to the server")
+    parser.add_argument(
+        "--compare-runtimes",
+        action="store_true",
+        help="also time the engine alone on both runtimes (torch needs its weights)",
+    )
     parser.add_argument("server_args", nargs="*", help="server options (after --)")
     args = parser.parse_args(argv)
+    for option in ("kokoro_runtime", "device"):
+        if getattr(args, option):
+            args.server_args += [f"--{option.replace('_', '-')}", getattr(args, option)]
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s", stream=sys.stderr)
     logging.getLogger("phonemizer").setLevel(logging.ERROR)
     texts: Dict[str, str] = json.loads(args.texts.read_text(encoding="utf-8"))
@@ -292,6 +307,13 @@ def main(argv: Sequence[str] = ()) -> None:
     measured["engine"] = engine_direct(
         args.data_dir, args.server_args, texts, args.voice, args.rounds
     )
+    if args.compare_runtimes:
+        measured["runtimes"] = {
+            runtime: engine_direct(
+                args.data_dir, args.server_args, texts, args.voice, args.rounds, runtime
+            )["weather"]
+            for runtime in ("onnx", "torch")
+        }
     measured["wer"] = intelligibility(args.data_dir, texts, measured.pop("spoken"))
     measured["options"] = {"server_args": list(args.server_args), "rounds": args.rounds}
 
@@ -340,6 +362,12 @@ def report(measured: dict) -> str:
             f"| {clients} | {_cell([s['first_audio_s'] for s in samples])} | "
             f"{_cell([s['total_s'] for s in samples])} | "
             f"{_cell([run['throughput'] for run in rounds])} |"
+        )
+    for runtime, figures in measured.get("runtimes", {}).items():
+        lines.append(
+            f"\nEngine alone on the {CONCURRENT_TEXT} text, {runtime} runtime: "
+            f"{figures['total_s']['median']:.3f} s ({figures['total_s']['min']:.3f}-"
+            f"{figures['total_s']['max']:.3f}), RTF {figures['rtf']:.3f}"
         )
     describe = measured["describe"]
     lines += [

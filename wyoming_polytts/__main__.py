@@ -15,6 +15,7 @@ from wyoming.server import AsyncServer
 from . import __version__, transcriber
 from .discovery import ZeroconfAnnouncer
 from .engines.kokoro import SAMPLE_RATE, KokoroEngine
+from .engines.select import kokoro_engine
 from .engines.zipvoice import LANGUAGES as CLONE_LANGUAGES
 from .engines.zipvoice import ZipVoiceEngine, ZipVoiceOptions
 from .http.app import AdminContext, create_app
@@ -39,7 +40,7 @@ async def serve(settings: Settings) -> None:
     files = resolve_kokoro(settings)
     _LOGGER.info("Kokoro model: %s (%s)", files.model, files.source)
     _LOGGER.info("Kokoro voice packs: %s", files.voices)
-    engine = KokoroEngine(files, threads=settings.threads)
+    engine = kokoro_engine(settings, files)
     kokoro_names = {spec.name for spec in engine.voices()}
     registry = VoiceRegistry(
         settings.data_dir / "voices",
@@ -88,6 +89,7 @@ def _zipvoice(settings: Settings, registry: VoiceRegistry) -> ZipVoiceEngine:
         guidance_scale=settings.zipvoice_guidance or variant.guidance_scale,
         t_shift=settings.zipvoice_t_shift,
         threads=settings.zipvoice_threads,
+        provider="cuda" if settings.device == "cuda" else "cpu",
     )
     files = resolve_zipvoice(settings) if settings.zipvoice else None
     if files is None:
@@ -162,8 +164,13 @@ def _transcriber(settings: Settings) -> Optional[Transcriber]:
     )
     if folder is None:
         return None
-    _LOGGER.info("Prompt transcripts by Whisper from %s", folder)
-    return Transcriber(folder, threads=settings.threads)
+    device = settings.device
+    if device == "auto":
+        import ctranslate2
+
+        device = "cuda" if ctranslate2.get_cuda_device_count() > 0 else "cpu"
+    _LOGGER.info("Prompt transcripts by Whisper from %s on %s", folder, device)
+    return Transcriber(folder, device=device, threads=settings.threads)
 
 
 async def _announce(settings: Settings) -> Optional[ZeroconfAnnouncer]:

@@ -9,9 +9,12 @@ import os
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterable, Optional, Sequence, Tuple
+from typing import TYPE_CHECKING, Iterable, Optional, Sequence, Tuple
 
 from .settings import Settings
+
+if TYPE_CHECKING:
+    from .engines.kokoro_torch import KokoroTorchFiles
 
 _LOGGER = logging.getLogger(__name__)
 
@@ -110,7 +113,9 @@ def _download_kokoro(folder: Path, precision: str) -> None:
     _LOGGER.info("Kokoro-82M downloaded and verified")
 
 
-def _verify_hub_checksums(folder: Path, patterns: Iterable[str]) -> None:
+def _verify_hub_checksums(
+    folder: Path, patterns: Iterable[str], repo_id: str = KOKORO_REPO_ID
+) -> None:
     """Compare each large file with the SHA-256 the hub publishes for it."""
     import fnmatch
 
@@ -119,10 +124,10 @@ def _verify_hub_checksums(folder: Path, patterns: Iterable[str]) -> None:
     api = HfApi()
     files = [
         name
-        for name in api.list_repo_files(KOKORO_REPO_ID)
+        for name in api.list_repo_files(repo_id)
         if any(fnmatch.fnmatch(name, pattern) for pattern in patterns)
     ]
-    for info in api.get_paths_info(KOKORO_REPO_ID, files):
+    for info in api.get_paths_info(repo_id, files):
         lfs = getattr(info, "lfs", None)
         if lfs is None:
             continue
@@ -204,3 +209,32 @@ def assemble_parts(target: Path, parts: Sequence[Tuple[str, str]], expected_sha2
     finally:
         if os.path.exists(temp_name):
             os.unlink(temp_name)
+
+
+def resolve_kokoro_torch(settings: Settings) -> KokoroTorchFiles:
+    """Kokoro's PyTorch checkpoint: `--kokoro-torch-model DIR`, the data dir, or the hub."""
+    from .engines.kokoro_torch import KOKORO_TORCH_REPO, KokoroTorchFiles
+
+    folder = settings.kokoro_torch_model
+    source = f"local folder {folder}"
+    if folder is None:
+        folder = settings.data_dir / "kokoro" / "torch"
+        source = "data dir"
+        if not (folder / _COMPLETE_MARKER).exists():
+            if not settings.download:
+                raise ModelNotFoundError(
+                    "--kokoro-runtime torch needs Kokoro's PyTorch weights: give "
+                    "--kokoro-torch-model DIR (config.json and a .pth) or allow the download"
+                )
+            from huggingface_hub import hf_hub_download
+
+            _LOGGER.info("Downloading Kokoro-82M (PyTorch) from %s", KOKORO_TORCH_REPO)
+            for name in ("config.json", "kokoro-v1_0.pth"):
+                hf_hub_download(KOKORO_TORCH_REPO, name, local_dir=folder)
+            _verify_hub_checksums(folder, ["kokoro-v1_0.pth"], KOKORO_TORCH_REPO)
+            (folder / _COMPLETE_MARKER).write_text("ok\n", encoding="utf-8")
+            source = f"downloaded from {KOKORO_TORCH_REPO}"
+    weights = sorted(folder.glob("*.pth"))
+    if not (folder / "config.json").is_file() or not weights:
+        raise ModelNotFoundError(f"{folder} has no config.json and .pth weights")
+    return KokoroTorchFiles(folder / "config.json", weights[0], source)

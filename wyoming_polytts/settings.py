@@ -30,6 +30,9 @@ class Settings:
     kokoro_model: Optional[Path]
     kokoro_voices: Optional[Path]
     kokoro_precision: str
+    kokoro_runtime: str
+    kokoro_torch_model: Optional[Path]
+    device: str
     download: bool
     zipvoice: bool
     zipvoice_model: Optional[Path]
@@ -143,6 +146,25 @@ def build_parser() -> argparse.ArgumentParser:
         choices=KOKORO_PRECISIONS,
         default="int8",
         help="which ONNX export to download (default: %(default)s)",
+    )
+    parser.add_argument(
+        "--kokoro-runtime",
+        choices=("onnx", "torch"),
+        default="onnx",
+        help="onnxruntime (default), or the reference PyTorch `kokoro` package "
+        "(needs the [torch] extra)",
+    )
+    parser.add_argument(
+        "--kokoro-torch-model",
+        type=Path,
+        help="folder with Kokoro's config.json and .pth weights for --kokoro-runtime torch",
+    )
+    parser.add_argument(
+        "--device",
+        choices=("auto", "cpu", "cuda"),
+        default="auto",
+        help="where models run: auto uses a CUDA GPU when the runtime sees one "
+        "(default: %(default)s)",
     )
     parser.add_argument(
         "--no-download",
@@ -299,6 +321,9 @@ def parse_settings(argv: Optional[Sequence[str]] = None) -> Settings:
         kokoro_model=args.kokoro_model,
         kokoro_voices=args.kokoro_voices,
         kokoro_precision=args.kokoro_precision,
+        kokoro_runtime=args.kokoro_runtime,
+        kokoro_torch_model=args.kokoro_torch_model,
+        device=args.device,
         download=not args.no_download,
         zipvoice=not args.no_zipvoice,
         zipvoice_model=args.zipvoice_model,

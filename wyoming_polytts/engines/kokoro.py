@@ -99,8 +99,15 @@ class KokoroEngine:
     name = "kokoro"
     sample_rate = SAMPLE_RATE
 
-    def __init__(self, files: KokoroFiles, threads: int, phonemizer: Optional[Phonemizer] = None):
+    def __init__(
+        self,
+        files: KokoroFiles,
+        threads: int,
+        phonemizer: Optional[Phonemizer] = None,
+        device: str = "cpu",
+    ):
         self.files = files
+        self.device = device
         self._threads = threads
         self._packs = load_voice_packs(files.voices)
         self._vocab = load_vocab(files.vocab)
@@ -176,9 +183,16 @@ class KokoroEngine:
             # Memory patterns are planned per input shape; every sentence length is a new
             # shape, so with them the process grew by ~180 MB per pass over a long text.
             options.enable_mem_pattern = False
+            providers = ["CPUExecutionProvider"]
+            if self.device == "cuda" or (
+                self.device == "auto"
+                and "CUDAExecutionProvider" in onnxruntime.get_available_providers()
+            ):
+                providers.insert(0, "CUDAExecutionProvider")
             session = onnxruntime.InferenceSession(
-                str(self.files.model), sess_options=options, providers=["CPUExecutionProvider"]
+                str(self.files.model), sess_options=options, providers=providers
             )
+            _LOGGER.info("Kokoro ONNX runs on %s", ", ".join(session.get_providers()))
             names = {item.name for item in session.get_inputs()}
             token_input = "tokens" if "tokens" in names else "input_ids"
             if token_input not in names or not {"style", "speed"} <= names:
@@ -203,6 +217,10 @@ class KokoroEngine:
         if not tokens:
             return np.zeros(0, np.float32)
         style = pack[min(len(tokens), len(pack)) - 1].reshape(1, STYLE_DIM)
+        return self._run(tokens, style, speed)
+
+    def _run(self, tokens: List[int], style: np.ndarray, speed: float) -> np.ndarray:
+        """The model itself: token ids (without padding) and a style vector to samples."""
         speed_dtype = np.int32 if "int" in self._speed_type else np.float32
         feeds = {
             self._input_names["tokens"]: np.array([[0, *tokens, 0]], dtype=np.int64),

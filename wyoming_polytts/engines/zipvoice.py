@@ -29,6 +29,7 @@ class ZipVoiceOptions:
     guidance_scale: float = 3.0
     t_shift: float = 0.5
     threads: int = 1
+    provider: str = "cpu"  # "cuda" with a CUDA build of sherpa-onnx
 
 
 @dataclass(frozen=True)
@@ -111,7 +112,7 @@ class ZipVoiceEngine:
             )
             config = sherpa_onnx.OfflineTtsConfig(
                 model=sherpa_onnx.OfflineTtsModelConfig(
-                    zipvoice=model, num_threads=self.options.threads, provider="cpu"
+                    zipvoice=model, num_threads=self.options.threads, provider=self.options.provider
                 ),
             )
             if not config.validate():

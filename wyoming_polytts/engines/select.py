@@ -1,0 +1,22 @@
+"""Which Kokoro engine the settings ask for: the ONNX runtime or the PyTorch one."""
+
+from __future__ import annotations
+
+import logging
+
+from ..models import KokoroFiles, resolve_kokoro_torch
+from ..settings import Settings
+from .kokoro import KokoroEngine
+
+_LOGGER = logging.getLogger(__name__)
+
+
+def kokoro_engine(settings: Settings, files: KokoroFiles, runtime: str = "") -> KokoroEngine:
+    """The Kokoro engine on `runtime` (default: `--kokoro-runtime`) and `--device`."""
+    if (runtime or settings.kokoro_runtime) == "torch":
+        from .kokoro_torch import KokoroTorchEngine
+
+        torch_files = resolve_kokoro_torch(settings)
+        _LOGGER.info("Kokoro PyTorch weights: %s (%s)", torch_files.weights, torch_files.source)
+        return KokoroTorchEngine(files, torch_files, settings.threads, device=settings.device)
+    return KokoroEngine(files, threads=settings.threads, device=settings.device)
