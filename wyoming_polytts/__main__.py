@@ -62,7 +62,11 @@ async def serve(settings: Settings) -> None:
         speed=settings.speed,
         samples_per_chunk=settings.samples_per_chunk,
         clause_policy=ClausePolicy(enabled=not settings.whole_sentences),
-        limits=ConnectionLimits(text_chars=settings.max_text, idle_seconds=settings.idle_timeout),
+        limits=ConnectionLimits(
+            text_chars=settings.max_text,
+            idle_seconds=settings.idle_timeout,
+            write_seconds=settings.write_timeout,
+        ),
     )
     server = AsyncServer.from_uri(settings.uri)
     loading = asyncio.create_task(_load(scheduler, engine, catalog.default().name, clones, catalog))

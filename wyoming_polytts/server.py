@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import socket
 from collections import deque
 from dataclasses import dataclass, field
 from typing import Deque, Dict, List, Optional, Union
@@ -105,6 +106,7 @@ class PolyTtsEventHandler(AsyncEventHandler):
         writer: asyncio.StreamWriter,
     ) -> None:
         super().__init__(reader, writer)
+        _limit_send_buffer(writer)
         self._context = context
         self._jobs: Deque[Job] = deque()
         self._wakeup = asyncio.Event()
@@ -383,6 +385,17 @@ class PolyTtsEventHandler(AsyncEventHandler):
         following = next((job for job in self._jobs if isinstance(job, _Speech)), None)
         if following is not None and following.pieces:
             self._synthesis(following, 0)
+
+
+SEND_BUFFER_BYTES = 256 * 1024  # about 5 s of audio: a stalled client soon blocks the writes
+
+
+def _limit_send_buffer(writer: asyncio.StreamWriter) -> None:
+    """Keep the kernel from buffering megabytes for a client that does not read."""
+    sock = writer.get_extra_info("socket")
+    if sock is not None:
+        with contextlib.suppress(OSError):
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, SEND_BUFFER_BYTES)
 
 
 def _text_of(value: object) -> str:
