@@ -125,3 +125,23 @@ def encode(
     buffer = io.BytesIO()
     soundfile.write(buffer, samples, rate, format=format, subtype=subtype)
     return buffer.getvalue()
+
+
+async def wait_until_ready(http_url: str, what: str, name: str = "", timeout: float = 120) -> None:
+    """Wait until the server's background loading made `what` ready: the transcriber
+    ("transcriber") or a clone that can speak ("clone", `name`)."""
+    import aiohttp
+
+    deadline = asyncio.get_running_loop().time() + timeout
+    async with aiohttp.ClientSession(http_url) as http:
+        while True:
+            if what == "transcriber":
+                async with http.get("/api/session") as response:
+                    ready = (await response.json())["transcriber"]
+            else:
+                async with http.get(f"/api/voices/{name}") as response:
+                    ready = response.status == 200 and (await response.json())["installed"]
+            if ready:
+                return
+            assert asyncio.get_running_loop().time() < deadline, f"{what} never became ready"
+            await asyncio.sleep(0.2)

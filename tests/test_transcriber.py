@@ -15,7 +15,7 @@ from wyoming_polytts import transcriber
 from wyoming_polytts.intelligibility import normalize_words, word_error_rate
 from wyoming_polytts.transcriber import Transcriber, embedded_whisper
 
-from .helpers import ADMIN_TOKEN, RunningServer, collect, samples
+from .helpers import ADMIN_TOKEN, RunningServer, collect, samples, wait_until_ready
 
 pytestmark = pytest.mark.skipif(
     not transcriber.available(), reason="needs the [asr] extra (script/setup installs it)"
@@ -100,6 +100,7 @@ async def test_a_prompt_registered_without_transcript_gets_one(
     soundfile.write(buffer, await speak(server, spoken), RATE, format="WAV")
     audio = base64.b64encode(buffer.getvalue()).decode()
     headers = {"X-Admin-Token": ADMIN_TOKEN}
+    await wait_until_ready(str(server.http_url), "transcriber")
     async with aiohttp.ClientSession(str(server.http_url), headers=headers) as http:
         async with http.post("/api/transcribe", json={"audio_base64": audio}) as response:
             heard = await response.json()

@@ -30,6 +30,7 @@ from .helpers import (
     samples,
     start_server,
     voice_like,
+    wait_until_ready,
 )
 from .zipvoice_tiny import build_tiny_zipvoice, seconds_for
 
@@ -62,6 +63,7 @@ async def http(clone_server: RunningServer) -> AsyncIterator[aiohttp.ClientSessi
         form.add_field("audio", encode(voice_like(3.0)), filename="grandma.wav")
         async with session.post("/api/voices", data=form) as response:
             assert response.status == 201, await response.text()
+        await wait_until_ready(str(clone_server.http_url), "clone", CLONE)  # model loads late
         yield session
         async with session.delete(f"/api/voices/{CLONE}") as response:
             assert response.status in (200, 404)

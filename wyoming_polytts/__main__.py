@@ -6,7 +6,7 @@ import asyncio
 import contextlib
 import logging
 from functools import partial
-from typing import Optional, Sequence
+from typing import Optional, Sequence, Tuple
 from urllib.parse import urlparse
 
 from aiohttp import web
@@ -69,14 +69,20 @@ async def serve(settings: Settings) -> None:
         ),
     )
     server = AsyncServer.from_uri(settings.uri)
-    loading = asyncio.create_task(_load(scheduler, engine, catalog.default().name, clones, catalog))
-    admin = await _start_admin(settings, registry, catalog, scheduler)
+    loading = [
+        asyncio.create_task(_load(scheduler, engine, catalog.default().name)),
+        asyncio.create_task(_prepare_clones(settings, clones, scheduler, catalog)),
+    ]
+    admin, admin_context = await _start_admin(settings, registry, catalog, scheduler)
+    if admin_context is not None:
+        loading.append(asyncio.create_task(_prepare_transcriber(settings, admin_context)))
     announcer = await _announce(settings)
     _LOGGER.info("Listening on %s (default voice %s)", settings.uri, catalog.default().name)
     try:
         await server.run(partial(PolyTtsEventHandler, context))
     finally:
-        loading.cancel()
+        for task in loading:
+            task.cancel()
         if admin is not None:
             await admin.cleanup()
         if announcer is not None:
@@ -86,7 +92,7 @@ async def serve(settings: Settings) -> None:
 
 
 def _zipvoice(settings: Settings, registry: VoiceRegistry) -> ZipVoiceEngine:
-    """The clone engine, with the model found or downloaded, or disabled with a reason."""
+    """The clone engine; its model is found (or downloaded) after the port opens."""
     variant = VARIANTS[settings.zipvoice_variant]
     options = ZipVoiceOptions(
         steps=settings.zipvoice_steps or variant.steps,
@@ -95,22 +101,31 @@ def _zipvoice(settings: Settings, registry: VoiceRegistry) -> ZipVoiceEngine:
         threads=settings.zipvoice_threads,
         provider="cuda" if settings.device == "cuda" else "cpu",
     )
-    files = resolve_zipvoice(settings) if settings.zipvoice else None
+    engine = ZipVoiceEngine(registry, None, options)
+    engine.attach(None, "the ZipVoice model is being prepared" if settings.zipvoice else "")
+    return engine
+
+
+async def _prepare_clones(
+    settings: Settings, clones: ZipVoiceEngine, scheduler: Scheduler, catalog: VoiceCatalog
+) -> None:
+    """Find or download the ZipVoice model in the background, then load it."""
+    files = await asyncio.to_thread(resolve_zipvoice, settings) if settings.zipvoice else None
+    clones.attach(files)
     if files is None:
         _LOGGER.warning(
             "No ZipVoice model: voice clones can be registered but not spoken "
             "(start once with internet access to download it, or give --zipvoice-model DIR)"
         )
-    return ZipVoiceEngine(registry, files, options)
+    else:
+        try:
+            await scheduler.run(clones.load)
+        except Exception:  # noqa: BLE001 - clones are then listed as not installed
+            _LOGGER.exception("Loading the ZipVoice model failed; clones cannot speak")
+    catalog.refresh()
 
 
-async def _load(
-    scheduler: Scheduler,
-    engine: KokoroEngine,
-    warm_voice: str,
-    clones: ZipVoiceEngine,
-    catalog: VoiceCatalog,
-) -> None:
+async def _load(scheduler: Scheduler, engine: KokoroEngine, warm_voice: str) -> None:
     """Load the models in the worker pool while the port already answers `describe`."""
     try:
         await scheduler.run(engine.load)
@@ -120,20 +135,14 @@ async def _load(
         _LOGGER.exception("Loading the Kokoro model %s failed", engine.files.model)
         return
     _LOGGER.info("Kokoro model loaded and warmed up; ready to speak")
-    if clones.files is not None:
-        try:
-            await scheduler.run(clones.load)
-        except Exception:  # noqa: BLE001 - clones are then listed as not installed
-            _LOGGER.exception("Loading the ZipVoice model failed; clones cannot speak")
-        catalog.refresh()
 
 
 async def _start_admin(
     settings: Settings, registry: VoiceRegistry, catalog: VoiceCatalog, scheduler: Scheduler
-) -> Optional[web.AppRunner]:
+) -> Tuple[Optional[web.AppRunner], Optional[AdminContext]]:
     """The admin page and API on --http-uri, in this event loop."""
     if settings.http_uri is None:
-        return None
+        return None, None
     parsed = urlparse(settings.http_uri)
     context = AdminContext(
         registry=registry,
@@ -147,13 +156,20 @@ async def _start_admin(
         allow_url_download=settings.allow_url_download,
         scheduler=scheduler,
         speed=settings.speed,
-        transcriber=_transcriber(settings),
+        transcriber_missing="speech recognition is still starting; try again shortly",
     )
     runner = web.AppRunner(create_app(context), access_log=None)
     await runner.setup()
     await web.TCPSite(runner, parsed.hostname, parsed.port).start()
     _LOGGER.info("Admin page on %s", settings.http_uri)
-    return runner
+    return runner, context
+
+
+async def _prepare_transcriber(settings: Settings, context: AdminContext) -> None:
+    """Find (or download) the Whisper model in the background; the page says meanwhile."""
+    context.transcriber = await asyncio.to_thread(_transcriber, settings)
+    if context.transcriber is None:
+        context.transcriber_missing = "speech recognition is off or not installed (the [asr] extra)"
 
 
 def _transcriber(settings: Settings) -> Optional[Transcriber]:

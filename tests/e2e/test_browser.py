@@ -21,7 +21,15 @@ from wyoming.tts import Synthesize, SynthesizeVoice
 from wyoming_polytts import transcriber
 from wyoming_polytts.intelligibility import word_error_rate
 
-from ..helpers import ADMIN_TOKEN, RunningServer, collect, describe, encode, samples
+from ..helpers import (
+    ADMIN_TOKEN,
+    RunningServer,
+    collect,
+    describe,
+    encode,
+    samples,
+    wait_until_ready,
+)
 
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 
@@ -70,6 +78,10 @@ def test_register_list_and_delete_in_a_browser(server: RunningServer, tmp_path: 
     from playwright.sync_api import expect, sync_playwright
 
     spoken = "Hello there, this is grandma speaking."
+    if transcriber.available():  # Whisper loads in the background after start-up
+        with ThreadPoolExecutor(1) as thread:
+            ready = wait_until_ready(str(server.http_url), "transcriber")
+            thread.submit(asyncio.run, ready).result()
     recording = tmp_path / "grandma.wav"
     recording.write_bytes(_kokoro_recording(server, spoken))
     with sync_playwright() as playwright:

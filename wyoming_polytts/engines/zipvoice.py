@@ -63,6 +63,12 @@ class ZipVoiceEngine:
         self._prompts_lock = threading.Lock()
         registry.on_change(self.forget_prompts)
 
+    def attach(self, files: Optional[ZipVoiceFiles], reason: str = "") -> None:
+        """Use `files` (found after start-up), or say why there are none."""
+        with self._load_lock:
+            self.files = files
+            self._failure = None if files else reason or "the ZipVoice model is not installed"
+
     @property
     def installed(self) -> bool:
         return self._failure is None
