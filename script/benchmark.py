@@ -454,8 +454,8 @@ def chart(measured: dict, path: Path) -> None:
     ):
         medians = [statistics.median(v) for v in values]
         errors = [
-            [m - min(v) for m, v in zip(medians, values)],
-            [max(v) - m for m, v in zip(medians, values)],
+            [m - min(v) for m, v in zip(medians, values, strict=True)],
+            [max(v) - m for m, v in zip(medians, values, strict=True)],
         ]
         axis.bar(positions, medians, yerr=errors, capsize=3, color="#4a7ab5")
         axis.set_ylabel(title)
