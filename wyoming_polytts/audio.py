@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Iterator
+from typing import Iterator, Tuple
 
 import numpy as np
 
@@ -23,6 +23,25 @@ def iter_chunks(pcm: bytes, samples_per_chunk: int) -> Iterator[bytes]:
         yield pcm[start : start + step]
 
 
+def frame_levels(samples: np.ndarray, rate: int) -> Tuple[int, np.ndarray]:
+    """The 10 ms frame length in samples, and the RMS of each whole frame of `samples`."""
+    frame = max(1, rate // 100)
+    usable = len(samples) // frame * frame
+    blocks = np.asarray(samples[:usable], dtype=np.float64).reshape(-1, frame)
+    return frame, np.sqrt(np.mean(np.square(blocks), axis=1))
+
+
+def wav_bytes(samples: np.ndarray, rate: int) -> bytes:
+    """Mono float samples as a 16-bit PCM WAV file."""
+    import io
+
+    import soundfile
+
+    buffer = io.BytesIO()
+    soundfile.write(buffer, samples, rate, format="WAV", subtype="PCM_16")
+    return buffer.getvalue()
+
+
 def trim_silence(
     samples: np.ndarray,
     rate: int,
@@ -35,11 +54,9 @@ def trim_silence(
     Silence is 10 ms frames whose RMS stays below `threshold_db` dBFS. The kept trail plus
     the next piece's lead is the pause between two sentences of one answer.
     """
-    frame = max(1, rate // 100)
-    usable = len(samples) // frame * frame
-    if usable == 0:
+    frame, rms = frame_levels(samples, rate)
+    if rms.size == 0:
         return samples
-    rms = np.sqrt(np.mean(np.square(samples[:usable].reshape(-1, frame), dtype=np.float64), axis=1))
     loud = np.flatnonzero(rms > 10 ** (threshold_db / 20))
     if loud.size == 0:
         return samples[:0]
@@ -93,12 +110,11 @@ def shorten_pauses(
     threshold_db: float = -45.0,
 ) -> np.ndarray:
     """Cut every silence longer than `max_pause` seconds inside `samples` down to `keep`."""
-    frame = max(1, rate // 100)
-    frames = len(samples) // frame
+    frame, rms = frame_levels(samples, rate)
+    frames = rms.size
     if frames == 0:
         return samples
-    blocks = samples[: frames * frame].reshape(frames, frame).astype(np.float64)
-    quiet = np.sqrt(np.mean(np.square(blocks), axis=1)) <= 10 ** (threshold_db / 20)
+    quiet = rms <= 10 ** (threshold_db / 20)
     longest, kept = int(max_pause * 100), int(keep * 100)
     pieces, start = [], 0
     index = 0

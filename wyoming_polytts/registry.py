@@ -25,7 +25,7 @@ from typing import Callable, Collection, Dict, List, Optional
 
 import numpy as np
 
-from .audio import normalize_loudness, resample, rms_dbfs, to_mono, trim_silence
+from .audio import normalize_loudness, resample, rms_dbfs, to_mono, trim_silence, wav_bytes
 
 _LOGGER = logging.getLogger(__name__)
 
@@ -159,11 +159,7 @@ class VoiceRegistry:
         transcript = self._check_transcript(transcript)
         language = self._check_language(language)
         samples = self.prepare(audio)
-        buffer = io.BytesIO()
-        import soundfile
-
-        soundfile.write(buffer, samples, PROMPT_RATE, format="WAV", subtype="PCM_16")
-        wav = buffer.getvalue()
+        wav = wav_bytes(samples, PROMPT_RATE)
         voice = ClonedVoice(
             name=name,
             transcript=transcript,

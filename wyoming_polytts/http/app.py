@@ -6,7 +6,6 @@ import asyncio
 import base64
 import binascii
 import importlib.resources
-import io
 import logging
 from dataclasses import dataclass
 from pathlib import Path
@@ -16,7 +15,7 @@ import numpy as np
 from aiohttp import web
 
 from .. import __version__
-from ..audio import trim_silence
+from ..audio import trim_silence, wav_bytes
 from ..engines.base import SynthesisError
 from ..registry import PROMPT_RATE, ClonedVoice, RegistryError, VoiceRegistry
 from ..scheduler import Scheduler, SchedulerBusy
@@ -310,16 +309,8 @@ async def preview_voice(request: web.Request) -> web.Response:
         return _error(422, str(err), "synthesis-failed")
     if not parts:
         return _error(400, "Nothing to say: the text has no words", "empty-text")
-    wav = await asyncio.to_thread(_wav_bytes, np.concatenate(parts), rate)
+    wav = await asyncio.to_thread(wav_bytes, np.concatenate(parts), rate)
     return web.Response(body=wav, content_type="audio/wav")
-
-
-def _wav_bytes(samples: np.ndarray, rate: int) -> bytes:
-    import soundfile
-
-    buffer = io.BytesIO()
-    soundfile.write(buffer, samples, rate, format="WAV", subtype="PCM_16")
-    return buffer.getvalue()
 
 
 async def clear_cache(request: web.Request) -> web.Response:
