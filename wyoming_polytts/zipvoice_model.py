@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Dict, Optional
 
-from .models import ModelNotFoundError
+from .models import ModelNotFoundError, is_complete, mark_complete
 from .settings import Settings
 
 _LOGGER = logging.getLogger(__name__)
@@ -30,7 +30,6 @@ RELEASES_URL = os.environ.get(
 GITHUB_API = os.environ.get("POLYTTS_GITHUB_API", "https://api.github.com")
 REPOSITORY = "k2-fsa/sherpa-onnx"
 VOCODER = ("vocoder-models", "vocos_24khz.onnx")
-_COMPLETE_MARKER = ".complete"
 
 
 @dataclass(frozen=True)
@@ -96,7 +95,7 @@ def resolve_zipvoice(settings: Settings) -> Optional[ZipVoiceFiles]:
         )
     variant = VARIANTS[settings.zipvoice_variant]
     folder = settings.data_dir / "zipvoice" / settings.zipvoice_variant
-    if (folder / _COMPLETE_MARKER).is_file():
+    if is_complete(folder):
         return find_zipvoice_files(folder, f"downloaded {variant.archive}")
     if not settings.download:
         return None
@@ -122,7 +121,7 @@ def download_zipvoice(folder: Path, variant: Variant) -> None:
     tag, vocoder_name = VOCODER
     _fetch(tag, vocoder_name, folder / vocoder_name)
     find_zipvoice_files(folder, variant.archive)  # complete?
-    (folder / _COMPLETE_MARKER).write_text("ok\n", encoding="utf-8")
+    mark_complete(folder)
     _LOGGER.info("ZipVoice model %s downloaded into %s", variant.archive, folder)
 
 
