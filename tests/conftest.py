@@ -9,7 +9,7 @@ from typing import Iterator
 import pytest
 from hypothesis import settings
 
-from .helpers import ADMIN_TOKEN, RunningServer, start_server
+from .helpers import ADMIN_TOKEN, RunningServer, serve_for_tests
 
 # Property tests: a bounded run in CI; HYPOTHESIS_PROFILE=long for a long run by hand.
 settings.register_profile("default", max_examples=300, deadline=None)
@@ -25,7 +25,6 @@ def data_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 @pytest.fixture(scope="module")
 def server(data_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningServer]:
-    log_path = tmp_path_factory.mktemp("log") / "server.log"
-    running = start_server(data_dir, log_path, ["--no-download", "--admin-token", ADMIN_TOKEN])
-    yield running
-    running.stop()
+    yield from serve_for_tests(
+        data_dir, tmp_path_factory, ["--no-download", "--admin-token", ADMIN_TOKEN]
+    )

@@ -5,9 +5,11 @@ from __future__ import annotations
 import asyncio
 import io
 from dataclasses import dataclass, field
-from typing import List
+from pathlib import Path
+from typing import Iterator, List, Sequence
 
 import numpy as np
+import pytest
 import soundfile
 from wyoming.client import AsyncClient
 from wyoming.event import Event
@@ -145,3 +147,14 @@ async def wait_until_ready(http_url: str, what: str, name: str = "", timeout: fl
                 return
             assert asyncio.get_running_loop().time() < deadline, f"{what} never became ready"
             await asyncio.sleep(0.2)
+
+
+def serve_for_tests(
+    data_dir: Path, tmp_path_factory: pytest.TempPathFactory, args: Sequence[str]
+) -> Iterator[RunningServer]:
+    """Body of a module-scoped server fixture: the server runs until the module is done."""
+    running = start_server(data_dir, tmp_path_factory.mktemp("log") / "server.log", args)
+    try:
+        yield running
+    finally:
+        running.stop()

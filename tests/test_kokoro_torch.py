@@ -14,7 +14,7 @@ from wyoming_polytts.engines.kokoro import KokoroEngine
 from wyoming_polytts.models import resolve_kokoro
 from wyoming_polytts.settings import parse_settings
 
-from .helpers import RunningServer, collect, describe, start_server
+from .helpers import RunningServer, collect, describe, serve_for_tests
 from .kokoro_tiny import FRAME_SAMPLES, build_tiny_kokoro
 
 try:
@@ -90,9 +90,9 @@ def test_the_torch_runtime_on_cuda(data_dir: Path, tiny_weights: Path) -> None:
 def torch_server(
     data_dir: Path, tiny_weights: Path, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[RunningServer]:
-    running = start_server(
+    yield from serve_for_tests(
         data_dir,
-        tmp_path_factory.mktemp("log") / "server.log",
+        tmp_path_factory,
         [
             "--no-download",
             "--no-zipvoice",
@@ -105,8 +105,6 @@ def torch_server(
             "cpu",
         ],
     )
-    yield running
-    running.stop()
 
 
 async def test_the_torch_runtime_through_the_wyoming_socket(

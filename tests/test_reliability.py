@@ -13,7 +13,7 @@ import pytest
 from wyoming.info import Describe
 from wyoming.tts import Synthesize, SynthesizeChunk, SynthesizeStart, SynthesizeStop
 
-from .helpers import RunningServer, collect, describe, read_event, start_server
+from .helpers import RunningServer, collect, describe, read_event, serve_for_tests
 
 LONG_TEXT = " ".join(f"This is sentence number {n} of a long answer." for n in range(1, 21))
 
@@ -23,9 +23,9 @@ def strict_server(
     data_dir: Path, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[RunningServer]:
     """A server with small limits, so the tests reach them quickly."""
-    running = start_server(
+    yield from serve_for_tests(
         data_dir,
-        tmp_path_factory.mktemp("log") / "server.log",
+        tmp_path_factory,
         [
             "--no-download",
             "--no-zipvoice",
@@ -36,8 +36,6 @@ def strict_server(
             "--max-queue", "4",
         ],
     )  # fmt: skip
-    yield running
-    running.stop()
 
 
 async def raw_exchange(server: RunningServer, raw: bytes) -> List[dict]:

@@ -28,7 +28,7 @@ from .helpers import (
     describe,
     encode,
     samples,
-    start_server,
+    serve_for_tests,
     voice_like,
     wait_until_ready,
 )
@@ -43,13 +43,11 @@ def clone_server(
     data_dir: Path, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[RunningServer]:
     model = build_tiny_zipvoice(tmp_path_factory.mktemp("zipvoice") / "model")
-    running = start_server(
+    yield from serve_for_tests(
         data_dir,  # the embedded Kokoro model, assembled once per session
-        tmp_path_factory.mktemp("log") / "server.log",
+        tmp_path_factory,
         ["--no-download", "--admin-token", ADMIN_TOKEN, "--zipvoice-model", str(model)],
     )
-    yield running
-    running.stop()
 
 
 @pytest.fixture
