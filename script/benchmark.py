@@ -33,9 +33,8 @@ from wyoming.info import Describe
 from wyoming.tts import Synthesize, SynthesizeChunk, SynthesizeStart, SynthesizeStop
 
 from wyoming_polytts.audio import trim_silence
-from wyoming_polytts.engines.select import kokoro_engine
+from wyoming_polytts.engines.select import kokoro_engine, kokoro_files
 from wyoming_polytts.launch import RunningServer, start_server
-from wyoming_polytts.models import resolve_kokoro
 from wyoming_polytts.settings import parse_settings
 from wyoming_polytts.text import split_sentences
 
@@ -44,6 +43,7 @@ RATE, WIDTH = 24000, 2
 MODES = ("synthesize", "stream-at-once", "stream-llm")
 CONCURRENCY = (1, 2, 4)
 CONCURRENT_TEXT = "weather"
+SHORT_TEXT = "lights"  # the first request after start-up: a typical short answer
 _LOGGER = logging.getLogger("benchmark")
 
 
@@ -176,7 +176,8 @@ def engine_direct(
 ) -> Dict[str, dict]:
     """Each text sentence by sentence through the engine itself, in this process."""
     settings = parse_settings(["--data-dir", str(data_dir), *server_args])
-    engine = kokoro_engine(settings, resolve_kokoro(settings), runtime)
+    files = kokoro_files(settings)
+    engine = kokoro_engine(settings, files, runtime)
     engine.load()
     engine.synthesize("The living room lights are now off.", voice, settings.speed)  # warm-up
     results: Dict[str, dict] = {}
@@ -293,13 +294,20 @@ def main(argv: Sequence[str] = ()) -> None:
         if getattr(args, option):
             args.server_args += [f"--{option.replace('_', '-')}", getattr(args, option)]
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s", stream=sys.stderr)
-    logging.getLogger("phonemizer").setLevel(logging.ERROR)
     texts: Dict[str, str] = json.loads(args.texts.read_text(encoding="utf-8"))
 
     with tempfile.TemporaryDirectory() as temp:
+        launched = time.monotonic()
         server = start_server(args.data_dir, Path(temp) / "server.log", args.server_args)
+        describe_ready = time.monotonic() - launched
         try:
+            first = asyncio.run(request(server, texts[SHORT_TEXT], "synthesize", 0, args.voice))
+            startup = {
+                "describe_s": describe_ready,
+                "first_audio_s": time.monotonic() - launched - first.total_s + first.first_audio_s,
+            }
             measured = asyncio.run(measure_server(server, texts, args))
+            measured["startup"] = startup
             measured["peak_rss_mib"] = server.peak_rss_mib()
         finally:
             server.stop()
@@ -376,6 +384,8 @@ def report(measured: dict) -> str:
         f"p99 {describe['p99_s'] * 1000:.1f} ms, max {describe['max_s'] * 1000:.1f} ms "
         f"({describe['count']} requests)",
         f"Server peak RSS: {measured['peak_rss_mib']:.0f} MiB",
+        f"Start-up: `describe` answered {measured['startup']['describe_s']:.2f} s after launch, "
+        f"first audio of a short answer {measured['startup']['first_audio_s']:.2f} s after launch",
         "",
         "Targets:",
         "",

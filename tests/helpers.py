@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import io
+import subprocess
+import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Iterator, List, Sequence
@@ -21,6 +23,18 @@ __all__ = ["RunningServer", "free_port", "start_server"]
 
 READ_TIMEOUT = 120.0
 ADMIN_TOKEN = "test-admin-token"
+
+
+def child_output(script: str, *args: str, timeout: float = 300) -> List[str]:
+    """The words a Python `script` prints when run in a fresh interpreter with `args`."""
+    done = subprocess.run(
+        [sys.executable, "-c", script, *args],
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        check=True,
+    )
+    return done.stdout.split()
 
 
 async def read_event(client: AsyncClient) -> Event:

@@ -15,7 +15,6 @@ import aiohttp
 
 from wyoming_polytts.models import resolve_kokoro
 from wyoming_polytts.registry import VoiceRegistry
-from wyoming_polytts.settings import parse_settings
 
 from .helpers import ADMIN_TOKEN, RunningServer, encode, start_server, voice_like
 
@@ -70,7 +69,7 @@ async def kill_during_churn(
 
 
 def test_sigkill_in_the_middle_of_changes_loses_nothing(data_dir: Path, tmp_path: Path) -> None:
-    resolve_kokoro(parse_settings(["--data-dir", str(data_dir), "--no-download"]))
+    resolve_kokoro(data_dir, download=False)
     state = tmp_path / "state"
     state.mkdir()
     (state / "kokoro").symlink_to(data_dir / "kokoro")

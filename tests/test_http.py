@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import hashlib
+import hmac
 import io
 import ipaddress
 import stat
@@ -16,14 +18,14 @@ import soundfile
 from aiohttp import web
 from aiohttp.test_utils import TestClient, TestServer
 
+from wyoming_polytts.background import Supervisor
 from wyoming_polytts.engines.kokoro import KokoroEngine
 from wyoming_polytts.engines.zipvoice import LANGUAGES, ZipVoiceEngine
 from wyoming_polytts.http.app import OPEN_ROUTES, SAFE_METHODS, AdminContext, create_app
-from wyoming_polytts.http.auth import TOKEN_FILE, Guard, load_or_create_token
+from wyoming_polytts.http.auth import TOKEN_FILE, Guard, LoginLimiter, load_or_create_token
 from wyoming_polytts.http.download import UrlCache, UrlPolicy
-from wyoming_polytts.models import resolve_kokoro
+from wyoming_polytts.models import ModelNotFoundError, resolve_kokoro
 from wyoming_polytts.registry import PromptLimits, VoiceRegistry
-from wyoming_polytts.settings import parse_settings
 from wyoming_polytts.voices import VoiceCatalog
 
 from .helpers import encode, voice_like
@@ -35,7 +37,7 @@ LOOPBACK_ONE = ipaddress.ip_network("127.0.0.1/32")
 
 @pytest.fixture(scope="module")
 def kokoro(tmp_path_factory: pytest.TempPathFactory, data_dir: Path) -> KokoroEngine:
-    files = resolve_kokoro(parse_settings(["--data-dir", str(data_dir), "--no-download"]))
+    files = resolve_kokoro(data_dir, download=False)
     return KokoroEngine(files, threads=1)  # the model itself is never loaded here
 
 
@@ -45,6 +47,7 @@ def make_context(
     allow_url_download: bool = False,
     limits: Optional[PromptLimits] = None,
     url_policy: Optional[UrlPolicy] = None,
+    guard: Optional[Guard] = None,
 ) -> AdminContext:
     names = {spec.name for spec in kokoro.voices()}
     registry = VoiceRegistry(root / "voices", LANGUAGES, limits, is_reserved=names.__contains__)
@@ -54,7 +57,7 @@ def make_context(
     return AdminContext(
         registry=registry,
         catalog=catalog,
-        guard=Guard(TOKEN),
+        guard=guard or Guard(TOKEN),
         url_policy=url_policy or UrlPolicy(extra_allowed=(LOOPBACK_ONE,), timeout_seconds=3),
         url_cache=UrlCache(root / "cache"),
         allow_url_download=allow_url_download,
@@ -86,6 +89,16 @@ async def error_of(response: aiohttp.ClientResponse, status: int) -> Dict[str, s
     return body
 
 
+class FakeClock:
+    """A clock the test moves by hand: wall time for cookies, monotonic for the limiter."""
+
+    def __init__(self, now: float = 1_700_000_000.0) -> None:
+        self.now = now
+
+    def __call__(self) -> float:
+        return self.now
+
+
 async def clone_names(client: TestClient) -> list:
     response = await client.get("/api/voices")
     return [v["name"] for v in (await response.json())["voices"] if "clone" in v]
@@ -99,6 +112,23 @@ async def test_health_and_the_voice_list(client: TestClient) -> None:
     assert "jf_alpha" in {v["name"] for v in voices}
 
 
+async def test_health_says_which_start_up_job_failed_and_why(
+    tmp_path: Path, kokoro: KokoroEngine
+) -> None:
+    context = make_context(tmp_path, kokoro)
+    context.jobs = Supervisor()
+
+    async def download() -> None:
+        raise ModelNotFoundError("no ZipVoice model in /nowhere")
+
+    context.jobs.start("zipvoice", download())
+    await context.jobs.wait()
+    async with TestClient(TestServer(create_app(context))) as client:
+        health = await (await client.get("/api/health")).json()
+    assert health["jobs"]["zipvoice"]["state"] == "failed"
+    assert "no ZipVoice model in /nowhere" in health["jobs"]["zipvoice"]["detail"]
+
+
 async def test_register_play_and_delete_through_the_api(client: TestClient) -> None:
     response = await client.post(
         "/api/voices", data=form(audio=encode(voice_like(3.0))), headers=AUTH
@@ -107,12 +137,12 @@ async def test_register_play_and_delete_through_the_api(client: TestClient) -> N
     created = await response.json()
     assert created["name"] == "grandma" and created["source"] == "upload:grandma.wav"
 
-    listed = await (await client.get("/api/voices/grandma")).json()
+    listed = await (await client.get("/api/voices/grandma", headers=AUTH)).json()
     assert listed["engine"] == "zipvoice" and listed["languages"] == ["en-US"]
     assert listed["installed"] is False  # no ZipVoice model here
     assert listed["clone"]["transcript"] == "Hello there, this is grandma."
 
-    prompt = await client.get(listed["clone"]["prompt_url"])
+    prompt = await client.get(listed["clone"]["prompt_url"], headers=AUTH)
     assert prompt.status == 200 and prompt.content_type == "audio/wav"
     samples, rate = soundfile.read(io.BytesIO(await prompt.read()))
     assert rate == 24000 and samples.ndim == 1 and len(samples) > 2 * rate
@@ -120,7 +150,7 @@ async def test_register_play_and_delete_through_the_api(client: TestClient) -> N
     response = await client.delete("/api/voices/grandma", headers=AUTH)
     assert response.status == 200
     await error_of(await client.get("/api/voices/grandma"), 404)
-    await error_of(await client.get("/api/voices/grandma/prompt"), 404)
+    await error_of(await client.get("/api/voices/grandma/prompt", headers=AUTH), 404)
     await error_of(await client.delete("/api/voices/grandma", headers=AUTH), 404)
 
 
@@ -144,6 +174,171 @@ async def test_every_state_changing_route_needs_the_token(client: TestClient) ->
             await error_of(response, 401)
         checked += 1
     assert checked >= 4  # register, delete, clear caches, logout
+
+
+PUBLIC_VOICE_FIELDS = {"name", "engine", "languages", "description", "installed"}
+PRIVATE_CLONE_FIELDS = {"transcript", "source", "prompt_url"}
+
+
+async def voice_views(client: TestClient, name: str, headers: Dict[str, str]) -> list:
+    """The voice `name` as `GET /api/voices/{name}` and as its entry in `GET /api/voices`."""
+    one = await client.get(f"/api/voices/{name}", headers=headers)
+    assert one.status == 200, await one.text()
+    listed = (await (await client.get("/api/voices", headers=headers)).json())["voices"]
+    return [await one.json(), next(voice for voice in listed if voice["name"] == name)]
+
+
+async def test_clone_prompts_and_transcripts_need_the_token(client: TestClient) -> None:
+    response = await client.post(
+        "/api/voices", data=form(audio=encode(voice_like(2.0))), headers=AUTH
+    )
+    assert response.status == 201, await response.text()
+    strangers = ({}, {"X-Admin-Token": "wrong"}, {"Authorization": "Bearer wrong"})
+    for headers in strangers:
+        for path in ("/api/voices/grandma/prompt", "/api/voices/nobody/prompt"):
+            assert (await error_of(await client.get(path, headers=headers), 401))[
+                "code"
+            ] == "unauthorized"
+            assert (await client.head(path, headers=headers)).status == 401
+        for view in await voice_views(client, "grandma", headers):
+            assert set(view) >= PUBLIC_VOICE_FIELDS and view["languages"] == ["en-US"]
+            assert "clone" in view and not PRIVATE_CLONE_FIELDS & set(view["clone"]), view
+
+    for headers in (AUTH, {"Authorization": f"Bearer {TOKEN}"}):
+        for view in await voice_views(client, "grandma", headers):
+            assert view["clone"]["transcript"] == "Hello there, this is grandma."
+            assert view["clone"]["source"] == "upload:grandma.wav"
+            assert view["clone"]["prompt_url"] == "/api/voices/grandma/prompt"
+        prompt = await client.get("/api/voices/grandma/prompt", headers=headers)
+        assert prompt.status == 200 and prompt.content_type == "audio/wav"
+
+    # The page signs in with its cookie, which an <audio src> sends on same-origin GETs.
+    assert (await client.post("/api/login", json={"token": TOKEN})).status == 200
+    prompt = await client.get("/api/voices/grandma/prompt")
+    assert prompt.status == 200 and prompt.content_type == "audio/wav"
+    for view in await voice_views(client, "grandma", {}):
+        assert set(view["clone"]) >= PRIVATE_CLONE_FIELDS
+    await client.post("/api/logout")
+    await error_of(await client.get("/api/voices/grandma/prompt"), 401)
+
+
+async def test_parallel_login_guesses_from_one_address_are_stopped(
+    tmp_path: Path, kokoro: KokoroEngine
+) -> None:
+    clock = FakeClock()
+    context = make_context(tmp_path, kokoro, guard=Guard(TOKEN, clock=clock))
+    async with TestClient(TestServer(create_app(context))) as client:
+        guesses = [client.post("/api/login", json={"token": f"guess-{n}"}) for n in range(20)]
+        responses = await asyncio.gather(*guesses)
+        statuses = [response.status for response in responses]
+        assert (statuses.count(401), statuses.count(429)) == (5, 15), statuses
+        for response in responses:
+            if response.status == 429:
+                assert (await error_of(response, 429))["code"] == "too-many-attempts"
+                assert 1 <= int(response.headers["Retry-After"]) <= 60
+
+        # Locked out: even the right token is refused until the window has passed.
+        clock.now += 30
+        refused = await client.post("/api/login", json={"token": TOKEN})
+        assert (await error_of(refused, 429))["code"] == "too-many-attempts"
+        assert 1 <= int(refused.headers["Retry-After"]) <= 30
+        assert "polytts_session" not in refused.cookies
+        assert (await (await client.get("/api/session")).json())["authenticated"] is False
+
+        clock.now += 31
+        response = await client.post("/api/login", json={"token": TOKEN})
+        assert response.status == 200, await response.text()
+        assert (await (await client.get("/api/session")).json())["authenticated"] is True
+
+
+def test_the_login_limiter_counts_each_address_and_forgets_old_ones() -> None:
+    clock = FakeClock(1000.0)
+    limiter = LoginLimiter(attempts=3, window_seconds=60, clock=clock, max_clients=100)
+    for _ in range(3):
+        assert limiter.retry_after("10.0.0.1") == 0
+        limiter.failed("10.0.0.1")
+    assert limiter.retry_after("10.0.0.1") == 60
+    assert limiter.retry_after("10.0.0.2") == 0  # others are not locked out with it
+    limiter.failed("10.0.0.2")
+    clock.now += 45
+    assert limiter.retry_after("10.0.0.1") == 15
+    clock.now += 15
+    assert limiter.retry_after("10.0.0.1") == 0
+
+    for n in range(1000):  # many addresses: memory stays bounded
+        limiter.failed(f"10.1.{n // 256}.{n % 256}")
+    assert len(limiter) <= 100
+    clock.now += 61
+    limiter.failed("10.0.0.3")  # entries whose window has passed are pruned
+    assert len(limiter) == 1
+
+
+def session_mac(expires: int) -> str:
+    return hmac.new(
+        TOKEN.encode(), f"polytts-session:{expires}".encode(), hashlib.sha256
+    ).hexdigest()
+
+
+async def signed_in_with(client: TestClient, cookie: str) -> bool:
+    client.session.cookie_jar.clear()
+    response = await client.get("/api/session", headers={"Cookie": f"polytts_session={cookie}"})
+    return bool((await response.json())["authenticated"])
+
+
+async def test_a_session_cookie_carries_its_expiry(tmp_path: Path, kokoro: KokoroEngine) -> None:
+    clock = FakeClock()
+    guard = Guard(TOKEN, session_seconds=3600, clock=clock)
+    async with TestClient(
+        TestServer(create_app(make_context(tmp_path, kokoro, guard=guard)))
+    ) as client:
+        response = await client.post("/api/login", json={"token": TOKEN})
+        cookie = response.cookies["polytts_session"]
+        assert cookie["max-age"] == "3600"
+        expires, _, mac = cookie.value.partition(".")
+        assert int(expires) == int(clock.now) + 3600 and mac
+        assert (await (await client.get("/api/session")).json())["authenticated"] is True
+
+        clock.now += 3599
+        assert (await (await client.get("/api/session")).json())["authenticated"] is True
+        clock.now += 2
+        assert (await (await client.get("/api/session")).json())["authenticated"] is False
+        await error_of(await client.get("/api/voices/grandma/prompt"), 401)
+
+        later = int(clock.now) + 3600
+        assert await signed_in_with(client, f"{later}.{session_mac(later)}") is True
+        assert await signed_in_with(client, f"{later + 1}.{session_mac(later)}") is False
+        assert await signed_in_with(client, f"{later}.{session_mac(later)[:-1]}0") is False
+        assert await signed_in_with(client, f"{later}.{session_mac(later)}.x") is False
+        assert await signed_in_with(client, f"{later}") is False
+        old_format = hmac.new(TOKEN.encode(), b"polytts-session", hashlib.sha256).hexdigest()
+        assert await signed_in_with(client, old_format) is False
+
+
+async def test_a_session_lasts_a_week_by_default(client: TestClient) -> None:
+    response = await client.post("/api/login", json={"token": TOKEN})
+    assert response.cookies["polytts_session"]["max-age"] == str(7 * 24 * 3600)
+
+
+async def test_language_tags_are_matched_case_insensitively(client: TestClient) -> None:
+    for name, given, stored in (
+        ("lower", "en-us", "en-US"),
+        ("upper", "EN-GB", "en-GB"),
+        ("underscore", "en_US", "en-US"),
+        ("bare", "en", "en-US"),
+        ("region", "zh-CN", "zh"),
+    ):
+        response = await client.post(
+            "/api/voices", data=form(name, encode(voice_like(2.0)), language=given), headers=AUTH
+        )
+        assert response.status == 201, await response.text()
+        assert (await response.json())["language"] == stored
+        voice = await (await client.get(f"/api/voices/{name}")).json()
+        assert voice["languages"] == [stored]
+    response = await client.post(
+        "/api/voices", data=form("x", encode(voice_like(2.0)), language="ja"), headers=AUTH
+    )
+    error = await error_of(response, 400)
+    assert error["code"] == "unsupported-language" and "en-US, en-GB, zh" in error["error"]
 
 
 async def test_requests_from_other_sites_are_refused(client: TestClient) -> None:

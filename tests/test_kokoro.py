@@ -21,14 +21,13 @@ from wyoming_polytts.engines.kokoro import (
 )
 from wyoming_polytts.engines.kokoro_g2p import Phonemizer, text_language, voice_language
 from wyoming_polytts.models import KokoroFiles, resolve_kokoro
-from wyoming_polytts.settings import parse_settings
 
 from .helpers import assert_speech
 
 
 @pytest.fixture(scope="module")
 def embedded(data_dir: Path) -> KokoroFiles:
-    return resolve_kokoro(parse_settings(["--data-dir", str(data_dir), "--no-download"]))
+    return resolve_kokoro(data_dir, download=False)
 
 
 @pytest.fixture(scope="module")
@@ -121,7 +120,7 @@ def test_downloaded_layout_with_input_ids_model(embedded: KokoroFiles, tmp_path:
     )
     (folder / ".complete").write_text("ok\n", encoding="utf-8")
 
-    files = resolve_kokoro(parse_settings(["--data-dir", str(tmp_path)]))
+    files = resolve_kokoro(tmp_path)
     assert files.source == "data dir"
     hub_engine = KokoroEngine(files, threads=2)
     assert {spec.name for spec in hub_engine.voices()} == {

@@ -11,8 +11,7 @@ import pytest
 from wyoming.tts import Synthesize, SynthesizeChunk, SynthesizeStart, SynthesizeStop
 
 from wyoming_polytts.engines.kokoro import KokoroEngine
-from wyoming_polytts.models import resolve_kokoro
-from wyoming_polytts.settings import parse_settings
+from wyoming_polytts.models import KokoroTorchFiles, resolve_kokoro
 
 from .helpers import RunningServer, collect, describe, serve_for_tests
 from .kokoro_tiny import FRAME_SAMPLES, build_tiny_kokoro
@@ -27,7 +26,6 @@ except ImportError:
 
 from wyoming_polytts.engines.kokoro_torch import (  # noqa: E402
     KokoroTorchEngine,
-    KokoroTorchFiles,
     resolve_device,
 )
 
@@ -46,7 +44,7 @@ def tiny_weights(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 @pytest.fixture(scope="module")
 def engines(data_dir: Path, tiny_weights: Path) -> tuple:
-    files = resolve_kokoro(parse_settings(["--data-dir", str(data_dir), "--no-download"]))
+    files = resolve_kokoro(data_dir, download=False)
     torch_files = KokoroTorchFiles(tiny_weights / "config.json", tiny_weights / "tiny.pth", "tiny")
     return KokoroEngine(files, threads=2), KokoroTorchEngine(
         files, torch_files, threads=2, device="cpu"
@@ -79,7 +77,7 @@ def test_the_torch_runtime_speaks_like_the_onnx_one(engines: tuple) -> None:
 
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
 def test_the_torch_runtime_on_cuda(data_dir: Path, tiny_weights: Path) -> None:
-    files = resolve_kokoro(parse_settings(["--data-dir", str(data_dir), "--no-download"]))
+    files = resolve_kokoro(data_dir, download=False)
     torch_files = KokoroTorchFiles(tiny_weights / "config.json", tiny_weights / "tiny.pth", "tiny")
     engine = KokoroTorchEngine(files, torch_files, threads=2, device="cuda")
     audio = engine.synthesize("The living room lights are now off.", "jm_kumo", 1.0)

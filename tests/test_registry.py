@@ -148,6 +148,45 @@ def test_a_language_clones_cannot_speak_is_refused(registry: VoiceRegistry) -> N
     assert "en-US, zh" in refused(registry, "unsupported-language", language="ja")
 
 
+@pytest.mark.parametrize("language", ["en-GB", "en-AU", "english", "", " ", "-", None, 7])
+def test_unknown_language_tags_are_refused_with_the_accepted_ones(
+    tmp_path: Path, language: object
+) -> None:
+    registry = VoiceRegistry(tmp_path / "voices", ("en-US", "zh"))
+    registry.load()
+    assert "en-US, zh" in refused(registry, "unsupported-language", language=language)
+
+
+@pytest.mark.parametrize(
+    ("given", "stored"),
+    [
+        ("en-US", "en-US"),
+        ("en-us", "en-US"),
+        ("EN-US", "en-US"),
+        ("en_US", "en-US"),
+        (" en-us ", "en-US"),
+        ("en", "en-US"),  # the first clone language that is English
+        ("EN", "en-US"),
+        ("en-gb", "en-GB"),
+        ("en_gb", "en-GB"),
+        ("zh", "zh"),
+        ("ZH", "zh"),
+        ("zh-CN", "zh"),  # a region of a bare registry language is that language
+        ("zh_Hans_CN", "zh"),
+    ],
+)
+def test_language_tags_are_case_insensitive_and_stored_canonically(
+    tmp_path: Path, given: str, stored: str
+) -> None:
+    registry = VoiceRegistry(tmp_path / "voices", ("en-US", "en-GB", "zh"))
+    registry.load()
+    voice = registry.register("grandma", TRANSCRIPT, given, encode(voice_like(2.0)), "a")
+    assert voice.language == stored
+    again = VoiceRegistry(registry.root, ("en-US", "en-GB", "zh"))
+    again.load()
+    assert again.get("grandma").language == stored
+
+
 def test_delete_removes_the_voice_and_its_files(registry: VoiceRegistry) -> None:
     registry.register("grandma", TRANSCRIPT, "en-US", encode(voice_like(2.0)), "a")
     registry.delete("grandma")

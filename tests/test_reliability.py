@@ -161,7 +161,7 @@ async def test_a_client_that_stops_reading_is_dropped(strict_server: RunningServ
     stalled.sendall(b"\n" + data)
     before = strict_server.log().count("Speaking with")
     deadline = time.monotonic() + 40
-    while "stopped reading" not in strict_server.log():  # the 2 s write timeout gives up
+    while "stopped reading" not in strict_server.log():  # the 2 s write timeout drops it
         assert time.monotonic() < deadline, "the server kept writing to a client that never read"
         await asyncio.sleep(0.5)
     given_up = strict_server.log().count("Speaking with")

@@ -34,6 +34,10 @@ def test_options() -> None:
         ["--max-prompt-seconds", "1"],
         ["--speed", "9"],
         ["--workers", "0"],
+        ["--idle-timeout", "0"],
+        ["--write-timeout", "-1"],
+        ["--write-timeout", "nan"],
+        ["--idle-timeout", "inf"],
     ],
 )
 def test_bad_values_are_refused(argv: list) -> None:

@@ -15,7 +15,7 @@ from wyoming_polytts import transcriber
 from wyoming_polytts.intelligibility import normalize_words, word_error_rate
 from wyoming_polytts.transcriber import Transcriber, embedded_whisper
 
-from .helpers import ADMIN_TOKEN, RunningServer, collect, samples, wait_until_ready
+from .helpers import ADMIN_TOKEN, RunningServer, child_output, collect, samples, wait_until_ready
 
 pytestmark = pytest.mark.skipif(
     not transcriber.available(), reason="needs the [asr] extra (script/setup installs it)"
@@ -116,6 +116,38 @@ async def test_a_prompt_registered_without_transcript_gets_one(
         assert word_error_rate(spoken, voice["transcript"]) <= 0.15, voice
         async with http.delete("/api/voices/auto-transcript") as response:
             assert response.status == 200
+
+
+def test_whisper_loads_at_first_use_and_is_released_when_idle(data_dir: Path) -> None:
+    model = Transcriber(embedded_whisper(data_dir), threads=2, idle_seconds=600)
+    assert not model.loaded
+    silence = np.zeros(RATE, np.float32)
+    model.transcribe(silence, RATE, language="en")
+    assert model.loaded
+    model.idle_seconds = 0.05  # the next use restarts the idle timer with this
+    model.transcribe(silence, RATE, language="en")
+    assert model.wait_released(timeout=60)
+    assert not model.loaded
+    model.transcribe(silence, RATE, language="en")  # loaded again when needed
+    assert model.loaded
+    model.release()
+    assert not model.loaded
+
+
+WHISPER_IMPORTS = """
+import sys
+from pathlib import Path
+from wyoming_polytts import transcriber
+
+assert transcriber.available()
+transcriber.Transcriber(Path(sys.argv[1]), device="auto", threads=1)
+print(" ".join(name for name in ("faster_whisper", "ctranslate2") if name in sys.modules))
+"""
+
+
+def test_nothing_of_whisper_is_imported_before_the_first_transcript(data_dir: Path) -> None:
+    folder = embedded_whisper(data_dir)
+    assert child_output(WHISPER_IMPORTS, str(folder)) == []
 
 
 def test_silence_has_no_transcript(whisper: Transcriber) -> None:

@@ -84,3 +84,68 @@ def test_info_lists_every_voice() -> None:
     ]
     assert program.voices[0].languages == ["ja", "en-US"]
     assert program.voices[3].installed is False
+
+
+EMBEDDED_LIKE = ListedVoices(
+    spec("jf_alpha", "ja", "en-US"),
+    spec("jf_nezumi", "ja", "en-US"),
+    spec("jm_kumo", "ja", "en-US"),
+)
+
+
+def test_defaults_are_chosen_per_language_not_by_the_alphabet() -> None:
+    catalog = VoiceCatalog([EMBEDDED_LIKE])
+    assert catalog.resolve().name == "jm_kumo"  # the clearest English voice of the set
+    assert catalog.resolve(language="en-US").name == "jm_kumo"
+    assert catalog.resolve(language="ja").name == "jf_alpha"
+    full = VoiceCatalog([ListedVoices(spec("am_adam", "en-US"), *ENGINE.voices())])
+    assert full.resolve().name == "af_heart"
+    assert full.resolve(language="en-gb").name == "bf_emma"
+
+
+def test_a_refresh_that_began_earlier_cannot_overwrite_a_later_one() -> None:
+    """Two threads refresh at once: the older voice list must not win."""
+    import threading
+
+    class Registry:
+        """A list of voices that changes while a slow refresh is reading it."""
+
+        name = "clones"
+        sample_rate = 24000
+        reading = threading.Event()
+        release = threading.Event()
+
+        def __init__(self) -> None:
+            self.names = ["old_clone"]
+            self.slow = False
+
+        def voices(self) -> Sequence[VoiceSpec]:
+            names = list(self.names)
+            if self.slow:
+                self.slow = False
+                self.reading.set()
+                self.release.wait(10)
+            return [spec(name, "en-US") for name in names]
+
+        def custom_voice(self, name: str) -> None:
+            return None
+
+    registry = Registry()
+    catalog = VoiceCatalog([registry])  # type: ignore[list-item]
+    registry.slow = True
+    stale = threading.Thread(target=catalog.refresh)
+    stale.start()
+    assert registry.reading.wait(10)
+    registry.names.append("new_clone")
+    catalog.refresh()  # the refresh that saw the new clone
+    registry.release.set()
+    stale.join(10)
+    assert catalog.resolve("new_clone").name == "new_clone"
+
+
+def test_an_engine_that_failed_is_listed_as_not_installed_with_the_reason() -> None:
+    catalog = VoiceCatalog([ENGINE])
+    catalog.mark_unavailable("listed", "the model could not be loaded (IncompleteRead)")
+    voices = {voice.name: voice for voice in catalog.info().tts[0].voices}
+    assert not voices["af_heart"].installed
+    assert "IncompleteRead" in (voices["af_heart"].description or "")

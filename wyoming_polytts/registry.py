@@ -26,6 +26,8 @@ from typing import Callable, Collection, Dict, List, Optional
 import numpy as np
 
 from .audio import normalize_loudness, resample, rms_dbfs, to_mono, trim_silence, wav_bytes
+from .fileio import fsync_dir as _fsync_dir
+from .fileio import write_synced as _write_synced
 
 _LOGGER = logging.getLogger(__name__)
 
@@ -236,13 +238,37 @@ class VoiceRegistry:
             )
         return text
 
+    def match_language(self, tag: object) -> Optional[str]:
+        """The registry's spelling of a language tag, or None when clones cannot speak it.
+
+        Tags are case-insensitive and may use `_` (BCP 47): `en-us`, `EN_US` -> `en-US`. A
+        bare language means its first registry variant (`en` -> `en-US`); a tag whose
+        language is listed bare means that language (`zh-CN`, `zh-Hans` -> `zh`).
+        """
+        if not isinstance(tag, str):
+            return None
+        wanted = tag.strip().replace("_", "-").lower()
+        primary = wanted.split("-")[0]
+        if not primary:
+            return None
+        by_lower = {known.lower(): known for known in self.languages}
+        if wanted in by_lower:
+            return by_lower[wanted]
+        if wanted == primary:
+            return next(
+                (known for lower, known in by_lower.items() if lower.split("-")[0] == primary),
+                None,
+            )
+        return by_lower.get(primary)
+
     def _check_language(self, language: object) -> str:
-        if language not in self.languages:
+        matched = self.match_language(language)
+        if matched is None:
             raise RegistryError(
                 f"Cloned voices can speak {', '.join(self.languages)}, not {language!r}",
                 "unsupported-language",
             )
-        return str(language)
+        return matched
 
     def prepare(self, audio: bytes) -> np.ndarray:
         """Decoded, checked, mono, trimmed, normalized prompt samples at `PROMPT_RATE`.
@@ -351,18 +377,3 @@ def _read_voice(folder: Path) -> Optional[ClonedVoice]:
         _LOGGER.error("Ignoring %s: its prompt audio does not match its checksum", folder)
         return None
     return voice
-
-
-def _write_synced(path: Path, data: bytes) -> None:
-    with open(path, "wb") as file:
-        file.write(data)
-        file.flush()
-        os.fsync(file.fileno())
-
-
-def _fsync_dir(path: Path) -> None:
-    descriptor = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(descriptor)
-    finally:
-        os.close(descriptor)

@@ -48,10 +48,28 @@ class Scheduler:
                 f"The server is busy: {self._queued} requests are waiting; try again shortly"
             )
         future: asyncio.Future[T] = asyncio.get_running_loop().create_future()
-        self._queues.setdefault(client, deque()).append((function, args, future))
+        call: _Call = (function, args, future)
+        self._queues.setdefault(client, deque()).append(call)
         self._queued += 1
         self._dispatch()
-        return await future
+        try:
+            return await future
+        except asyncio.CancelledError:
+            self._withdraw(client, call)
+            raise
+
+    def _withdraw(self, client: Hashable, call: _Call) -> None:
+        """A cancelled call that has not started leaves the queue (and stops counting)."""
+        queue = self._queues.get(client)
+        if queue is None:
+            return
+        for index, queued in enumerate(queue):
+            if queued is call:
+                del queue[index]
+                self._queued -= 1
+                if not queue:
+                    del self._queues[client]
+                return
 
     def _dispatch(self) -> None:
         loop = asyncio.get_running_loop()

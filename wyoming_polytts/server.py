@@ -1,4 +1,12 @@
-"""Wyoming event handling: one handler per connection, audio streamed sentence by sentence."""
+"""Wyoming protocol: one handler per connection; speech comes from the shared pipeline.
+
+Each connection has two tasks. The reader takes frames (with limits and an idle timeout) and
+turns each request into an entry of one ordered outbox: an event (`info`, `error`) or an
+answer (an async generator of events). The sender is the only writer of the socket: it sends
+the outbox in order, so no event ever lands inside another answer. A write that times out
+aborts the transport; the connection ends when either task ends. When the client has only
+closed its sending side, what it asked for is still answered before the connection closes.
+"""
 
 from __future__ import annotations
 
@@ -6,16 +14,15 @@ import asyncio
 import contextlib
 import logging
 import socket
-from collections import deque
+import sys
 from dataclasses import dataclass, field
-from typing import Deque, Dict, List, Optional, Union
+from typing import AsyncGenerator, List, Optional, Union
 
-import numpy as np
 from wyoming.audio import AudioChunk, AudioStart, AudioStop
 from wyoming.error import Error
-from wyoming.event import Event
+from wyoming.event import Event, async_get_stdin, async_write_event
 from wyoming.info import Describe
-from wyoming.server import AsyncEventHandler
+from wyoming.server import AsyncEventHandler, AsyncStdioServer, HandlerFactory
 from wyoming.tts import (
     Synthesize,
     SynthesizeChunk,
@@ -25,14 +32,18 @@ from wyoming.tts import (
     SynthesizeVoice,
 )
 
-from .audio import CHANNELS, SAMPLE_WIDTH, iter_chunks, to_pcm16, trim_silence
+from .audio import CHANNELS, SAMPLE_WIDTH, iter_chunks, to_pcm16
 from .engines.base import SynthesisError
 from .frames import FrameError, FrameLimits, read_frame
-from .scheduler import Scheduler, SchedulerBusy
+from .pipeline import PieceFeed, Pieces, SpeechPipeline
+from .scheduler import SchedulerBusy
 from .text import ClausePolicy, Piece, SentenceStream, split_text
 from .voices import Voice, VoiceCatalog, VoiceNotFoundError
 
 _LOGGER = logging.getLogger(__name__)
+
+Answer = AsyncGenerator[Event, None]
+Outgoing = Union[Event, Answer]
 
 
 class RequestError(Exception):
@@ -53,51 +64,50 @@ class ConnectionLimits:
     idle_seconds: float = 300.0  # a connection with nothing to do is closed after this
     write_seconds: float = 30.0  # a client that stops reading for this long is dropped
 
+    def __post_init__(self) -> None:
+        for name in ("text_chars", "idle_seconds", "write_seconds"):
+            if not getattr(self, name) > 0:
+                raise ValueError(f"{name} must be greater than 0")
+
 
 @dataclass
 class ServiceContext:
     """What all connections share."""
 
     catalog: VoiceCatalog
-    scheduler: Scheduler
-    sample_rate: int
-    speed: float
+    pipeline: SpeechPipeline
     samples_per_chunk: int
     clause_policy: ClausePolicy = field(default_factory=ClausePolicy)
     limits: ConnectionLimits = field(default_factory=ConnectionLimits)
 
 
 @dataclass(eq=False)
-class _Speech:
-    """Pieces of text to speak with one voice; `framed` wraps them in audio-start/-stop."""
-
-    voice: Voice
-    pieces: List[Piece]
-    framed: bool = True
-    started: Dict[int, asyncio.Task[np.ndarray]] = field(default_factory=dict)
-
-    def drop(self) -> None:
-        """Forget syntheses that were started but will not be spoken."""
-        for task in self.started.values():
-            task.cancel()
-        self.started.clear()
-
-
-Job = Union[Event, _Speech]
-
-
-@dataclass
 class _OpenStream:
     """A `synthesize-start` ... `synthesize-stop` request in progress."""
 
     voice: Optional[Voice]
     sentences: SentenceStream
+    feed: PieceFeed = field(default_factory=PieceFeed)
+    errors: List[Event] = field(default_factory=list)  # said before `synthesize-stopped`
     fallback_text: str = ""
     received_chars: int = 0
+    overflowed: bool = False
+    fed: int = 0  # pieces put into the feed
+    spoken: int = 0  # pieces whose audio was sent
+    answering: bool = False  # the sender has reached this stream's answer
+    draining: bool = False  # nothing more will be spoken; the end of the request is awaited
+
+    def add(self, piece: Piece) -> None:
+        self.feed.put(piece)
+        self.fed += 1
+
+    def waits_for_text(self) -> bool:
+        """Its answer has sent all it could and waits for the client: the client is idle."""
+        return self.answering and (self.draining or self.spoken >= self.fed)
 
 
 class PolyTtsEventHandler(AsyncEventHandler):
-    """Answers one client's events; output is written in request order by one speaker task."""
+    """Answers one client's events, in order, from one sender task."""
 
     def __init__(
         self,
@@ -108,60 +118,84 @@ class PolyTtsEventHandler(AsyncEventHandler):
         super().__init__(reader, writer)
         _limit_send_buffer(writer)
         self._context = context
-        self._jobs: Deque[Job] = deque()
-        self._wakeup = asyncio.Event()
-        self._speaker: Optional[asyncio.Task[None]] = None
+        self._outbox: asyncio.Queue[Optional[Outgoing]] = asyncio.Queue()
+        self._answering = False
         self._stream: Optional[_OpenStream] = None
-        self._speaking = False
 
     async def run(self) -> None:
-        """Read frames with limits; close idle connections and ones that break the protocol."""
+        """Read until the client is done, idle or broken; answer what it asked; close."""
+        sending = asyncio.create_task(self._send_outbox(), name="polytts-sender")
+        try:
+            if await self._read_events(sending):
+                self._end_of_input()
+                await asyncio.wait({sending})  # answer what was asked, then close
+        finally:
+            sending.cancel()
+            try:
+                await sending
+            except asyncio.CancelledError:
+                pass  # stopped here: the input ended badly or the server stops
+            except ConnectionError as err:
+                _LOGGER.debug("Client went away: %s", err)
+            except Exception:  # noqa: BLE001 - one broken connection must not stop the server
+                _LOGGER.exception("Unexpected failure while answering a client")
+            await self.disconnect()
+            self.writer.close()
+
+    async def _read_events(self, sending: asyncio.Task[None]) -> bool:
+        """Handle frames until the input ends; False when the connection must end at once."""
         limits = self._context.limits
         reading: Optional[asyncio.Task[Optional[Event]]] = None
         try:
             while True:
                 if reading is None:
                     reading = asyncio.create_task(read_frame(self.reader, limits.frames))
-                done, _ = await asyncio.wait({reading}, timeout=limits.idle_seconds)
-                if not done:
+                await asyncio.wait(
+                    {reading, sending},
+                    timeout=limits.idle_seconds,
+                    return_when=asyncio.FIRST_COMPLETED,
+                )
+                if sending.done():
+                    return False  # the client stopped reading or went away
+                if not reading.done():
                     if self._busy():
                         continue  # the client is listening to an answer, not idle
                     _LOGGER.debug("Closing a connection idle for %s s", limits.idle_seconds)
-                    break
+                    return False
+                finished, reading = reading, None
                 try:
-                    event = reading.result()
+                    event = finished.result()
                 except FrameError as err:
                     _LOGGER.warning("Closing a connection: %s", err)
-                    with contextlib.suppress(Exception):
-                        await self.write_event(Error(text=str(err), code="bad-frame").event())
-                    break
+                    self._post(Error(text=str(err), code="bad-frame").event())
+                    return True
                 except (ConnectionError, OSError):
-                    break
-                reading = None
-                if event is None or not await self.handle_event(event):
-                    break
+                    return False
+                if event is None:
+                    return True  # the client closed its side; it may still be listening
+                await self.handle_event(event)
         finally:
             if reading is not None:
                 reading.cancel()
-            await self.disconnect()
-            self.writer.close()
 
-    async def write_event(self, event: Event) -> None:
-        """Send an event; a client that stops reading is dropped after `write_seconds`."""
-        try:
-            await asyncio.wait_for(super().write_event(event), self._context.limits.write_seconds)
-        except asyncio.TimeoutError:
-            raise ConnectionResetError("the client stopped reading") from None
+    def _end_of_input(self) -> None:
+        """No more requests: an open stream ends with what it has, then the sender stops."""
+        if self._stream is not None:
+            self._on_synthesize_stop()
+        self._outbox.put_nowait(None)
 
     def _busy(self) -> bool:
-        return bool(self._jobs) or self._speaking
+        """Whether an answer is in progress that does not wait for the client's text."""
+        if not self._outbox.empty():
+            return True
+        stream = self._stream
+        return self._answering and not (stream is not None and stream.waits_for_text())
 
     async def handle_event(self, event: Event) -> bool:
-        if Describe.is_type(event.type):
-            await self.write_event(self._context.catalog.info().event())
-            return True
         try:
-            if Synthesize.is_type(event.type):
+            if Describe.is_type(event.type):
+                self._post(self._context.catalog.info().event())
+            elif Synthesize.is_type(event.type):
                 self._on_synthesize(Synthesize.from_event(event))
             elif SynthesizeStart.is_type(event.type):
                 self._on_synthesize_start(SynthesizeStart.from_event(event))
@@ -172,25 +206,22 @@ class PolyTtsEventHandler(AsyncEventHandler):
             else:
                 _LOGGER.debug("Ignoring event of type %s", event.type)
         except (KeyError, TypeError, ValueError, AttributeError) as err:
-            self._enqueue(self._send_error(f"Malformed {event.type} event: {err!r}", "bad-event"))
+            self._refuse(f"Malformed {event.type} event: {err!r}", "bad-event")
             if Synthesize.is_type(event.type) and self._stream is None:
-                self._enqueue(AudioStop().event())  # end the request all the same
+                self._post(AudioStop().event())  # end the request all the same
         return True
-
-    async def disconnect(self) -> None:
-        """The client is gone: stop speaking for it."""
-        if self._speaker is not None:
-            self._speaker.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._speaker
 
     # -- requests ------------------------------------------------------------------------
 
     def _on_synthesize(self, request: Synthesize) -> None:
-        if self._stream is not None:
+        stream = self._stream
+        if stream is not None:
             # Streaming clients repeat the whole text as `synthesize` for servers without
             # streaming; the chunks are what we speak. Kept only in case no chunk arrives.
-            self._stream.fallback_text = request.text
+            try:
+                stream.fallback_text = self._checked_text(request.text)
+            except RequestError as err:
+                self._refuse(err.text, err.code)
             return
         try:
             voice = self._resolve(request.voice)
@@ -198,66 +229,55 @@ class PolyTtsEventHandler(AsyncEventHandler):
             if not pieces:
                 raise RequestError("Nothing to say: the text has no words", "empty-text")
         except RequestError as err:
-            self._enqueue(self._send_error(err.text, err.code), AudioStop().event())
+            self._refuse(err.text, err.code)
+            self._post(AudioStop().event())
             return
-        self._enqueue(_Speech(voice, pieces))
+        self._post(self._speech(voice, pieces, frame_each_piece=False))
 
     def _on_synthesize_start(self, request: SynthesizeStart) -> None:
         if self._stream is not None:
-            self._enqueue(
-                self._send_error("synthesize-start while a stream is already open", "bad-order")
-            )
+            self._refuse("synthesize-start while a stream is already open", "bad-order")
             return
-        voice: Optional[Voice] = None
+        stream = _OpenStream(voice=None, sentences=SentenceStream(self._context.clause_policy))
         try:
-            voice = self._resolve(request.voice)
+            stream.voice = self._resolve(request.voice)
         except RequestError as err:
-            self._enqueue(self._send_error(err.text, err.code))
-        self._stream = _OpenStream(
-            voice=voice, sentences=SentenceStream(self._context.clause_policy)
-        )
+            stream.errors.append(_error(err.text, err.code))
+        self._stream = stream
+        self._post(self._stream_answer(stream))
 
     def _on_synthesize_chunk(self, request: SynthesizeChunk) -> None:
-        if self._stream is None:
-            self._enqueue(
-                self._send_error("synthesize-chunk without synthesize-start", "bad-order")
-            )
-            return
         stream = self._stream
+        if stream is None:
+            self._refuse("synthesize-chunk without synthesize-start", "bad-order")
+            return
         text = _text_of(request.text)
         stream.received_chars += len(text)
         if stream.received_chars > self._context.limits.text_chars:
-            if stream.voice is not None:  # say it once, then speak nothing more of it
+            if not stream.overflowed:  # say it once, then speak nothing more of it
+                stream.overflowed = True
                 limit = self._context.limits.text_chars
-                self._enqueue(
-                    self._send_error(
-                        f"The streamed text is longer than {limit} characters; the rest is "
-                        "not spoken",
-                        "text-too-long",
-                    )
+                self._refuse(
+                    f"The streamed text is longer than {limit} characters; the rest is not spoken",
+                    "text-too-long",
                 )
-                stream.voice = None
             return
         for piece in stream.sentences.add(text):
-            self._enqueue_stream_piece(stream, piece)
+            stream.add(piece)
 
     def _on_synthesize_stop(self) -> None:
         stream = self._stream
         if stream is None:
-            self._enqueue(self._send_error("synthesize-stop without synthesize-start", "bad-order"))
+            self._refuse("synthesize-stop without synthesize-start", "bad-order")
             return
         self._stream = None
         if stream.sentences.received_text:
-            rest = stream.sentences.finish()
+            rest = stream.sentences.finish()  # what came within the limit
         else:
             rest = split_text(stream.fallback_text, self._context.clause_policy)
         for piece in rest:
-            self._enqueue_stream_piece(stream, piece)
-        self._enqueue(SynthesizeStopped().event())
-
-    def _enqueue_stream_piece(self, stream: _OpenStream, piece: Piece) -> None:
-        if stream.voice is not None:  # else an unknown voice was reported at synthesize-start
-            self._enqueue(_Speech(stream.voice, [piece]))
+            stream.add(piece)
+        stream.feed.close()
 
     def _checked_text(self, value: object) -> str:
         text = _text_of(value)
@@ -284,107 +304,112 @@ class PolyTtsEventHandler(AsyncEventHandler):
             )
         return voice
 
-    # -- output, in order -----------------------------------------------------------------
+    def _refuse(self, text: str, code: str) -> None:
+        """Report a refused request: inside the open stream's answer, else on its own."""
+        event = _error(text, code)
+        if self._stream is not None:
+            self._stream.errors.append(event)
+        else:
+            self._post(event)
 
-    def _enqueue(self, *jobs: Job) -> None:
-        self._jobs.extend(jobs)
-        self._wakeup.set()
-        if self._speaker is None:
-            self._speaker = asyncio.create_task(self._run_jobs(), name="polytts-speaker")
+    # -- answers, sent in order by one task -----------------------------------------------
 
-    async def _run_jobs(self) -> None:
+    def _post(self, outgoing: Outgoing) -> None:
+        self._outbox.put_nowait(outgoing)
+
+    async def _send_outbox(self) -> None:
+        """The only writer of this socket: events and answers, in the order they were asked."""
+        while (outgoing := await self._outbox.get()) is not None:
+            self._answering = True
+            try:
+                if isinstance(outgoing, Event):
+                    await self.write_event(outgoing)
+                else:
+                    async with contextlib.aclosing(outgoing) as events:
+                        async for event in events:
+                            await self.write_event(event)
+            finally:
+                self._answering = False
+
+    async def write_event(self, event: Event) -> None:
+        """Send an event; a client that stops reading for `write_seconds` is cut off."""
         try:
-            while True:
-                while not self._jobs:
-                    self._wakeup.clear()
-                    await self._wakeup.wait()
-                job = self._jobs.popleft()
-                self._speaking = True
-                try:
-                    if isinstance(job, Event):
-                        await self.write_event(job)
-                    else:
-                        await self._speak(job)
-                except ConnectionError as err:
-                    _LOGGER.debug("Client went away: %s", err)
-                    return
-                except Exception:  # noqa: BLE001 - one failed job must not silence the next
-                    _LOGGER.exception("Unexpected failure while answering a request")
-                finally:
-                    self._speaking = False
-        finally:
-            for job in self._jobs:
-                if isinstance(job, _Speech):
-                    job.drop()
-
-    def _send_error(self, text: str, code: str) -> Event:
-        _LOGGER.warning("Request refused: %s", text)
-        return Error(text=text, code=code).event()
-
-    async def _speak(self, speech: _Speech) -> None:
-        """Speak each piece as soon as it is ready, the next one synthesized meanwhile."""
-        context = self._context
-        if speech.framed:
-            await self.write_event(
-                AudioStart(rate=context.sample_rate, width=SAMPLE_WIDTH, channels=CHANNELS).event()
+            await asyncio.wait_for(
+                async_write_event(event, self.writer), self._context.limits.write_seconds
             )
+        except asyncio.TimeoutError:
+            _LOGGER.info(
+                "Dropping a client that stopped reading for %s s",
+                self._context.limits.write_seconds,
+            )
+            self.writer.transport.abort()
+            raise ConnectionResetError("the client stopped reading") from None
+
+    async def _stream_answer(self, stream: _OpenStream) -> Answer:
+        """A streamed request: its pieces as they arrive, then `synthesize-stopped`."""
+        stream.answering = True
+        if stream.voice is None:
+            yield stream.errors.pop(0)  # why nothing will be spoken, said at once
+        else:
+            async for event in self._speech(stream.voice, stream.feed, frame_each_piece=True):
+                if AudioStop.is_type(event.type):
+                    stream.spoken += 1
+                yield event
+        stream.draining = True
+        async for _ in stream.feed:
+            pass  # nothing more is spoken (after a failure): wait for the end of the request
+        for error in stream.errors:
+            yield error
+        yield SynthesizeStopped().event()
+
+    async def _speech(self, voice: Voice, pieces: Pieces, frame_each_piece: bool) -> Answer:
+        """Audio events for `pieces`: one audio stream, or one per piece (streamed text)."""
+        rate = voice.engine.sample_rate
+        start = AudioStart(rate=rate, width=SAMPLE_WIDTH, channels=CHANNELS).event()
+        if not frame_each_piece:
+            yield start
         try:
-            for index, piece in enumerate(speech.pieces):
-                pending = self._synthesis(speech, index)
-                self._prefetch(speech, index + 1)
-                samples = trim_silence(
-                    await pending, context.sample_rate, trail_seconds=piece.pause
-                )
-                for pcm in iter_chunks(to_pcm16(samples), context.samples_per_chunk):
-                    await self.write_event(
-                        AudioChunk(
-                            rate=context.sample_rate,
-                            width=SAMPLE_WIDTH,
-                            channels=CHANNELS,
-                            audio=pcm,
+            spoken = self._context.pipeline.speak(voice, pieces, client=self)
+            async with contextlib.aclosing(spoken):
+                async for part in spoken:
+                    if frame_each_piece:
+                        yield start
+                    for pcm in iter_chunks(to_pcm16(part.samples), self._context.samples_per_chunk):
+                        yield AudioChunk(
+                            rate=rate, width=SAMPLE_WIDTH, channels=CHANNELS, audio=pcm
                         ).event()
-                    )
+                    if frame_each_piece:
+                        yield AudioStop().event()
         except SynthesisError as err:
-            await self.write_event(Error(text=str(err), code="synthesis-failed").event())
+            yield _error(str(err), "synthesis-failed")
         except SchedulerBusy as err:
-            _LOGGER.warning("Refused a request: %s", err)
-            await self.write_event(Error(text=str(err), code="busy").event())
-        except (ConnectionError, asyncio.CancelledError):
-            raise
+            yield _error(str(err), "busy")
         except Exception as err:  # noqa: BLE001 - the server must outlive one bad sentence
             _LOGGER.exception("Synthesis failed")
-            await self.write_event(
-                Error(text=f"Synthesis failed: {err}", code="synthesis-failed").event()
-            )
+            yield _error(f"Synthesis failed: {err}", "synthesis-failed")
+        if not frame_each_piece:
+            yield AudioStop().event()
+
+
+class StdioServer(AsyncStdioServer):
+    """Wyoming over stdin/stdout, through the handler's own `run` (limits, order, timeouts).
+
+    The library's stdio server calls `handle_event` directly, which would bypass them.
+    """
+
+    async def run(self, handler_factory: HandlerFactory) -> None:
+        reader = await async_get_stdin()
+        self._reader = reader
+        loop = asyncio.get_running_loop()
+        transport, protocol = await loop.connect_write_pipe(
+            asyncio.streams.FlowControlMixin, sys.stdout
+        )
+        writer = asyncio.StreamWriter(transport, protocol, None, loop)
+        self._register_stop_signal()
+        try:
+            await handler_factory(reader, writer).run()
         finally:
-            speech.drop()
-        if speech.framed:
-            await self.write_event(AudioStop().event())
-
-    def _synthesis(self, speech: _Speech, index: int) -> asyncio.Task[np.ndarray]:
-        """The synthesis of one piece, started now unless it already was."""
-        if index not in speech.started:
-            piece = speech.pieces[index]
-            _LOGGER.debug("Speaking with %s: %s", speech.voice.name, piece.text)
-            speech.started[index] = asyncio.create_task(
-                self._context.scheduler.run(
-                    speech.voice.engine.synthesize,
-                    piece.text,
-                    speech.voice.name,
-                    self._context.speed,
-                    client=self,
-                )
-            )
-        return speech.started[index]
-
-    def _prefetch(self, speech: _Speech, index: int) -> None:
-        """Start the piece after the one being spoken: of this request, or of the next."""
-        if index < len(speech.pieces):
-            self._synthesis(speech, index)
-            return
-        following = next((job for job in self._jobs if isinstance(job, _Speech)), None)
-        if following is not None and following.pieces:
-            self._synthesis(following, 0)
+            self._unregister_stop_signal()
 
 
 SEND_BUFFER_BYTES = 256 * 1024  # about 5 s of audio: a stalled client soon blocks the writes
@@ -396,6 +421,11 @@ def _limit_send_buffer(writer: asyncio.StreamWriter) -> None:
     if sock is not None:
         with contextlib.suppress(OSError):
             sock.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, SEND_BUFFER_BYTES)
+
+
+def _error(text: str, code: str) -> Event:
+    _LOGGER.warning("Request refused: %s", text)
+    return Error(text=text, code=code).event()
 
 
 def _text_of(value: object) -> str:

@@ -60,10 +60,17 @@ class Settings:
     debug: bool
 
 
-def _positive_float(value: str) -> float:
+def _speed_factor(value: str) -> float:
     number = float(value)
     if not 0.25 <= number <= 4.0:
         raise argparse.ArgumentTypeError("must be between 0.25 and 4.0")
+    return number
+
+
+def _positive_seconds(value: str) -> float:
+    number = float(value)
+    if not 0 < number < float("inf"):
+        raise argparse.ArgumentTypeError("must be a number of seconds greater than 0")
     return number
 
 
@@ -100,7 +107,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--uri",
         default=DEFAULT_URI,
-        help="where to listen: tcp://HOST:PORT or unix://PATH (default: %(default)s)",
+        help="where to listen: tcp://HOST:PORT, unix://PATH or stdio:// (default: %(default)s)",
     )
     parser.add_argument(
         "--data-dir",
@@ -110,12 +117,13 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument(
         "--voice",
-        help="default voice when a request names none (default: af_heart if present, "
-        "else the first voice)",
+        help="default voice when a request names neither voice nor another language "
+        "(default: the clearest English voice installed: af_heart, or jm_kumo in the "
+        "embedded set); a request for another language gets that language's own default",
     )
     parser.add_argument(
         "--speed",
-        type=_positive_float,
+        type=_speed_factor,
         default=1.0,
         help="default speaking rate, 0.25 to 4.0 (default: %(default)s)",
     )
@@ -247,13 +255,13 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument(
         "--idle-timeout",
-        type=float,
+        type=_positive_seconds,
         default=300.0,
         help="seconds after which a connection with nothing to do is closed (default: %(default)s)",
     )
     parser.add_argument(
         "--write-timeout",
-        type=float,
+        type=_positive_seconds,
         default=30.0,
         help="seconds a client may stop reading before it is dropped (default: %(default)s)",
     )

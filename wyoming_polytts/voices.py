@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import dataclasses
+import itertools
+import threading
 from dataclasses import dataclass
-from typing import Dict, List, Optional, Sequence
+from typing import Dict, List, Optional, Sequence, Tuple
 
 from wyoming.info import Attribution, Info, TtsProgram, TtsVoice
 
@@ -13,6 +16,23 @@ from .engines.base import Engine, SynthesisError, VoiceSpec
 PROGRAM_NAME = "wyoming-polytts"
 PROGRAM_DESCRIPTION = "Kokoro-82M voices and voice clones"
 PROGRAM_URL = ""  # not published yet: no address to point to
+
+
+# The voice a request in a language gets when it names none, best first: chosen for how clearly
+# each speaks that language (Whisper's word error rate on our English set: jm_kumo 0.03,
+# jf_alpha 0.17), not by the alphabet. Voices not installed here are skipped.
+PREFERRED_VOICES: Dict[str, Tuple[str, ...]] = {
+    "en": ("af_heart", "af_bella", "am_michael", "bf_emma", "jm_kumo"),
+    "en-gb": ("bf_emma", "bm_george", "af_heart"),
+    "ja": ("jf_alpha", "jm_kumo"),
+    "zh": ("zf_xiaobei", "zm_yunjian"),
+    "es": ("ef_dora", "em_alex"),
+    "fr": ("ff_siwis",),
+    "hi": ("hf_alpha", "hm_omega"),
+    "it": ("if_sara", "im_nicola"),
+    "pt": ("pf_dora", "pm_alex"),
+}
+DEFAULT_LANGUAGE = "en"  # what a request without voice or language gets
 
 
 class VoiceNotFoundError(LookupError):
@@ -39,6 +59,21 @@ def _primary(tag: str) -> str:
     return _normalize(tag).split("-")[0]
 
 
+def _preferred(language: str) -> Tuple[str, ...]:
+    """The preference list for a tag: the exact one (`en-gb`), else its language (`en`)."""
+    return PREFERRED_VOICES.get(_normalize(language)) or PREFERRED_VOICES.get(
+        _primary(language), ()
+    )
+
+
+def _same_tag(voice: Voice, language: str) -> bool:
+    return _normalize(language) in {_normalize(tag) for tag in voice.spec.languages}
+
+
+def _same_language(voice: Voice, language: str) -> bool:
+    return _primary(language) in {_primary(tag) for tag in voice.spec.languages}
+
+
 class VoiceCatalog:
     """Every voice of every engine, in one list."""
 
@@ -46,18 +81,41 @@ class VoiceCatalog:
         self._engines = list(engines)
         self._default_name = default_voice
         self._voices: Dict[str, Voice] = {}
+        self._unavailable: Dict[str, str] = {}  # engine name -> why it cannot speak
+        self._versions = itertools.count(1)
+        self._shown_version = 0
+        self._swap = threading.Lock()
         self.refresh()
         if default_voice is not None and default_voice not in self._voices:
             choices = ", ".join(self.names())
             raise VoiceNotFoundError(f"--voice {default_voice!r} is not a voice; choose: {choices}")
 
     def refresh(self) -> None:
-        """Read the voice lists of the engines again (safe to call from any thread)."""
+        """Read the voice lists of the engines again (safe to call from any thread).
+
+        The lists are read without a lock; of two refreshes that overlap, the one that began
+        last is kept, as it is the one that saw every change made before it began.
+        """
+        with self._swap:
+            version = next(self._versions)
         voices: Dict[str, Voice] = {}
         for engine in self._engines:
+            reason = self._unavailable.get(engine.name)
             for spec in engine.voices():
+                if reason is not None:
+                    spec = dataclasses.replace(
+                        spec, installed=False, description=f"{spec.description} - {reason}"
+                    )
                 voices.setdefault(spec.name, Voice(spec, engine))
-        self._voices = voices  # one assignment: readers see the old list or the new one
+        with self._swap:
+            if version > self._shown_version:
+                self._shown_version = version
+                self._voices = voices
+
+    def mark_unavailable(self, engine_name: str, reason: str) -> None:
+        """The voices of `engine_name` cannot speak: listed as not installed, with `reason`."""
+        self._unavailable[engine_name] = reason
+        self.refresh()
 
     def names(self) -> List[str]:
         return list(self._voices)
@@ -65,18 +123,26 @@ class VoiceCatalog:
     def voices(self) -> List[Voice]:
         return list(self._voices.values())
 
-    def default(self) -> Voice:
-        """The `--voice` default, else af_heart, else the first installed voice."""
-        for name in (self._default_name, "af_heart"):
-            if name and name in self._voices:
-                return self._voices[name]
+    def default(self, language: Optional[str] = None) -> Voice:
+        """The voice for a request that names none: `--voice` if it speaks `language`, else
+        the preferred voice of `language` (English when none is given), else any that does."""
+        language = language or DEFAULT_LANGUAGE
         installed = [voice for voice in self._voices.values() if voice.spec.installed]
+        given = self._voices.get(self._default_name or "")
+        preferred = [self._voices.get(name) for name in _preferred(language)]
+        candidates = [v for v in (given, *preferred, *installed) if v and v.spec.installed]
+        for speaks in (_same_tag, _same_language):  # the exact tag first, then the language
+            for voice in candidates:
+                if speaks(voice, language):
+                    return voice
+        if language == DEFAULT_LANGUAGE and self._voices:  # no English voice: any voice at all
+            return given or (installed or list(self._voices.values()))[0]
         if not installed:
             raise VoiceNotFoundError("no voice is installed")
-        return installed[0]
+        raise VoiceNotFoundError(f"No voice speaks language {language!r}")
 
     def resolve(self, name: Optional[str] = None, language: Optional[str] = None) -> Voice:
-        """A voice by name, else the default if it speaks `language`, else any that does."""
+        """A voice by name, else the default voice of `language` (see `default`)."""
         if name:
             voice = self._voices.get(name) or self._custom_voice(name)
             if voice is None:
@@ -84,15 +150,7 @@ class VoiceCatalog:
                     f"Unknown voice {name!r}. Available voices: {', '.join(self.names())}"
                 )
             return voice
-        if language:
-            candidates = [self.default(), *self._voices.values()]
-            installed = [voice for voice in candidates if voice.spec.installed]
-            for same in (_normalize, _primary):  # exact tag first, then the language alone
-                for voice in installed:
-                    if same(language) in {same(tag) for tag in voice.spec.languages}:
-                        return voice
-            raise VoiceNotFoundError(f"No voice speaks language {language!r}")
-        return self.default()
+        return self.default(language)
 
     def _custom_voice(self, name: str) -> Optional[Voice]:
         for engine in self._engines:

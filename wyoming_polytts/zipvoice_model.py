@@ -17,10 +17,10 @@ import tarfile
 import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Dict, Optional
+from typing import BinaryIO, Dict, Optional
 
+from .fileio import atomic_write
 from .models import ModelNotFoundError, is_complete, mark_complete
-from .settings import Settings
 
 _LOGGER = logging.getLogger(__name__)
 
@@ -87,25 +87,30 @@ def find_zipvoice_files(folder: Path, source: str) -> ZipVoiceFiles:
     return ZipVoiceFiles(encoder, decoder, vocoder, tokens, one("lexicon.txt"), source)
 
 
-def resolve_zipvoice(settings: Settings) -> Optional[ZipVoiceFiles]:
-    """`--zipvoice-model`, else an earlier download, else a download; None when none."""
-    if settings.zipvoice_model is not None:
-        return find_zipvoice_files(
-            settings.zipvoice_model, f"local folder {settings.zipvoice_model}"
-        )
-    variant = VARIANTS[settings.zipvoice_variant]
-    folder = settings.data_dir / "zipvoice" / settings.zipvoice_variant
+def resolve_zipvoice(
+    data_dir: Path,
+    *,
+    model: Optional[Path] = None,
+    variant: str = "zipvoice_distill",
+    download: bool = True,
+) -> Optional[ZipVoiceFiles]:
+    """`model` (`--zipvoice-model`), else an earlier download of `variant`, else a download
+    (unless `download` is False); None when none."""
+    if model is not None:
+        return find_zipvoice_files(model, f"local folder {model}")
+    export = VARIANTS[variant]
+    folder = data_dir / "zipvoice" / variant
     if is_complete(folder):
-        return find_zipvoice_files(folder, f"downloaded {variant.archive}")
-    if not settings.download:
+        return find_zipvoice_files(folder, f"downloaded {export.archive}")
+    if not download:
         return None
     try:
-        download_zipvoice(folder, variant)
+        download_zipvoice(folder, export)
     except (OSError, ValueError, tarfile.TarError, ModelNotFoundError) as err:
-        _LOGGER.warning("Could not download the ZipVoice model %s: %s", variant.archive, err)
+        _LOGGER.warning("Could not download the ZipVoice model %s: %s", export.archive, err)
         shutil.rmtree(folder, ignore_errors=True)
         return None
-    return find_zipvoice_files(folder, f"downloaded {variant.archive}")
+    return find_zipvoice_files(folder, f"downloaded {export.archive}")
 
 
 def download_zipvoice(folder: Path, variant: Variant) -> None:
@@ -132,24 +137,22 @@ def _fetch(tag: str, name: str, target: Path) -> None:
     expected = _published_digests(tag).get(name)
     url = f"{RELEASES_URL}/{tag}/{name}"
     _LOGGER.info("Downloading %s", url)
-    staging = target.with_name(target.name + ".part")
-    digest = hashlib.sha256()
-    with urllib.request.urlopen(url, timeout=60) as response:  # noqa: S310 - fixed https base
-        total = int(response.headers.get("Content-Length") or 0) or None
-        with (
-            open(staging, "wb") as out,
-            tqdm(total=total, unit="B", unit_scale=True, desc=name) as progress,
-        ):
-            while block := response.read(1 << 20):
-                out.write(block)
-                digest.update(block)
-                progress.update(len(block))
-    if expected is None:
-        _LOGGER.warning("No SHA-256 is published for %s; it is used unverified", name)
-    elif digest.hexdigest() != expected:
-        staging.unlink()
-        raise ModelNotFoundError(f"{name} does not match its published SHA-256; removed")
-    staging.replace(target)
+
+    def download(out: BinaryIO) -> None:
+        digest = hashlib.sha256()
+        with urllib.request.urlopen(url, timeout=60) as response:  # noqa: S310 - https base
+            total = int(response.headers.get("Content-Length") or 0) or None
+            with tqdm(total=total, unit="B", unit_scale=True, desc=name) as progress:
+                while block := response.read(1 << 20):
+                    out.write(block)
+                    digest.update(block)
+                    progress.update(len(block))
+        if expected is None:
+            _LOGGER.warning("No SHA-256 is published for %s; it is used unverified", name)
+        elif digest.hexdigest() != expected:
+            raise ModelNotFoundError(f"{name} does not match its published SHA-256; removed")
+
+    atomic_write(target, download)
 
 
 def _published_digests(tag: str) -> Dict[str, str]:

@@ -128,6 +128,18 @@ def test_register_list_and_delete_in_a_browser(server: RunningServer, tmp_path: 
             page.screenshot(path=str(tmp_path / "admin-page.png"), full_page=True)
             assert "grandma" in _voice_names(server)
 
+            # Signed out, the clone is still listed, but its transcript and prompt are private.
+            page.click("#logout")
+            expect(page.locator("#login")).to_be_visible()
+            expect(clone).to_be_visible()
+            expect(clone).not_to_contain_text("this is grandma speaking")
+            expect(clone.locator("audio[src]")).to_have_count(0)
+            expect(page.locator("#list-error")).to_have_text("")
+            page.fill("input[name=token]", ADMIN_TOKEN)
+            page.click("#login-form button")
+            expect(page.locator("#register")).to_be_visible()
+            expect(prompt_player).to_have_attribute("src", "/api/voices/grandma/prompt")
+
             # Recorded in the browser (Chromium's fake microphone plays a tone).
             page.click("#record")
             expect(page.locator("#record")).to_have_text("Stop")

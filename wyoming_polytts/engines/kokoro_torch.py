@@ -9,28 +9,15 @@ from __future__ import annotations
 
 import logging
 import threading
-from dataclasses import dataclass
-from pathlib import Path
 from typing import Any, List, Optional
 
 import numpy as np
 
-from ..models import KokoroFiles
+from ..models import KOKORO_TORCH_REPO, KokoroFiles, KokoroTorchFiles
 from .kokoro import KokoroEngine
 from .kokoro_g2p import Phonemizer
 
 _LOGGER = logging.getLogger(__name__)
-
-KOKORO_TORCH_REPO = "hexgrad/Kokoro-82M"
-
-
-@dataclass(frozen=True)
-class KokoroTorchFiles:
-    """`config.json` and the `.pth` weights of a Kokoro-82M checkpoint."""
-
-    config: Path
-    weights: Path
-    source: str
 
 
 def resolve_device(device: str) -> str:

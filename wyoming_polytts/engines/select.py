@@ -4,11 +4,22 @@ from __future__ import annotations
 
 import logging
 
-from ..models import KokoroFiles, resolve_kokoro_torch
+from ..models import KokoroFiles, resolve_kokoro, resolve_kokoro_torch
 from ..settings import Settings
 from .kokoro import KokoroEngine
 
 _LOGGER = logging.getLogger(__name__)
+
+
+def kokoro_files(settings: Settings) -> KokoroFiles:
+    """The Kokoro model and voice packs that the settings point to (found or downloaded)."""
+    return resolve_kokoro(
+        settings.data_dir,
+        model=settings.kokoro_model,
+        voices=settings.kokoro_voices,
+        precision=settings.kokoro_precision,
+        download=settings.download,
+    )
 
 
 def kokoro_engine(settings: Settings, files: KokoroFiles, runtime: str = "") -> KokoroEngine:
@@ -16,7 +27,9 @@ def kokoro_engine(settings: Settings, files: KokoroFiles, runtime: str = "") -> 
     if (runtime or settings.kokoro_runtime) == "torch":
         from .kokoro_torch import KokoroTorchEngine
 
-        torch_files = resolve_kokoro_torch(settings)
+        torch_files = resolve_kokoro_torch(
+            settings.data_dir, folder=settings.kokoro_torch_model, download=settings.download
+        )
         _LOGGER.info("Kokoro PyTorch weights: %s (%s)", torch_files.weights, torch_files.source)
         return KokoroTorchEngine(files, torch_files, settings.threads, device=settings.device)
     return KokoroEngine(files, threads=settings.threads, device=settings.device)

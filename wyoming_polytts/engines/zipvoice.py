@@ -60,6 +60,7 @@ class ZipVoiceEngine:
         self._load_lock = threading.Lock()
         self._generate_lock = threading.Lock()  # one generation at a time per sherpa object
         self._prompts: Dict[str, _Prompt] = {}
+        self._prompts_version = 0  # moves on at every registry change
         self._prompts_lock = threading.Lock()
         registry.on_change(self.forget_prompts)
 
@@ -98,6 +99,7 @@ class ZipVoiceEngine:
         """Drop cached prompts (the registry changed)."""
         with self._prompts_lock:
             self._prompts.clear()
+            self._prompts_version += 1
 
     def load(self) -> None:
         """Create the sherpa-onnx runtime once; a failure disables clones with its reason."""
@@ -175,6 +177,7 @@ class ZipVoiceEngine:
     def _prompt(self, name: str) -> _Prompt:
         with self._prompts_lock:
             cached = self._prompts.get(name)
+            version = self._prompts_version
         if cached is not None:
             return cached
         try:
@@ -185,5 +188,6 @@ class ZipVoiceEngine:
         tokens = self._tokens(clone.transcript)
         prompt = _Prompt(samples.tolist(), tokens, clone.transcript)
         with self._prompts_lock:
-            self._prompts[name] = prompt
+            if version == self._prompts_version:  # else the clone changed while it was read
+                self._prompts[name] = prompt
         return prompt

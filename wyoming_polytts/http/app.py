@@ -11,14 +11,15 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Awaitable, Callable, Dict, Optional, Tuple
 
-import numpy as np
 from aiohttp import web
 
 from .. import __version__
-from ..audio import trim_silence, wav_bytes
+from ..audio import wav_bytes
+from ..background import Supervisor
 from ..engines.base import SynthesisError
+from ..pipeline import SpeechPipeline
 from ..registry import PROMPT_RATE, ClonedVoice, RegistryError, VoiceRegistry
-from ..scheduler import Scheduler, SchedulerBusy
+from ..scheduler import SchedulerBusy
 from ..text import ClausePolicy, split_text
 from ..transcriber import Transcriber, Transcript
 from ..voices import Voice, VoiceCatalog, VoiceNotFoundError
@@ -29,6 +30,8 @@ _LOGGER = logging.getLogger(__name__)
 
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 OPEN_ROUTES = frozenset({"/api/login"})  # state-changing routes that need no token
+PRIVATE_READS = frozenset({"/api/voices/{name}/prompt"})  # safe routes that need the token
+PRIVATE_CLONE_FIELDS = ("transcript", "source", "prompt_url")  # shown to the admin only
 _STATUS_BY_CODE = {"not-found": 404, "name-taken": 409, "too-large": 413}
 PREVIEW_TEXT = {
     "zh": "你好！这是我作为克隆声音的样子。",
@@ -48,8 +51,8 @@ class AdminContext:
     url_policy: UrlPolicy
     url_cache: UrlCache
     allow_url_download: bool
-    scheduler: Optional[Scheduler] = None  # runs previews, as it runs Wyoming requests
-    speed: float = 1.0
+    pipeline: Optional[SpeechPipeline] = None  # speaks previews, as it speaks Wyoming requests
+    jobs: Optional[Supervisor] = None  # the background start-up work, for /api/health
     transcriber: Optional[Transcriber] = None
     transcriber_missing: str = "speech recognition is not installed (the [asr] extra)"
     body_seconds: float = 30.0  # a request body must arrive within this (slow uploads)
@@ -109,15 +112,35 @@ async def _errors_as_json(request: web.Request, handler: Handler) -> web.StreamR
 
 @web.middleware
 async def _require_token(request: web.Request, handler: Handler) -> web.StreamResponse:
-    """State-changing requests need the admin token, and none may come from another site."""
-    if request.method in SAFE_METHODS or request.path in OPEN_ROUTES:
+    """Changes and private reads need the admin token; changes may not come from elsewhere.
+
+    Which routes are open or private is data: `SAFE_METHODS`, `OPEN_ROUTES`, `PRIVATE_READS`.
+    """
+    route = _route_of(request)
+    if request.method in SAFE_METHODS:
+        if route in PRIVATE_READS and not _is_admin(request):
+            return _error(401, "This needs the admin token", "unauthorized")
+        return await handler(request)
+    if route in OPEN_ROUTES:
         return await handler(request)
     origin = request.headers.get("Origin")
     if origin is not None and origin != f"{request.scheme}://{request.host}":
         return _error(403, "Requests from other sites are not accepted", "cross-origin")
-    if not request.app[CONTEXT].guard.allows(request):
+    if not _is_admin(request):
         return _error(401, "This needs the admin token", "unauthorized")
     return await handler(request)
+
+
+def _route_of(request: web.Request) -> str:
+    """The route's pattern (`/api/voices/{name}`), so rules name routes, not paths."""
+    resource = request.match_info.route.resource
+    return resource.canonical if resource is not None else request.path
+
+
+def _is_admin(request: web.Request) -> bool:
+    """Whether the request holds the admin token (header, Bearer or session cookie); this
+    also decides whether private fields (`PRIVATE_CLONE_FIELDS`) are shown."""
+    return request.app[CONTEXT].guard.allows(request)
 
 
 def _page(path: Path) -> Handler:
@@ -138,6 +161,7 @@ async def health(request: web.Request) -> web.Response:
             "version": __version__,
             "voices": len(context.catalog.voices()),
             "clones": len(context.registry.list()),
+            "jobs": context.jobs.status() if context.jobs else {},
         }
     )
 
@@ -146,7 +170,7 @@ async def session(request: web.Request) -> web.Response:
     context = request.app[CONTEXT]
     return web.json_response(
         {
-            "authenticated": context.guard.allows(request),
+            "authenticated": _is_admin(request),
             "url_download": context.allow_url_download,
             "languages": list(context.registry.languages),
             "max_prompt_seconds": context.registry.limits.max_seconds,
@@ -158,16 +182,25 @@ async def session(request: web.Request) -> web.Response:
 
 
 async def login(request: web.Request) -> web.Response:
-    context = request.app[CONTEXT]
+    guard = request.app[CONTEXT].guard
     fields = await _fields(request)
+    # No await from here on: the limit is checked and the failure counted in one step, so
+    # guesses sent in parallel from one address cannot all slip past the limit.
+    client = request.remote or ""
+    wait = guard.login_retry_after(client)
+    if wait > 0:
+        response = _error(429, f"Too many wrong tokens; try again in {wait} s", "too-many-attempts")
+        response.headers["Retry-After"] = str(wait)
+        return response
     token = fields.get("token")
-    if not isinstance(token, str) or not context.guard.token_matches(token):
-        await asyncio.sleep(0.5)  # slows down guessing
+    if not isinstance(token, str) or not guard.token_matches(token):
+        guard.limiter.failed(client)
         return _error(401, "That is not the admin token", "unauthorized")
     response = web.json_response({"authenticated": True})
     response.set_cookie(
         SESSION_COOKIE,
-        context.guard.session_value(),
+        guard.session_value(),
+        max_age=guard.session_seconds,
         httponly=True,
         samesite="Strict",
         path="/",
@@ -185,7 +218,8 @@ async def logout(request: web.Request) -> web.Response:
 # -- voices ---------------------------------------------------------------------------------
 
 
-def _voice_json(voice: Voice, clone: Optional[ClonedVoice]) -> Dict[str, Any]:
+def _voice_json(voice: Voice, clone: Optional[ClonedVoice], private: bool) -> Dict[str, Any]:
+    """A voice as the API shows it; a clone's `PRIVATE_CLONE_FIELDS` only when `private`."""
     data: Dict[str, Any] = {
         "name": voice.name,
         "engine": voice.engine.name,
@@ -194,14 +228,21 @@ def _voice_json(voice: Voice, clone: Optional[ClonedVoice]) -> Dict[str, Any]:
         "installed": voice.spec.installed,
     }
     if clone is not None:
-        data["clone"] = {**clone.to_dict(), "prompt_url": f"/api/voices/{clone.name}/prompt"}
+        details = {**clone.to_dict(), "prompt_url": f"/api/voices/{clone.name}/prompt"}
+        if not private:
+            for field in PRIVATE_CLONE_FIELDS:
+                details.pop(field, None)
+        data["clone"] = details
     return data
 
 
 async def list_voices(request: web.Request) -> web.Response:
     context = request.app[CONTEXT]
     clones = {clone.name: clone for clone in context.registry.list()}
-    voices = [_voice_json(voice, clones.get(voice.name)) for voice in context.catalog.voices()]
+    private = _is_admin(request)
+    voices = [
+        _voice_json(voice, clones.get(voice.name), private) for voice in context.catalog.voices()
+    ]
     return web.json_response({"voices": voices})
 
 
@@ -212,7 +253,7 @@ async def get_voice(request: web.Request) -> web.Response:
     if voice is None:
         return _error(404, f"No voice is called {name!r}", "not-found")
     clone = context.registry.get(name) if voice.engine.name == "zipvoice" else None
-    return web.json_response(_voice_json(voice, clone))
+    return web.json_response(_voice_json(voice, clone, _is_admin(request)))
 
 
 async def get_prompt(request: web.Request) -> web.StreamResponse:
@@ -253,8 +294,8 @@ async def transcribe(request: web.Request) -> web.Response:
 async def _transcribe(context: AdminContext, audio: bytes) -> Transcript:
     assert context.transcriber is not None
     samples = await asyncio.to_thread(context.registry.prepare, audio)
-    if context.scheduler is not None:  # the one pool that decides what runs when
-        heard = await context.scheduler.run(
+    if context.pipeline is not None:  # the one pool that decides what runs when
+        heard = await context.pipeline.scheduler.run(
             context.transcriber.transcribe, samples, PROMPT_RATE, client="admin"
         )
     else:
@@ -266,10 +307,7 @@ async def _transcribe(context: AdminContext, audio: bytes) -> Transcript:
 
 def _clone_language(context: AdminContext, heard: Transcript) -> Optional[str]:
     """The first clone language of the detected one (`en` -> `en-US`), if clones speak it."""
-    for tag in context.registry.languages:
-        if tag.split("-")[0] == heard.language:
-            return tag
-    return None
+    return context.registry.match_language(heard.language)
 
 
 async def delete_voice(request: web.Request) -> web.Response:
@@ -286,7 +324,7 @@ async def preview_voice(request: web.Request) -> web.Response:
         voice = context.catalog.resolve(name)
     except VoiceNotFoundError:
         return _error(404, f"No voice is called {name!r}", "not-found")
-    if not voice.spec.installed or context.scheduler is None:
+    if not voice.spec.installed or context.pipeline is None:
         return _error(
             409, f"Voice {name!r} cannot speak: {voice.spec.description}", "not-installed"
         )
@@ -297,19 +335,14 @@ async def preview_voice(request: web.Request) -> web.Response:
         return _error(
             400, f"text must be a string of at most {MAX_PREVIEW_CHARS} characters", "bad-request"
         )
-    rate = voice.engine.sample_rate
-    parts = []
+    pieces = split_text(text, ClausePolicy(enabled=False))
+    if not pieces:
+        return _error(400, "Nothing to say: the text has no words", "empty-text")
     try:
-        for piece in split_text(text, ClausePolicy(enabled=False)):
-            samples = await context.scheduler.run(
-                voice.engine.synthesize, piece.text, voice.name, context.speed, client="admin"
-            )
-            parts.append(trim_silence(samples, rate, trail_seconds=piece.pause))
+        samples = await context.pipeline.speak_all(voice, pieces, client="admin")
     except SynthesisError as err:
         return _error(422, str(err), "synthesis-failed")
-    if not parts:
-        return _error(400, "Nothing to say: the text has no words", "empty-text")
-    wav = await asyncio.to_thread(wav_bytes, np.concatenate(parts), rate)
+    wav = await asyncio.to_thread(wav_bytes, samples, voice.engine.sample_rate)
     return web.Response(body=wav, content_type="audio/wav")
 
 

@@ -5,18 +5,24 @@ from __future__ import annotations
 import hashlib
 import hmac
 import logging
-import os
+import math
 import secrets
+import time
+from collections import OrderedDict
 from pathlib import Path
-from typing import Optional
+from typing import Callable, Optional, Tuple
 
 from aiohttp import web
+
+from ..fileio import atomic_write_bytes
 
 _LOGGER = logging.getLogger(__name__)
 
 TOKEN_FILE = "admin_token"
 SESSION_COOKIE = "polytts_session"
 TOKEN_HEADER = "X-Admin-Token"
+SESSION_SECONDS = 7 * 24 * 3600  # how long a sign-in on the page lasts
+Clock = Callable[[], float]
 
 
 def load_or_create_token(data_dir: Path, given: Optional[str]) -> str:
@@ -30,32 +36,102 @@ def load_or_create_token(data_dir: Path, given: Optional[str]) -> str:
             return token
     data_dir.mkdir(parents=True, exist_ok=True)
     token = secrets.token_urlsafe(24)
-    staging = path.with_suffix(".part")
-    descriptor = os.open(staging, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(descriptor, "w", encoding="utf-8") as file:
-        file.write(token + "\n")
-        file.flush()
-        os.fsync(file.fileno())
-    os.replace(staging, path)
+    atomic_write_bytes(path, f"{token}\n".encode(), mode=0o600)
     _LOGGER.warning(
         "Created an admin token for the web page and API; read it with: cat %s", path.resolve()
     )
     return token
 
 
-class Guard:
-    """Checks the admin token in a header (API) or a session cookie (page)."""
+class LoginLimiter:
+    """At most `attempts` failed sign-ins per client address in a window of `window_seconds`.
 
-    def __init__(self, token: str) -> None:
+    The window starts at an address's first failure; once it holds `attempts` failures the
+    address is refused, right token or not, until the window has passed. A success resets
+    nothing (one address may be a proxy for several people). Memory stays bounded: windows
+    that have passed are dropped, and beyond `max_clients` addresses the oldest go first.
+    """
+
+    def __init__(
+        self,
+        attempts: int = 5,
+        window_seconds: float = 60.0,
+        clock: Clock = time.monotonic,
+        max_clients: int = 4096,
+    ) -> None:
+        self.attempts = attempts
+        self.window_seconds = window_seconds
+        self._clock = clock
+        self._max_clients = max_clients
+        self._failures: OrderedDict[str, Tuple[float, int]] = OrderedDict()  # oldest first
+
+    def __len__(self) -> int:
+        return len(self._failures)
+
+    def retry_after(self, client: str) -> float:
+        """Seconds until `client` may try again; 0 when it may try now."""
+        entry = self._failures.get(client)
+        if entry is None:
+            return 0.0
+        started, failures = entry
+        left = started + self.window_seconds - self._clock()
+        return left if left > 0 and failures >= self.attempts else 0.0
+
+    def failed(self, client: str) -> None:
+        """Count a failed attempt of `client`."""
+        now = self._clock()
+        self._prune(now)
+        started, failures = self._failures.pop(client, (now, 0))
+        self._failures[client] = (started, failures + 1)
+        while len(self._failures) > self._max_clients:
+            self._failures.popitem(last=False)
+
+    def _prune(self, now: float) -> None:
+        # Windows are equally long and kept in the order they started: expired ones lead.
+        while self._failures:
+            started, _ = next(iter(self._failures.values()))
+            if started + self.window_seconds > now:
+                break
+            self._failures.popitem(last=False)
+
+
+class Guard:
+    """Checks the admin token in a header (API) or a session cookie (page).
+
+    The cookie holds `<expires>.<HMAC-SHA256(token, "polytts-session:<expires>")>`, where
+    `expires` is a Unix time: it proves a sign-in without holding the token, and ends.
+    """
+
+    def __init__(
+        self,
+        token: str,
+        session_seconds: int = SESSION_SECONDS,
+        clock: Optional[Clock] = None,
+        limiter: Optional[LoginLimiter] = None,
+    ) -> None:
         self._token = token.encode()
-        self._session = hmac.new(self._token, b"polytts-session", hashlib.sha256).hexdigest()
+        self.session_seconds = session_seconds
+        self._clock: Clock = clock or time.time
+        self.limiter = limiter or LoginLimiter(clock=clock or time.monotonic)
 
     def token_matches(self, candidate: str) -> bool:
         return hmac.compare_digest(candidate.encode(), self._token)
 
     def session_value(self) -> str:
-        """What the session cookie holds: derived from the token, never the token itself."""
-        return self._session
+        """A new session cookie's value, valid for `session_seconds` from now."""
+        expires = int(self._clock()) + self.session_seconds
+        return f"{expires}.{self._session_mac(expires)}"
+
+    def session_valid(self, value: str) -> bool:
+        expires, _, mac = value.partition(".")
+        if not (expires.isascii() and expires.isdigit() and len(expires) <= 12):
+            return False
+        valid = hmac.compare_digest(mac.encode(), self._session_mac(int(expires)).encode())
+        return valid and int(expires) > self._clock()
+
+    def _session_mac(self, expires: int) -> str:
+        message = f"polytts-session:{expires}".encode()
+        return hmac.new(self._token, message, hashlib.sha256).hexdigest()
 
     def allows(self, request: web.Request) -> bool:
         header = request.headers.get(TOKEN_HEADER, "")
@@ -66,4 +142,8 @@ class Guard:
         if header:
             return self.token_matches(header)
         cookie = request.cookies.get(SESSION_COOKIE, "")
-        return bool(cookie) and hmac.compare_digest(cookie.encode(), self._session.encode())
+        return bool(cookie) and self.session_valid(cookie)
+
+    def login_retry_after(self, client: str) -> int:
+        """Whole seconds `client` must wait before its next sign-in; 0 if it may sign in."""
+        return math.ceil(self.limiter.retry_after(client))

@@ -23,6 +23,8 @@ from aiohttp.abc import AbstractResolver, ResolveResult
 from aiohttp.resolver import DefaultResolver
 from yarl import URL
 
+from ..fileio import atomic_write_bytes
+
 _LOGGER = logging.getLogger(__name__)
 
 Address = Union[ipaddress.IPv4Address, ipaddress.IPv6Address]
@@ -139,10 +141,7 @@ class UrlCache:
 
     def put(self, url: str, body: bytes) -> None:
         self.folder.mkdir(parents=True, exist_ok=True)
-        path = self._path(url)
-        staging = path.with_suffix(".part")
-        staging.write_bytes(body)
-        staging.replace(path)
+        atomic_write_bytes(self._path(url), body)
 
     def clear(self) -> int:
         """Remove every cached download; returns how many."""

@@ -108,8 +108,9 @@ function cloneItem(voice) {
     ]),
     element("div", { className: "meta",
       textContent: `${voice.engine} · ${voice.languages.join(", ")} · ${clone.duration.toFixed(1)} s · ${state}` }),
-    element("div", { textContent: `“${clone.transcript}”` }),
-    element("audio", { controls: true, preload: "none", src: clone.prompt_url }),
+    // The transcript and the prompt are private: the API shows them only when signed in.
+    ...(clone.transcript === undefined ? [] : [element("div", { textContent: `“${clone.transcript}”` })]),
+    ...(clone.prompt_url ? [element("audio", { controls: true, preload: "none", src: clone.prompt_url })] : []),
     heard,
   ]);
   item.dataset.voice = voice.name;

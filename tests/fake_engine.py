@@ -1,0 +1,154 @@
+"""A fake engine and an in-process server: the real handler, scheduler and pipeline, in ms.
+
+The engine is fake (a tone per text, as long as the text asks); everything around it is the
+production code, served on 127.0.0.1 by asyncio in the test's own event loop.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import socket
+import threading
+from dataclasses import dataclass, field
+from functools import partial
+from typing import AsyncIterator, List, Optional, Sequence, Set
+
+import numpy as np
+from wyoming.client import AsyncTcpClient
+from wyoming.event import Event
+
+from wyoming_polytts.engines.base import SynthesisError, VoiceSpec
+from wyoming_polytts.pipeline import SpeechPipeline
+from wyoming_polytts.scheduler import Scheduler
+from wyoming_polytts.server import ConnectionLimits, PolyTtsEventHandler, ServiceContext
+from wyoming_polytts.voices import VoiceCatalog
+
+RATE = 24000
+
+
+class FakeEngine:
+    """Speaks `seconds_per_char` of tone per character; records every call.
+
+    `gate`, when set, is waited on by each synthesis (cleared: calls block until set);
+    a text containing "FAIL" raises `SynthesisError`.
+    """
+
+    name = "fake"
+    sample_rate = RATE
+
+    def __init__(self, voices: Sequence[str] = ("fake_one", "fake_two")) -> None:
+        self.seconds_per_char = 0.01
+        self.gate = threading.Event()
+        self.gate.set()
+        self.calls: List[str] = []
+        self.running = 0
+        self._names = voices
+        self._lock = threading.Lock()
+
+    def voices(self) -> Sequence[VoiceSpec]:
+        return [
+            VoiceSpec(name, ("en-US",), f"{name} (fake)", True, "tests", "") for name in self._names
+        ]
+
+    def custom_voice(self, name: str) -> Optional[VoiceSpec]:
+        return None
+
+    def load(self) -> None:
+        pass
+
+    def synthesize(self, text: str, voice: str, speed: float) -> np.ndarray:
+        with self._lock:
+            self.calls.append(text)
+            self.running += 1
+        try:
+            self.gate.wait(timeout=30)
+            if "FAIL" in text:
+                raise SynthesisError(f"cannot say {text!r}")
+            samples = int(RATE * self.seconds_per_char * len(text) / speed)
+            time_axis = np.arange(samples, dtype=np.float32) / RATE
+            return (0.3 * np.sin(2 * np.pi * 220.0 * time_axis)).astype(np.float32)
+        finally:
+            with self._lock:
+                self.running -= 1
+
+
+@dataclass
+class InProcessServer:
+    """The real Wyoming handler on 127.0.0.1, in this event loop."""
+
+    engine: FakeEngine
+    scheduler: Scheduler
+    context: ServiceContext
+    port: int = 0
+    handlers: Set[asyncio.Task[None]] = field(default_factory=set)
+
+    @contextlib.asynccontextmanager
+    async def client(self, receive_buffer: Optional[int] = None) -> AsyncIterator[AsyncTcpClient]:
+        """A connected Wyoming client; `receive_buffer` shrinks its socket's receive buffer."""
+        client = AsyncTcpClient("127.0.0.1", self.port)
+        if receive_buffer is None:
+            await client.connect()
+        else:
+            sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, receive_buffer)
+            sock.setblocking(False)
+            await asyncio.get_running_loop().sock_connect(sock, ("127.0.0.1", self.port))
+            client._reader, client._writer = await asyncio.open_connection(sock=sock)
+        try:
+            yield client
+        finally:
+            await client.disconnect()
+
+    async def handlers_done(self, timeout: float = 20.0) -> None:
+        """Until every connection's handler has ended (fails the test after `timeout`)."""
+        await asyncio.wait_for(asyncio.gather(*self.handlers, return_exceptions=True), timeout)
+
+
+@contextlib.asynccontextmanager
+async def serve_fake(
+    limits: Optional[ConnectionLimits] = None, workers: int = 1, max_queue: int = 64
+) -> AsyncIterator[InProcessServer]:
+    engine = FakeEngine()
+    scheduler = Scheduler(workers, max_queued=max_queue)
+    context = ServiceContext(
+        catalog=VoiceCatalog([engine]),
+        pipeline=SpeechPipeline(scheduler),
+        samples_per_chunk=1024,
+        limits=limits or ConnectionLimits(),
+    )
+    running = InProcessServer(engine, scheduler, context)
+
+    async def on_connect(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        task = asyncio.current_task()
+        assert task is not None
+        running.handlers.add(task)
+        with contextlib.suppress(asyncio.CancelledError):  # cancelled at the end of a test
+            await partial(PolyTtsEventHandler, context)(reader, writer).run()
+
+    server = await asyncio.start_server(on_connect, "127.0.0.1", 0)
+    running.port = server.sockets[0].getsockname()[1]
+    try:
+        yield running
+    finally:
+        engine.gate.set()
+        server.close()
+        for task in running.handlers:
+            task.cancel()
+        await asyncio.gather(*running.handlers, return_exceptions=True)
+        scheduler.shutdown()
+
+
+async def read_until(client: AsyncTcpClient, last: str, timeout: float = 20.0) -> List[Event]:
+    """Events up to and including the first of type `last`."""
+    events: List[Event] = []
+    while True:
+        event = await asyncio.wait_for(client.read_event(), timeout)
+        assert event is not None, f"the server closed the connection before {last}"
+        events.append(event)
+        if event.type == last:
+            return events
+
+
+def types(events: List[Event]) -> List[str]:
+    return [event.type for event in events]

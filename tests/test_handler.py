@@ -1,0 +1,191 @@
+"""The Wyoming handler in process, with a fake engine: order, limits, drops and half-closes."""
+
+from __future__ import annotations
+
+import asyncio
+import socket
+import struct
+
+from wyoming.client import AsyncTcpClient
+from wyoming.event import Event
+from wyoming.info import Describe
+from wyoming.tts import Synthesize, SynthesizeChunk, SynthesizeStart, SynthesizeStop
+
+from wyoming_polytts.server import ConnectionLimits
+
+from .fake_engine import read_until, serve_fake, types
+
+SENTENCES = " ".join(f"Sentence number {n} of a long answer is here." for n in range(1, 31))
+
+
+def reset(client: AsyncTcpClient) -> None:
+    """Drop the connection as a crashed client does: a TCP reset, not an orderly close."""
+    assert client._writer is not None
+    sock = client._writer.get_extra_info("socket")
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+    client._writer.transport.abort()
+
+
+async def test_synthesize_gives_one_audio_stream() -> None:
+    async with serve_fake() as server, server.client() as client:
+        await client.write_event(Synthesize(text="Hello there. How are you?").event())
+        events = await read_until(client, "audio-stop")
+    assert types(events)[0] == "audio-start"
+    assert types(events).count("audio-start") == 1
+    assert set(types(events)[1:-1]) == {"audio-chunk"}
+    assert server.engine.calls == ["Hello there.", "How are you?"]
+
+
+async def test_describe_waits_for_the_answer_in_progress() -> None:
+    """`info` never lands between `audio-start` and `audio-stop` of a running answer."""
+    async with serve_fake() as server, server.client() as client:
+        server.engine.gate.clear()  # the answer cannot finish until we say so
+        await client.write_event(Synthesize(text="One. Two. Three.").event())
+        first = await client.read_event()
+        assert first is not None and first.type == "audio-start"
+        await client.write_event(Describe().event())
+        await asyncio.sleep(0.05)  # give a wrong implementation the chance to answer early
+        server.engine.gate.set()
+        events = await read_until(client, "info")
+    assert types(events)[-2:] == ["audio-stop", "info"]
+    assert "info" not in types(events)[:-1]
+
+
+async def test_a_stalled_reader_is_dropped_and_its_work_stops() -> None:
+    """A client that stops reading is cut off: the connection ends, no synthesis is left."""
+    limits = ConnectionLimits(write_seconds=0.3, idle_seconds=0.5)
+    async with serve_fake(limits) as server:
+        server.engine.seconds_per_char = 0.2  # about 10 s of audio (480 kB) per sentence
+        async with server.client(receive_buffer=4096) as client:
+            for _ in range(2):
+                await client.write_event(Synthesize(text=SENTENCES).event())
+            await server.handlers_done()  # hangs here if the stalled client is kept
+            assert server.scheduler._queued == 0
+            assert server.engine.running == 0
+            assert len(server.engine.calls) < 10  # of 60 sentences asked for
+
+
+async def test_an_open_stream_without_text_is_idle() -> None:
+    """A stream that is started and never fed does not hold the connection for ever."""
+    async with serve_fake(ConnectionLimits(idle_seconds=0.3)) as server:
+        async with server.client() as client:
+            await client.write_event(SynthesizeStart().event())
+            await server.handlers_done()
+            assert await client.read_event() is None
+
+
+async def test_a_client_listening_to_a_long_answer_is_not_idle() -> None:
+    async with serve_fake(ConnectionLimits(idle_seconds=0.3)) as server, server.client() as client:
+        server.engine.seconds_per_char = 0.05  # the answer takes longer than the idle time
+        text = " ".join(f"Sentence number {n} of a long answer is here." for n in range(12))
+        await client.write_event(Synthesize(text=text).event())
+        events = await read_until(client, "audio-stop")
+    assert "error" not in types(events)
+    assert len(server.engine.calls) == 12
+
+
+async def test_a_dropped_client_cancels_its_synthesis() -> None:
+    async with serve_fake() as server:
+        async with server.client() as client:
+            await client.write_event(Synthesize(text=SENTENCES).event())
+            await read_until(client, "audio-chunk")
+        await server.handlers_done()
+        await asyncio.sleep(0.05)  # a synthesis that was still queued would start now
+        assert len(server.engine.calls) <= 3  # of 30: the one sent, one ahead, one running
+        assert server.scheduler._queued == 0
+
+
+async def test_a_half_closed_client_still_gets_its_answer() -> None:
+    async with serve_fake() as server, server.client() as client:
+        await client.write_event(Synthesize(text="Answer me. Then close.").event())
+        assert client._writer is not None
+        client._writer.write_eof()
+        events = await read_until(client, "audio-stop")
+        assert await client.read_event() is None  # then the server closes
+    assert types(events).count("audio-chunk") > 0
+
+
+async def test_a_half_closed_stream_is_finished_with_what_it_has() -> None:
+    async with serve_fake() as server, server.client() as client:
+        await client.write_event(SynthesizeStart().event())
+        await client.write_event(SynthesizeChunk(text="Half of a stream").event())
+        assert client._writer is not None
+        client._writer.write_eof()
+        events = await read_until(client, "synthesize-stopped")
+    assert "audio-chunk" in types(events)
+    assert server.engine.calls == ["Half of a stream"]
+
+
+async def test_a_stream_fallback_text_obeys_the_text_limit() -> None:
+    """The whole text repeated as `synthesize` in a stream is held to --max-text too."""
+    async with serve_fake(ConnectionLimits(text_chars=100)) as server, server.client() as client:
+        await client.write_event(SynthesizeStart().event())
+        await client.write_event(Synthesize(text=SENTENCES).event())
+        await client.write_event(SynthesizeStop().event())
+        events = await read_until(client, "synthesize-stopped")
+    assert types(events) == ["error", "synthesize-stopped"]
+    assert events[0].data["code"] == "text-too-long"
+    assert server.engine.calls == []
+
+
+async def test_a_stream_fallback_that_is_not_text_still_ends_the_stream() -> None:
+    async with serve_fake() as server, server.client() as client:
+        await client.write_event(SynthesizeStart().event())
+        await client.write_event(Event(type="synthesize", data={"text": 42}))
+        await client.write_event(SynthesizeStop().event())
+        events = await read_until(client, "synthesize-stopped")
+        assert types(events) == ["error", "synthesize-stopped"]
+        await client.write_event(Synthesize(text="Still here.").event())
+        assert "audio-chunk" in types(await read_until(client, "audio-stop"))
+
+
+async def test_streamed_pieces_are_spoken_in_order_with_errors_before_the_end() -> None:
+    async with serve_fake(ConnectionLimits(text_chars=60)) as server, server.client() as client:
+        await client.write_event(SynthesizeStart().event())
+        for text in ("First one here. ", "Second one here. ", "x" * 40):
+            await client.write_event(SynthesizeChunk(text=text).event())
+        await client.write_event(SynthesizeStop().event())
+        events = await read_until(client, "synthesize-stopped")
+    assert server.engine.calls == ["First one here.", "Second one here."]
+    assert types(events).count("audio-start") == 2
+    assert types(events)[-2:] == ["error", "synthesize-stopped"]
+    assert events[-2].data["code"] == "text-too-long"
+
+
+async def test_a_failed_piece_ends_the_stream_cleanly() -> None:
+    async with serve_fake() as server, server.client() as client:
+        await client.write_event(SynthesizeStart().event())
+        await client.write_event(SynthesizeChunk(text="Fine. Then FAIL here. And more.").event())
+        await client.write_event(SynthesizeStop().event())
+        events = await read_until(client, "synthesize-stopped")
+    kinds = types(events)
+    assert kinds.index("error") > kinds.index("audio-stop")  # the first piece was spoken
+    assert events[kinds.index("error")].data["code"] == "synthesis-failed"
+    assert kinds.count("audio-start") == kinds.count("audio-stop") == 1
+
+
+async def test_cancelled_calls_do_not_fill_the_queue() -> None:
+    """Clients that left do not make the next one `busy`."""
+    async with serve_fake(max_queue=2) as server:
+        server.engine.gate.clear()
+        for _ in range(3):  # each leaves a running or queued call behind, then is gone
+            async with server.client() as client:
+                await client.write_event(Synthesize(text="One. Two. Three.").event())
+                await read_until(client, "audio-start")
+                reset(client)
+        await server.handlers_done()
+        server.engine.gate.set()
+        async with server.client() as client:
+            await client.write_event(Synthesize(text="Am I busy?").event())
+            events = await read_until(client, "audio-stop")
+    assert "error" not in types(events)
+
+
+async def test_a_malformed_synthesize_is_ended() -> None:
+    async with serve_fake() as server, server.client() as client:
+        await client.write_event(Event(type="synthesize", data={"voice": {"name": "fake_one"}}))
+        assert types(await read_until(client, "audio-stop")) == ["error", "audio-stop"]
+        await client.write_event(Synthesize(text="x" * 20_000).event())
+        refused = await read_until(client, "audio-stop")
+    assert types(refused) == ["error", "audio-stop"]
+    assert refused[0].data["code"] == "text-too-long"

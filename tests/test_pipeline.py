@@ -1,0 +1,84 @@
+"""The one speech pipeline, with a fake engine: order, look-ahead, streaming input, cancel."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+
+import pytest
+
+from wyoming_polytts.engines.base import SynthesisError
+from wyoming_polytts.pipeline import PieceFeed, SpeechPipeline
+from wyoming_polytts.scheduler import Scheduler
+from wyoming_polytts.text import Piece
+from wyoming_polytts.voices import VoiceCatalog
+
+from .fake_engine import FakeEngine
+
+
+@pytest.fixture
+def parts() -> tuple:
+    engine = FakeEngine()
+    scheduler = Scheduler(workers=2)
+    voice = VoiceCatalog([engine]).resolve("fake_one")
+    yield engine, SpeechPipeline(scheduler), voice
+    engine.gate.set()
+    scheduler.shutdown()
+
+
+PIECES = [Piece(f"Piece number {n}.") for n in range(1, 6)]
+
+
+async def test_pieces_come_out_in_order_while_the_next_is_made(parts: tuple) -> None:
+    engine, pipeline, voice = parts
+    asked: list = []
+    run = pipeline.scheduler.run
+
+    async def counted(function, text, *args, **kwargs):  # type: ignore[no-untyped-def]
+        asked.append(text)
+        return await run(function, text, *args, **kwargs)
+
+    pipeline.scheduler.run = counted
+    seen = []
+    async for spoken in pipeline.speak(voice, PIECES, client="a"):
+        seen.append(spoken.piece.text)
+        # The piece after this one was asked for before this one was handed out.
+        assert len(asked) == min(len(seen) + 1, len(PIECES))
+        assert spoken.rate == engine.sample_rate and spoken.samples.size
+    assert seen == [piece.text for piece in PIECES]
+
+
+async def test_closing_early_cancels_what_was_not_spoken(parts: tuple) -> None:
+    engine, pipeline, voice = parts
+    speech = pipeline.speak(voice, PIECES, client="a")
+    async with contextlib.aclosing(speech):
+        async for _ in speech:
+            break
+    await asyncio.sleep(0.05)
+    assert len(engine.calls) <= 2  # the first, and at most the one made ahead
+    assert pipeline.scheduler._queued == 0
+
+
+async def test_pieces_that_arrive_later_are_spoken_as_they_come(parts: tuple) -> None:
+    engine, pipeline, voice = parts
+    feed = PieceFeed([Piece("First.")])
+    speech = pipeline.speak(voice, feed, client="a")
+    first = await speech.__anext__()
+    assert first.piece.text == "First."
+    feed.put(Piece("Second."))
+    feed.close()
+    rest = [spoken.piece.text async for spoken in speech]
+    assert rest == ["Second."]
+
+
+async def test_an_engine_error_reaches_the_caller(parts: tuple) -> None:
+    engine, pipeline, voice = parts
+    with pytest.raises(SynthesisError):
+        await pipeline.speak_all(voice, [Piece("Fine."), Piece("FAIL now.")], client="a")
+
+
+async def test_speak_all_joins_the_pieces(parts: tuple) -> None:
+    engine, pipeline, voice = parts
+    samples = await pipeline.speak_all(voice, PIECES[:2], client="a")
+    one = await pipeline.speak_all(voice, PIECES[:1], client="a")
+    assert samples.size > one.size > 0

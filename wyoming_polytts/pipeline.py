@@ -1,0 +1,176 @@
+"""The one speech pipeline: pieces of text in, trimmed audio out, one piece synthesized ahead.
+
+Every door into the server (the Wyoming handler, the admin preview, later the HTTP speech
+API) speaks through `SpeechPipeline.speak`. It runs the engine through the shared fair
+`Scheduler`, starts the next piece while the current one is being sent, trims each piece's
+model silence, and cancels whatever it started when its consumer stops early (a dropped
+client, a failed write, an error): close the generator, e.g. with `contextlib.aclosing`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections import deque
+from dataclasses import dataclass
+from typing import (
+    Any,
+    AsyncGenerator,
+    AsyncIterable,
+    AsyncIterator,
+    Deque,
+    Hashable,
+    Iterable,
+    List,
+    Optional,
+    Set,
+    Tuple,
+    Union,
+)
+
+import numpy as np
+
+from .audio import trim_silence
+from .scheduler import Scheduler
+from .text import Piece
+from .voices import Voice
+
+_LOGGER = logging.getLogger(__name__)
+
+Pieces = Union[Iterable[Piece], AsyncIterable[Piece]]
+
+
+@dataclass(frozen=True)
+class SpokenPiece:
+    """The audio of one piece: float32 mono samples at `rate`, model silence trimmed."""
+
+    piece: Piece
+    samples: np.ndarray
+    rate: int
+
+
+class PieceFeed:
+    """Pieces that arrive over time (a streamed text): put them in, `close` at the end.
+
+    An async iterator that is safe to read from a task that may be cancelled, unlike an
+    async generator.
+    """
+
+    def __init__(self, pieces: Iterable[Piece] = ()) -> None:
+        self._queue: asyncio.Queue[Optional[Piece]] = asyncio.Queue()
+        self.closed = False
+        for piece in pieces:
+            self.put(piece)
+
+    def put(self, piece: Piece) -> None:
+        if self.closed:
+            raise RuntimeError("the feed is closed")
+        self._queue.put_nowait(piece)
+
+    def close(self) -> None:
+        if not self.closed:
+            self.closed = True
+            self._queue.put_nowait(None)
+
+    def __aiter__(self) -> PieceFeed:
+        return self
+
+    async def __anext__(self) -> Piece:
+        piece = await self._queue.get()
+        if piece is None:
+            self._queue.put_nowait(None)  # stays ended for every later read
+            raise StopAsyncIteration
+        return piece
+
+
+class SpeechPipeline:
+    """Speaks pieces with a voice through the shared scheduler, `lookahead` pieces ahead."""
+
+    def __init__(self, scheduler: Scheduler, speed: float = 1.0, lookahead: int = 1) -> None:
+        self.scheduler = scheduler
+        self.speed = speed
+        self.lookahead = lookahead
+
+    async def speak(
+        self,
+        voice: Voice,
+        pieces: Pieces,
+        *,
+        client: Hashable,
+        speed: Optional[float] = None,
+    ) -> AsyncGenerator[SpokenPiece, None]:
+        """Audio of each piece in order, as soon as it is ready.
+
+        Engine errors (`SynthesisError`) and a full queue (`SchedulerBusy`) are raised to the
+        caller, who turns them into its protocol's error. Closing the generator cancels the
+        syntheses it started that were not spoken yet.
+        """
+        source = _async_iter(pieces)
+        rate = voice.engine.sample_rate
+        speed = self.speed if speed is None else speed
+        ahead: Deque[Tuple[Piece, asyncio.Task[np.ndarray]]] = deque()
+        reading: Optional[asyncio.Task[Piece]] = None
+        exhausted = False
+
+        def start(piece: Piece) -> None:
+            _LOGGER.debug("Speaking with %s: %s", voice.name, piece.text)
+            call = self.scheduler.run(
+                voice.engine.synthesize, piece.text, voice.name, speed, client=client
+            )
+            ahead.append((piece, asyncio.ensure_future(call)))
+
+        try:
+            while ahead or not exhausted:
+                if reading is None and not exhausted and len(ahead) <= self.lookahead:
+                    reading = asyncio.ensure_future(source.__anext__())
+                head = ahead[0][1] if ahead else None
+                waiting: Set[asyncio.Future[Any]] = {task for task in (reading, head) if task}
+                await asyncio.wait(waiting, return_when=asyncio.FIRST_COMPLETED)
+                if reading is not None and reading.done():
+                    finished, reading = reading, None
+                    try:
+                        start(finished.result())
+                    except StopAsyncIteration:
+                        exhausted = True
+                    continue  # start the next read before waiting on audio again
+                if ahead and ahead[0][1].done():
+                    piece, task = ahead.popleft()
+                    samples = trim_silence(task.result(), rate, trail_seconds=piece.pause)
+                    yield SpokenPiece(piece, samples, rate)
+        finally:
+            unused: List[asyncio.Future[Any]] = [started for _, started in ahead]
+            for future in unused + ([reading] if reading else []):
+                if future.done() and not future.cancelled():
+                    future.exception()  # a failed look-ahead was never spoken: nothing to say
+                future.cancel()
+
+    async def speak_all(
+        self, voice: Voice, pieces: Pieces, *, client: Hashable, speed: Optional[float] = None
+    ) -> np.ndarray:
+        """All pieces joined into one array (for answers that are sent whole)."""
+        parts: List[np.ndarray] = []
+        async for spoken in self.speak(voice, pieces, client=client, speed=speed):
+            parts.append(spoken.samples)
+        return np.concatenate(parts) if parts else np.zeros(0, dtype=np.float32)
+
+
+class _SyncSource:
+    """A plain iterable of pieces as an async iterator."""
+
+    def __init__(self, pieces: Iterable[Piece]) -> None:
+        self._pieces = iter(pieces)
+
+    def __aiter__(self) -> _SyncSource:
+        return self
+
+    async def __anext__(self) -> Piece:
+        try:
+            return next(self._pieces)
+        except StopIteration:
+            raise StopAsyncIteration from None
+
+
+def _async_iter(pieces: Pieces) -> AsyncIterator[Piece]:
+    if isinstance(pieces, AsyncIterable):
+        return pieces.__aiter__()
+    return _SyncSource(pieces)
