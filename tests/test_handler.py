@@ -67,11 +67,10 @@ async def test_a_stalled_reader_is_dropped_and_its_work_stops() -> None:
 
 async def test_an_open_stream_without_text_is_idle() -> None:
     """A stream that is started and never fed does not hold the connection for ever."""
-    async with serve_fake(ConnectionLimits(idle_seconds=0.3)) as server:
-        async with server.client() as client:
-            await client.write_event(SynthesizeStart().event())
-            await server.handlers_done()
-            assert await client.read_event() is None
+    async with serve_fake(ConnectionLimits(idle_seconds=0.3)) as server, server.client() as client:
+        await client.write_event(SynthesizeStart().event())
+        await server.handlers_done()
+        assert await client.read_event() is None
 
 
 async def test_a_client_listening_to_a_long_answer_is_not_idle() -> None:
