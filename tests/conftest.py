@@ -4,12 +4,15 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Iterator
+from typing import TYPE_CHECKING, Iterator
 
 import pytest
 from hypothesis import settings
 
 from .helpers import ADMIN_TOKEN, RunningServer, serve_for_tests
+
+if TYPE_CHECKING:
+    from wyoming_polytts.transcriber import Transcriber
 
 # Property tests: a bounded run in CI; HYPOTHESIS_PROFILE=long for a long run by hand.
 settings.register_profile("default", max_examples=300, deadline=None)
@@ -28,3 +31,13 @@ def server(data_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator
     yield from serve_for_tests(
         data_dir, tmp_path_factory, ["--no-download", "--admin-token", ADMIN_TOKEN]
     )
+
+
+@pytest.fixture(scope="session")
+def whisper(data_dir: Path) -> Transcriber:
+    """The embedded Whisper base model, loaded once (needs the [asr] extra)."""
+    from wyoming_polytts.transcriber import Transcriber, embedded_whisper
+
+    model = Transcriber(embedded_whisper(data_dir), threads=2)
+    model.load()
+    return model

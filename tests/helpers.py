@@ -37,6 +37,17 @@ def child_output(script: str, *args: str, timeout: float = 300) -> List[str]:
     return done.stdout.split()
 
 
+async def speak(server: RunningServer, text: str, voice: str = "jm_kumo") -> np.ndarray:
+    """What the server says for `text` (one `synthesize`), as float samples."""
+    from wyoming.tts import Synthesize, SynthesizeVoice
+
+    async with server.client() as client:
+        await client.write_event(Synthesize(text=text, voice=SynthesizeVoice(name=voice)).event())
+        answer = await collect(client, "audio-stop")
+    assert "error" not in answer.types()
+    return samples(answer.pcm())
+
+
 async def read_event(client: AsyncClient) -> Event:
     event = await asyncio.wait_for(client.read_event(), timeout=READ_TIMEOUT)
     assert event is not None, "server closed the connection"

@@ -9,19 +9,17 @@ from typing import Dict, List
 
 import numpy as np
 import pytest
-from wyoming.tts import Synthesize, SynthesizeVoice
 
 from wyoming_polytts import transcriber
 from wyoming_polytts.intelligibility import normalize_words, word_error_rate
 from wyoming_polytts.transcriber import Transcriber, embedded_whisper
 
-from .helpers import ADMIN_TOKEN, RunningServer, child_output, collect, samples, wait_until_ready
+from .helpers import ADMIN_TOKEN, RunningServer, child_output, speak, wait_until_ready
 
 pytestmark = pytest.mark.skipif(
     not transcriber.available(), reason="needs the [asr] extra (script/setup installs it)"
 )
 RATE = 24000
-VOICE = "jm_kumo"  # of the embedded voices, the one that reads English (espeak-ng) best
 # Sentences a voice assistant says, with numbers, times and dates that must be read as words.
 SENTENCES = [
     "The living room lights are now off.",
@@ -37,22 +35,6 @@ SENTENCES = [
 # (a garbled sentence scores 0.5 and more) fail the test, one misheard name does not.
 MAX_SENTENCE_WER = 0.2
 MAX_MEAN_WER = 0.08
-
-
-@pytest.fixture(scope="module")
-def whisper(data_dir: Path) -> Transcriber:
-    model = Transcriber(embedded_whisper(data_dir), threads=2)
-    model.load()
-    return model
-
-
-async def speak(server: RunningServer, text: str) -> np.ndarray:
-    async with server.client() as client:
-        voice = SynthesizeVoice(name=VOICE)
-        await client.write_event(Synthesize(text=text, voice=voice).event())
-        answer = await collect(client, "audio-stop")
-    assert "error" not in answer.types()
-    return samples(answer.pcm())
 
 
 def test_numbers_times_and_dates_are_compared_as_words() -> None:

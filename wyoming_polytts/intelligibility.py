@@ -31,6 +31,11 @@ def _time(match: re.Match[str]) -> str:
     return f"{_words(hours)} {_words(minutes)}"
 
 
+def clock_times(text: str) -> str:
+    """Whisper's "14.45" and "6.30 a.m." as clock times ("14:45"), the way they were meant."""
+    return _TIME.sub(lambda match: f"{match.group(1)}:{match.group(2)}", text)
+
+
 def normalize_words(text: str) -> str:
     """Text as the words a listener hears, for comparison."""
     text = text.lower().replace(",", "")  # "1,000" -> "1000"; commas are not words anyway

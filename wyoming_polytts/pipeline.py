@@ -1,5 +1,8 @@
 """The one speech pipeline: pieces of text in, trimmed audio out, one piece synthesized ahead.
 
+Each piece is normalized first (numbers, units, times, symbols, Markdown: `speech.normalize`)
+in the language the voice reads it in.
+
 Every door into the server (the Wyoming handler, the admin preview, later the HTTP speech
 API) speaks through `SpeechPipeline.speak`. It runs the engine through the shared fair
 `Scheduler`, starts the next piece while the current one is being sent, trims each piece's
@@ -11,6 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import re
 from collections import deque
 from dataclasses import dataclass
 from typing import (
@@ -23,6 +27,7 @@ from typing import (
     Iterable,
     List,
     Optional,
+    Sequence,
     Set,
     Tuple,
     Union,
@@ -32,12 +37,25 @@ import numpy as np
 
 from .audio import trim_silence
 from .scheduler import Scheduler
+from .speech.normalize import normalize
 from .text import Piece
 from .voices import Voice
 
 _LOGGER = logging.getLogger(__name__)
 
 Pieces = Union[Iterable[Piece], AsyncIterable[Piece]]
+_SPEAKABLE = re.compile(r"\w")
+_CJK = re.compile(r"[\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff]")
+
+
+def reading_language(languages: Sequence[str], text: str) -> str:
+    """The language `text` is read in: a voice's Japanese or Chinese for text in those
+    scripts, else its first other language (Japanese voices read Latin text as English)."""
+    if not languages:
+        return "en-US"
+    if _CJK.search(text):
+        return languages[0]
+    return next((tag for tag in languages if tag.split("-")[0] not in ("ja", "zh")), languages[0])
 
 
 @dataclass(frozen=True)
@@ -113,9 +131,12 @@ class SpeechPipeline:
         exhausted = False
 
         def start(piece: Piece) -> None:
-            _LOGGER.debug("Speaking with %s: %s", voice.name, piece.text)
+            text = normalize(piece.text, reading_language(voice.spec.languages, piece.text))
+            if not _SPEAKABLE.search(text):
+                return  # only Markdown, emoji or symbols: nothing to say
+            _LOGGER.debug("Speaking with %s: %s", voice.name, text)
             call = self.scheduler.run(
-                voice.engine.synthesize, piece.text, voice.name, speed, client=client
+                voice.engine.synthesize, text, voice.name, speed, client=client
             )
             ahead.append((piece, asyncio.ensure_future(call)))
 

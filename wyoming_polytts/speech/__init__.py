@@ -1,0 +1,1 @@
+"""Speech text preparation: normalization of written text into words to be spoken."""
