@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from wyoming_polytts.audio import to_pcm16
-from wyoming_polytts.engines.base import SynthesisError
+from wyoming_polytts.engines.base import SynthesisError, mark_phonemes
 from wyoming_polytts.engines.kokoro import (
     MAX_PHONEMES,
     SAMPLE_RATE,
@@ -155,3 +155,15 @@ def test_a_blend_speaks_with_the_averaged_pack(engine: KokoroEngine) -> None:
     kumo = engine.synthesize(text, "jm_kumo", 1.0)
     assert not np.array_equal(blend[: len(alpha)], alpha[: len(blend)])
     assert not np.array_equal(blend[: len(kumo)], kumo[: len(blend)])
+
+
+def test_marked_phonemes_are_spoken_as_phonemes(engine: KokoroEngine) -> None:
+    """IPA from the lexicon or SSML reaches the model as it is; the words around it go
+    through the G2P, all in one phoneme string (one inference, one prosody)."""
+    plain = engine._phonemes("Turn on the lights.", "en-US")
+    marked = engine._phonemes(f"Turn on the {mark_phonemes('zˈɪɡbi')} lights.", "en-US")
+    assert "zˈɪɡbi" in marked
+    assert marked.startswith(plain.split(" ")[0])
+    assert engine._phonemes(mark_phonemes("h<e>l9lo"), "en-US") == "hello"  # no stray symbols
+    audio = engine.synthesize(f"The {mark_phonemes('zˈɪɡbi')} hub is online.", "jm_kumo", 1.0)
+    assert audio.size > 0.8 * SAMPLE_RATE

@@ -7,7 +7,7 @@ import contextlib
 
 import pytest
 
-from wyoming_polytts.engines.base import SynthesisError
+from wyoming_polytts.engines.base import SynthesisError, mark_phonemes
 from wyoming_polytts.pipeline import PieceFeed, SpeechPipeline
 from wyoming_polytts.scheduler import Scheduler
 from wyoming_polytts.text import Piece
@@ -82,3 +82,27 @@ async def test_speak_all_joins_the_pieces(parts: tuple) -> None:
     samples = await pipeline.speak_all(voice, PIECES[:2], client="a")
     one = await pipeline.speak_all(voice, PIECES[:1], client="a")
     assert samples.size > one.size > 0
+
+
+async def test_pronunciations_then_normalization_shape_what_the_engine_gets(parts: tuple) -> None:
+    engine, pipeline, voice = parts
+
+    class Lexicon:
+        def apply(self, text: str, language: str) -> str:
+            assert language == "en-US"
+            return text.replace("Zigbee", mark_phonemes("zˈɪɡbi.2")).replace("HVAC", "H vac")
+
+    pipeline.lexicon = Lexicon()
+    await pipeline.speak_all(voice, [Piece("The Zigbee HVAC reads 21 °C.")], client="a")
+    # The phonemes pass untouched (no "two" for the "2"); the words around them are normalized.
+    assert engine.calls == [
+        f"The {mark_phonemes('zˈɪɡbi.2')} H vac reads twenty-one degrees Celsius."
+    ]
+
+
+async def test_a_piece_with_nothing_to_say_is_skipped(parts: tuple) -> None:
+    engine, pipeline, voice = parts
+    spoken = [
+        s.piece.text async for s in pipeline.speak(voice, [Piece("🎉"), Piece("Hi.")], client="a")
+    ]
+    assert spoken == ["Hi."] and engine.calls == ["Hi."]

@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 
 from wyoming_polytts import zipvoice_model
-from wyoming_polytts.engines.base import SynthesisError
+from wyoming_polytts.engines.base import SynthesisError, mark_phonemes
 from wyoming_polytts.engines.zipvoice import LANGUAGES, ZipVoiceEngine
 from wyoming_polytts.engines.zipvoice_text import ZipVoiceTokenizer
 from wyoming_polytts.models import ModelNotFoundError
@@ -199,3 +199,10 @@ def test_a_prompt_read_while_its_clone_is_replaced_is_not_cached(
     monkeypatch.setattr(registry, "prompt_samples", read_then_replace)
     engine.synthesize("Hello world.", "grandma", 1.0)  # read the old prompt, then replaced
     assert engine._prompt("grandma").transcript == "Good morning."
+
+
+def test_marked_phonemes_become_tokens_as_they_are(tiny_model: Path) -> None:
+    tokenizer = ZipVoiceTokenizer(tiny_model / "tokens.txt", tiny_model / "lexicon.txt")
+    tokens, spelled, dropped = tokenizer.tokenize(f"Hello {mark_phonemes('wˈɜːld')}!")
+    assert tokens == ["h", "ə", "l", "ˈ", "o", "ʊ", "w", "ˈ", "ɜ", "ː", "l", "d", "!"]
+    assert spelled == [] and dropped == []

@@ -1,7 +1,8 @@
 """The one speech pipeline: pieces of text in, trimmed audio out, one piece synthesized ahead.
 
-Each piece is normalized first (numbers, units, times, symbols, Markdown: `speech.normalize`)
-in the language the voice reads it in.
+Each piece first gets the household's pronunciations (the lexicon), then is normalized
+(numbers, units, times, symbols, Markdown: `speech.normalize`), in the language the voice
+reads it in.
 
 Every door into the server (the Wyoming handler, the admin preview, later the HTTP speech
 API) speaks through `SpeechPipeline.speak`. It runs the engine through the shared fair
@@ -27,6 +28,7 @@ from typing import (
     Iterable,
     List,
     Optional,
+    Protocol,
     Sequence,
     Set,
     Tuple,
@@ -36,6 +38,7 @@ from typing import (
 import numpy as np
 
 from .audio import trim_silence
+from .engines.base import mark_phonemes, split_phonemes_runs
 from .scheduler import Scheduler
 from .speech.normalize import normalize
 from .text import Piece
@@ -101,13 +104,38 @@ class PieceFeed:
         return piece
 
 
+class Pronunciations(Protocol):
+    """The pronunciation lexicon, as the pipeline uses it."""
+
+    def apply(self, text: str, language: str) -> str:
+        """`text` with the lexicon's words respelled or marked as phonemes."""
+
+
 class SpeechPipeline:
     """Speaks pieces with a voice through the shared scheduler, `lookahead` pieces ahead."""
 
-    def __init__(self, scheduler: Scheduler, speed: float = 1.0, lookahead: int = 1) -> None:
+    def __init__(
+        self,
+        scheduler: Scheduler,
+        speed: float = 1.0,
+        lookahead: int = 1,
+        lexicon: Optional[Pronunciations] = None,
+    ) -> None:
         self.scheduler = scheduler
         self.speed = speed
         self.lookahead = lookahead
+        self.lexicon = lexicon
+
+    def spoken_text(self, text: str, languages: Sequence[str]) -> str:
+        """What the engine is given for `text`: the household's pronunciations applied, then
+        the words normalized; phonemes the lexicon put in are left as they are."""
+        language = reading_language(languages, text)
+        if self.lexicon is not None:
+            text = self.lexicon.apply(text, language)
+        return "".join(
+            mark_phonemes(part) if is_phonemes else _normalized(part, language)
+            for is_phonemes, part in split_phonemes_runs(text)
+        )
 
     async def speak(
         self,
@@ -131,7 +159,7 @@ class SpeechPipeline:
         exhausted = False
 
         def start(piece: Piece) -> None:
-            text = normalize(piece.text, reading_language(voice.spec.languages, piece.text))
+            text = self.spoken_text(piece.text, voice.spec.languages)
             if not _SPEAKABLE.search(text):
                 return  # only Markdown, emoji or symbols: nothing to say
             _LOGGER.debug("Speaking with %s: %s", voice.name, text)
@@ -173,6 +201,18 @@ class SpeechPipeline:
         async for spoken in self.speak(voice, pieces, client=client, speed=speed):
             parts.append(spoken.samples)
         return np.concatenate(parts) if parts else np.zeros(0, dtype=np.float32)
+
+
+def _normalized(part: str, language: str) -> str:
+    """`normalize`, keeping the spaces that separate `part` from phonemes beside it."""
+    words = part.strip()
+    if not words:
+        return part
+    return (
+        part[: len(part) - len(part.lstrip())]
+        + normalize(words, language)
+        + part[len(part.rstrip()) :]
+    )
 
 
 class _SyncSource:

@@ -2,10 +2,37 @@
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
-from typing import Optional, Protocol, Sequence
+from typing import List, Optional, Protocol, Sequence, Tuple
 
 import numpy as np
+
+# Text handed to an engine may hold phonemes (IPA) between these two private-use marks, from
+# the pronunciation lexicon or SSML `<phoneme>`: engines read them as phonemes, not letters.
+PHONEMES_START = "\ue000"
+PHONEMES_END = "\ue001"
+_PHONEME_RUN = re.compile(f"{PHONEMES_START}([^{PHONEMES_END}]*){PHONEMES_END}")
+
+
+def mark_phonemes(ipa: str) -> str:
+    """`ipa` marked as phonemes inside a text."""
+    return f"{PHONEMES_START}{ipa}{PHONEMES_END}"
+
+
+def split_phonemes_runs(text: str) -> List[Tuple[bool, str]]:
+    """`text` as (is_phonemes, part) runs, in order; empty parts are left out."""
+    runs: List[Tuple[bool, str]] = []
+    position = 0
+    for match in _PHONEME_RUN.finditer(text):
+        if match.start() > position:
+            runs.append((False, text[position : match.start()]))
+        if match.group(1):
+            runs.append((True, match.group(1)))
+        position = match.end()
+    if position < len(text):
+        runs.append((False, text[position:]))
+    return runs
 
 
 @dataclass(frozen=True)
@@ -43,4 +70,4 @@ class Engine(Protocol):
         """Load the model (slow, once)."""
 
     def synthesize(self, text: str, voice: str, speed: float) -> np.ndarray:
-        """Speak one sentence; returns float32 samples in [-1, 1]."""
+        """Speak one sentence (which may hold marked phonemes); float32 samples in [-1, 1]."""

@@ -12,7 +12,7 @@ from typing import Dict, List, Mapping, Optional, Sequence
 import numpy as np
 
 from ..models import KokoroFiles
-from .base import SynthesisError, VoiceSpec
+from .base import SynthesisError, VoiceSpec, split_phonemes_runs
 from .kokoro_g2p import Phonemizer, spoken_languages, text_language, voice_language
 
 _LOGGER = logging.getLogger(__name__)
@@ -204,12 +204,22 @@ class KokoroEngine:
     def synthesize(self, text: str, voice: str, speed: float) -> np.ndarray:
         pack = self._pack(voice)
         language = voice_language(voice.strip()) or "en-US"
-        phonemes = self.phonemizer.phonemize(text, text_language(text, language))
+        phonemes = self._phonemes(text, language)
         audio = [self._infer(piece, pack, speed) for piece in split_phonemes(phonemes)]
         audio = [part for part in audio if part.size]
         if not audio:
             return np.zeros(0, np.float32)
         return np.concatenate(audio)
+
+    def _phonemes(self, text: str, language: str) -> str:
+        """Kokoro phonemes of `text`: its words through the G2P, marked IPA as it is."""
+        parts = []
+        for is_phonemes, part in split_phonemes_runs(text):
+            if is_phonemes:
+                parts.append("".join(symbol for symbol in part if symbol in self._vocab))
+            elif part.strip():
+                parts.append(self.phonemizer.phonemize(part, text_language(part, language)))
+        return " ".join(part for part in parts if part)
 
     def _infer(self, phonemes: str, pack: np.ndarray, speed: float) -> np.ndarray:
         self.load()

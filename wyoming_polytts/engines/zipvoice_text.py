@@ -16,6 +16,8 @@ import unicodedata
 from pathlib import Path
 from typing import Callable, Dict, List, Optional, Tuple
 
+from .base import split_phonemes_runs
+
 _LOGGER = logging.getLogger(__name__)
 
 _CJK = "\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff"
@@ -102,10 +104,19 @@ class ZipVoiceTokenizer:
 
     def tokenize(self, text: str) -> Tuple[List[str], List[str], List[str]]:
         """Tokens, the words espeak-ng spelled, and the words nothing could spell."""
-        text = unicodedata.normalize("NFC", text).translate(_PUNCTUATION).lower()
         tokens: List[str] = []
         spelled: List[str] = []
         dropped: List[str] = []
+        for is_phonemes, part in split_phonemes_runs(text):
+            if is_phonemes:  # IPA: ZipVoice's English side uses espeak-ng's IPA symbols
+                tokens += [symbol for symbol in part if symbol in self.symbols]
+            else:
+                tokens += self._text_tokens(part, spelled, dropped)
+        return [token for token in tokens if token in self.symbols], spelled, dropped
+
+    def _text_tokens(self, text: str, spelled: List[str], dropped: List[str]) -> List[str]:
+        text = unicodedata.normalize("NFC", text).translate(_PUNCTUATION).lower()
+        tokens: List[str] = []
         for match in _PIECES.finditer(text):
             piece = match.group()
             if piece in ",.;:!?":
@@ -114,7 +125,7 @@ class ZipVoiceTokenizer:
                 tokens += self._chinese(piece, dropped)
             else:
                 tokens += self._word(piece, spelled, dropped)
-        return [token for token in tokens if token in self.symbols], spelled, dropped
+        return tokens
 
     def _chinese(self, run: str, dropped: List[str]) -> List[str]:
         tokens: List[str] = []

@@ -1,4 +1,4 @@
-"""The admin web app: a JSON API over the voice registry and the page that uses it."""
+"""The admin web app: a JSON API over the voice registry and lexicon, and the page that uses it."""
 
 from __future__ import annotations
 
@@ -17,6 +17,7 @@ from .. import __version__
 from ..audio import wav_bytes
 from ..background import Supervisor
 from ..engines.base import SynthesisError
+from ..lexicon import Lexicon, LexiconError
 from ..pipeline import SpeechPipeline
 from ..registry import PROMPT_RATE, ClonedVoice, RegistryError, VoiceRegistry
 from ..scheduler import SchedulerBusy
@@ -32,7 +33,7 @@ SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 OPEN_ROUTES = frozenset({"/api/login"})  # state-changing routes that need no token
 PRIVATE_READS = frozenset({"/api/voices/{name}/prompt"})  # safe routes that need the token
 PRIVATE_CLONE_FIELDS = ("transcript", "source", "prompt_url")  # shown to the admin only
-_STATUS_BY_CODE = {"not-found": 404, "name-taken": 409, "too-large": 413}
+_STATUS_BY_CODE = {"not-found": 404, "name-taken": 409, "too-large": 413, "no-lexicon": 501}
 PREVIEW_TEXT = {
     "zh": "你好！这是我作为克隆声音的样子。",
     "": "Hello! This is how I sound as a voice clone. Does it sound like me?",
@@ -54,6 +55,7 @@ class AdminContext:
     pipeline: Optional[SpeechPipeline] = None  # speaks previews, as it speaks Wyoming requests
     jobs: Optional[Supervisor] = None  # the background start-up work, for /api/health
     transcriber: Optional[Transcriber] = None
+    lexicon: Optional[Lexicon] = None  # pronunciations, for /api/lexicon
     transcriber_missing: str = "speech recognition is not installed (the [asr] extra)"
     body_seconds: float = 30.0  # a request body must arrive within this (slow uploads)
 
@@ -81,6 +83,9 @@ def create_app(context: AdminContext) -> web.Application:
     app.router.add_post("/api/voices/{name}/preview", preview_voice)
     app.router.add_post("/api/cache/clear", clear_cache)
     app.router.add_post("/api/transcribe", transcribe)
+    app.router.add_get("/api/lexicon", list_lexicon)
+    app.router.add_put("/api/lexicon/{language}/{word}", put_lexicon_entry)
+    app.router.add_delete("/api/lexicon/{language}/{word}", delete_lexicon_entry)
     return app
 
 
@@ -93,7 +98,7 @@ async def _errors_as_json(request: web.Request, handler: Handler) -> web.StreamR
     """Every failure becomes `{"error": ..., "code": ...}` with a fitting status."""
     try:
         return await handler(request)
-    except RegistryError as err:
+    except (RegistryError, LexiconError) as err:
         return _error(_STATUS_BY_CODE.get(err.code, 400), str(err), err.code)
     except DownloadError as err:
         return _error(400, str(err), "download-failed")
@@ -177,6 +182,7 @@ async def session(request: web.Request) -> web.Response:
             "transcriber": context.transcriber is not None,
             "transcriber_missing": context.transcriber_missing,
             "min_prompt_seconds": context.registry.limits.min_seconds,
+            "lexicon_languages": list(context.lexicon.languages) if context.lexicon else [],
         }
     )
 
@@ -351,6 +357,49 @@ async def clear_cache(request: web.Request) -> web.Response:
     prepared = context.registry.clear_caches()
     downloads = await asyncio.to_thread(context.url_cache.clear)
     return web.json_response({"prepared_prompts": prepared, "downloads": downloads})
+
+
+# -- lexicon --------------------------------------------------------------------------------
+
+
+def _lexicon(request: web.Request) -> Lexicon:
+    lexicon = request.app[CONTEXT].lexicon
+    if lexicon is None:
+        raise LexiconError("This server has no pronunciation lexicon", "no-lexicon")
+    return lexicon
+
+
+async def list_lexicon(request: web.Request) -> web.Response:
+    entries = _lexicon(request).entries()
+    return web.json_response([entry.to_dict() for entry in entries])
+
+
+async def put_lexicon_entry(request: web.Request) -> web.Response:
+    """Add or replace how a word is said: `{"say": ...}` or `{"phonemes": ...}`."""
+    lexicon = _lexicon(request)
+    fields = await _fields(request)
+    case_sensitive = fields.get("case_sensitive", False)
+    if isinstance(case_sensitive, str):  # from a form
+        case_sensitive = {"true": True, "on": True, "false": False, "": False}.get(
+            case_sensitive.lower(), case_sensitive
+        )
+    entry = await asyncio.to_thread(
+        lexicon.put,
+        request.match_info["language"],
+        request.match_info["word"],
+        say=fields.get("say"),
+        phonemes=fields.get("phonemes"),
+        case_sensitive=case_sensitive,
+    )
+    return web.json_response(entry.to_dict())
+
+
+async def delete_lexicon_entry(request: web.Request) -> web.Response:
+    lexicon = _lexicon(request)
+    entry = await asyncio.to_thread(
+        lexicon.delete, request.match_info["language"], request.match_info["word"]
+    )
+    return web.json_response({"deleted": entry.to_dict()})
 
 
 # -- request bodies -------------------------------------------------------------------------
