@@ -24,6 +24,7 @@ from wyoming_polytts.engines.zipvoice import LANGUAGES, ZipVoiceEngine
 from wyoming_polytts.http.app import OPEN_ROUTES, SAFE_METHODS, AdminContext, create_app
 from wyoming_polytts.http.auth import TOKEN_FILE, Guard, LoginLimiter, load_or_create_token
 from wyoming_polytts.http.download import UrlCache, UrlPolicy
+from wyoming_polytts.lexicon import Lexicon
 from wyoming_polytts.models import ModelNotFoundError, resolve_kokoro
 from wyoming_polytts.registry import PromptLimits, VoiceRegistry
 from wyoming_polytts.voices import VoiceCatalog
@@ -61,6 +62,7 @@ def make_context(
         url_policy=url_policy or UrlPolicy(extra_allowed=(LOOPBACK_ONE,), timeout_seconds=3),
         url_cache=UrlCache(root / "cache"),
         allow_url_download=allow_url_download,
+        lexicon=Lexicon(root / "lexicon.json", LANGUAGES),
     )
 
 
@@ -168,12 +170,16 @@ async def test_every_state_changing_route_needs_the_token(client: TestClient) ->
         path = route.resource.canonical if route.resource else ""
         if route.method in SAFE_METHODS or route.method == "*" or path in OPEN_ROUTES:
             continue
-        url = path.replace("{name}", "grandma")
+        url = (
+            path.replace("{name}", "grandma")
+            .replace("{language}", "en")
+            .replace("{word}", "Zigbee")
+        )
         for headers in ({}, {"X-Admin-Token": "wrong"}, {"Authorization": "Bearer wrong"}):
             response = await client.request(route.method, url, headers=headers, data=b"{}")
             await error_of(response, 401)
         checked += 1
-    assert checked >= 4  # register, delete, clear caches, logout
+    assert checked >= 6  # register, delete, clear caches, logout, lexicon put and delete
 
 
 PUBLIC_VOICE_FIELDS = {"name", "engine", "languages", "description", "installed"}
@@ -581,3 +587,93 @@ async def test_the_token_never_reaches_the_log(
     await client.delete("/api/voices/grandma", headers=AUTH)
     assert caplog.records  # something was logged
     assert TOKEN not in caplog.text
+
+
+# -- lexicon --------------------------------------------------------------------------------
+
+
+async def lexicon_words(client: TestClient) -> list:
+    response = await client.get("/api/lexicon")
+    assert response.status == 200
+    return [(e["language"], e["word"]) for e in await response.json()]
+
+
+async def test_lexicon_entries_are_put_listed_and_deleted(client: TestClient) -> None:
+    assert await lexicon_words(client) == []
+    url = "/api/lexicon/en/Living%20room"
+    response = await client.put(url, json={"say": "lounge"}, headers=AUTH)
+    assert response.status == 200, await response.text()
+    assert await response.json() == {
+        "language": "en",
+        "word": "Living room",
+        "say": "lounge",
+        "phonemes": None,
+        "case_sensitive": False,
+    }
+    body = {"phonemes": "ˈeɪtʃvæk", "case_sensitive": True}
+    response = await client.put("/api/lexicon/EN-us/HVAC", json=body, headers=AUTH)
+    assert (await response.json())["language"] == "en-US"
+    assert await lexicon_words(client) == [("en", "Living room"), ("en-US", "HVAC")]
+    session = await (await client.get("/api/session")).json()
+    assert session["lexicon_languages"] == list(LANGUAGES)
+
+    response = await client.delete(url, headers=AUTH)
+    assert response.status == 200
+    assert (await response.json())["deleted"]["word"] == "Living room"
+    assert await lexicon_words(client) == [("en-US", "HVAC")]
+    assert (await error_of(await client.delete(url, headers=AUTH), 404))["code"] == "not-found"
+
+
+async def test_lexicon_changes_need_the_token(client: TestClient) -> None:
+    url = "/api/lexicon/en/Zigbee"
+    for headers in ({}, {"X-Admin-Token": "wrong"}):
+        response = await client.put(url, json={"say": "zig bee"}, headers=headers)
+        assert (await error_of(response, 401))["code"] == "unauthorized"
+    await client.put(url, json={"say": "zig bee"}, headers=AUTH)
+    assert (await error_of(await client.delete(url), 401))["code"] == "unauthorized"
+    assert await lexicon_words(client) == [("en", "Zigbee")]  # reading is public
+
+
+@pytest.mark.parametrize(
+    ("url", "send", "code"),
+    [
+        ("/api/lexicon/en/Zigbee", {"json": {}}, "bad-request"),
+        ("/api/lexicon/en/Zigbee", {"json": {"say": "a", "phonemes": "b"}}, "bad-request"),
+        ("/api/lexicon/en/Zigbee", {"json": {"say": 3}}, "bad-say"),
+        ("/api/lexicon/en/Zigbee", {"json": {"phonemes": "[zɪɡ]"}}, "bad-phonemes"),
+        ("/api/lexicon/en/Zigbee", {"json": {"say": "x", "case_sensitive": "no"}}, "bad-request"),
+        ("/api/lexicon/en/Zigbee", {"json": ["say"]}, "bad-request"),
+        (
+            "/api/lexicon/en/Zigbee",
+            {"data": b"{nope", "headers": {"Content-Type": "application/json"}},
+            "bad-request",
+        ),
+        ("/api/lexicon/de/Zigbee", {"json": {"say": "tsig bee"}}, "bad-language"),
+        ("/api/lexicon/en/1234", {"json": {"say": "x"}}, "bad-word"),
+        ("/api/lexicon/en/Zig_bee", {"json": {"say": "x"}}, "bad-word"),
+    ],
+)
+async def test_bad_lexicon_entries_get_clear_errors(
+    client: TestClient, url: str, send: dict, code: str
+) -> None:
+    headers = {**AUTH, **send.pop("headers", {})}
+    response = await client.put(url, headers=headers, **send)
+    assert (await error_of(response, 400))["code"] == code
+    assert await lexicon_words(client) == []
+
+
+async def test_lexicon_entries_from_a_form(client: TestClient) -> None:
+    data = {"say": "zig bee", "case_sensitive": "true"}
+    response = await client.put("/api/lexicon/en/Zigbee", data=data, headers=AUTH)
+    assert (await response.json())["case_sensitive"] is True
+
+
+async def test_without_a_lexicon_the_routes_say_so(tmp_path: Path, kokoro: KokoroEngine) -> None:
+    context = make_context(tmp_path, kokoro)
+    context.lexicon = None
+    async with TestClient(TestServer(create_app(context))) as client:
+        assert (await error_of(await client.get("/api/lexicon"), 501))["code"] == "no-lexicon"
+        response = await client.put("/api/lexicon/en/Zigbee", json={"say": "x"}, headers=AUTH)
+        assert (await error_of(response, 501))["code"] == "no-lexicon"
+        session = await (await client.get("/api/session")).json()
+        assert session["lexicon"] is False and session["lexicon_languages"] == []

@@ -6,7 +6,7 @@ import asyncio
 import contextlib
 import logging
 from functools import partial
-from typing import Optional, Sequence, Tuple
+from typing import List, Optional, Sequence, Tuple
 from urllib.parse import urlparse
 
 from aiohttp import web
@@ -22,6 +22,7 @@ from .engines.zipvoice import ZipVoiceEngine, ZipVoiceOptions
 from .http.app import AdminContext, create_app
 from .http.auth import Guard, load_or_create_token
 from .http.download import UrlCache, UrlPolicy
+from .lexicon import Lexicon
 from .pipeline import SpeechPipeline
 from .registry import PromptLimits, VoiceRegistry
 from .scheduler import Scheduler
@@ -56,7 +57,8 @@ async def serve(settings: Settings) -> None:
     _log_voices(engine)
 
     scheduler = Scheduler(settings.workers, max_queued=settings.max_queue)
-    pipeline = SpeechPipeline(scheduler, speed=settings.speed)
+    lexicon = Lexicon(settings.data_dir / "lexicon.json", _spoken_languages(catalog))
+    pipeline = SpeechPipeline(scheduler, speed=settings.speed, lexicon=lexicon)
     context = ServiceContext(
         catalog=catalog,
         pipeline=pipeline,
@@ -80,7 +82,7 @@ async def serve(settings: Settings) -> None:
         _prepare_clones(settings, clones, scheduler, catalog),
         on_failure=partial(_clones_failed, catalog, clones),
     )
-    admin, admin_context = await _start_admin(settings, registry, catalog, pipeline, jobs)
+    admin, admin_context = await _start_admin(settings, registry, catalog, pipeline, lexicon, jobs)
     if admin_context is not None:
         jobs.start(
             "transcriber",
@@ -140,6 +142,12 @@ async def _prepare_clones(
     await asyncio.to_thread(catalog.refresh)
 
 
+def _spoken_languages(catalog: VoiceCatalog) -> List[str]:
+    """Every language some voice speaks, and the clone languages: what the lexicon takes."""
+    tags = {tag for voice in catalog.voices() for tag in voice.spec.languages}
+    return sorted(tags | set(CLONE_LANGUAGES))
+
+
 def _clones_failed(catalog: VoiceCatalog, clones: ZipVoiceEngine, reason: str) -> None:
     """Clones say why they cannot speak, in `describe` and on the page."""
     clones.attach(None, f"the ZipVoice model could not be prepared ({reason})")
@@ -163,6 +171,7 @@ async def _start_admin(
     registry: VoiceRegistry,
     catalog: VoiceCatalog,
     pipeline: SpeechPipeline,
+    lexicon: Lexicon,
     jobs: Supervisor,
 ) -> Tuple[Optional[web.AppRunner], Optional[AdminContext]]:
     """The admin page and API on --http-uri, in this event loop."""
@@ -180,6 +189,7 @@ async def _start_admin(
         url_cache=UrlCache(settings.data_dir / "cache" / "downloads"),
         allow_url_download=settings.allow_url_download,
         pipeline=pipeline,
+        lexicon=lexicon,
         jobs=jobs,
         transcriber_missing="speech recognition is still starting; try again shortly",
     )

@@ -20,12 +20,11 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Callable, Dict, Iterable, List, Optional, Sequence, Tuple
 
+from .engines.base import mark_phonemes
 from .fileio import atomic_write_bytes
 
 _LOGGER = logging.getLogger(__name__)
 
-PHONEMES_START = "\ue000"  # private-use marks around IPA in text handed to engines
-PHONEMES_END = "\ue001"
 MAX_WORD_CHARS = 64
 MAX_VALUE_CHARS = 200
 MAX_ENTRIES = 5000
@@ -59,7 +58,7 @@ class LexiconEntry:
     def replacement(self) -> str:
         """What `apply()` puts in the word's place."""
         if self.phonemes is not None:
-            return f"{PHONEMES_START}{self.phonemes}{PHONEMES_END}"
+            return mark_phonemes(self.phonemes)
         return self.say or ""
 
 
@@ -397,28 +396,3 @@ def _compile(
         replacements.append(entry.replacement)
     pattern = re.compile(r"(?<!\w)(?:" + "|".join(alternatives) + r")(?!\w)")
     return pattern, replacements
-
-
-def split_phonemes(text: str) -> List[Tuple[str, bool]]:
-    """`text` as pieces `(piece, is_ipa)`: what lies between the phoneme marks is IPA.
-
-    For engines. Unbalanced marks are dropped; empty pieces are left out.
-    """
-    pieces: List[Tuple[str, bool]] = []
-    rest = text
-    while rest:
-        start = rest.find(PHONEMES_START)
-        end = rest.find(PHONEMES_END, start + 1) if start >= 0 else -1
-        if start < 0 or end < 0:
-            plain = rest.replace(PHONEMES_START, "").replace(PHONEMES_END, "")
-            if plain:
-                pieces.append((plain, False))
-            break
-        plain = rest[:start].replace(PHONEMES_END, "")
-        if plain:
-            pieces.append((plain, False))
-        ipa = rest[start + 1 : end].replace(PHONEMES_START, "")
-        if ipa:
-            pieces.append((ipa, True))
-        rest = rest[end + 1 :]
-    return pieces

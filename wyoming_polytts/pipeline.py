@@ -38,7 +38,7 @@ from typing import (
 import numpy as np
 
 from .audio import trim_silence
-from .engines.base import mark_phonemes, split_phonemes_runs
+from .engines.base import PHONEMES_END, PHONEMES_START, mark_phonemes, split_phonemes_runs
 from .scheduler import Scheduler
 from .speech.normalize import normalize
 from .text import Piece
@@ -130,6 +130,7 @@ class SpeechPipeline:
         """What the engine is given for `text`: the household's pronunciations applied, then
         the words normalized; phonemes the lexicon put in are left as they are."""
         language = reading_language(languages, text)
+        text = text.replace(PHONEMES_START, "").replace(PHONEMES_END, "")  # only ours count
         if self.lexicon is not None:
             text = self.lexicon.apply(text, language)
         return "".join(

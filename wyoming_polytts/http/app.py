@@ -182,6 +182,7 @@ async def session(request: web.Request) -> web.Response:
             "transcriber": context.transcriber is not None,
             "transcriber_missing": context.transcriber_missing,
             "min_prompt_seconds": context.registry.limits.min_seconds,
+            "lexicon": context.lexicon is not None,
             "lexicon_languages": list(context.lexicon.languages) if context.lexicon else [],
         }
     )

@@ -1,5 +1,6 @@
 "use strict";
-// The admin page: sign in, register a voice from a recording, list, play and delete voices.
+// The admin page: sign in, register a voice from a recording, list, play and delete voices,
+// and keep the pronunciation lexicon.
 
 const $ = (id) => document.getElementById(id);
 let recording = null; // {stop: () => Promise<Blob>} while recording
@@ -43,6 +44,14 @@ async function loadSession() {
     : `Type it: automatic transcripts are off (${session.transcriber_missing}).`;
   const select = $("language");
   select.replaceChildren(...session.languages.map((tag) => element("option", { value: tag, textContent: tag })));
+  $("lexicon").hidden = !session.lexicon;
+  $("lexicon-form").hidden = !session.authenticated;
+  const tags = session.lexicon_languages || [];
+  const bare = [...new Set(tags.filter((tag) => tag.includes("-")).map((tag) => tag.split("-")[0]))]
+    .filter((base) => !tags.includes(base));
+  $("lexicon-language").replaceChildren(
+    ...bare.map((base) => element("option", { value: base, textContent: `${base} (all variants)` })),
+    ...tags.map((tag) => element("option", { value: tag, textContent: tag })));
   return session;
 }
 
@@ -57,6 +66,12 @@ async function loadVoices() {
       textContent: `${voice.name} - ${voice.languages.join(", ")}${voice.installed ? "" : " (not installed)"}`,
     })));
     $("builtin-count").textContent = builtin.length;
+    const speaking = voices.filter((voice) => voice.installed);
+    const chosen = $("lexicon-voice").value;
+    $("lexicon-voice").replaceChildren(...speaking.map((voice) => element("option", {
+      value: voice.name, textContent: `${voice.name} (${voice.languages.join(", ")})`,
+    })));
+    if (speaking.some((voice) => voice.name === chosen)) $("lexicon-voice").value = chosen;
     $("list-error").textContent = "";
   } catch (error) {
     $("list-error").textContent = `Could not load the voices: ${error.message}`;
@@ -115,6 +130,122 @@ function cloneItem(voice) {
   ]);
   item.dataset.voice = voice.name;
   return item;
+}
+
+// -- pronunciation lexicon ----------------------------------------------------------------
+
+const lexiconUrl = (language, word) =>
+  `/api/lexicon/${encodeURIComponent(language)}/${encodeURIComponent(word)}`;
+
+async function loadLexicon() {
+  if ($("lexicon").hidden) return;
+  try {
+    const entries = await api("GET", "/api/lexicon");
+    $("lexicon-entries").replaceChildren(...(entries.length ? entries.map(lexiconItem)
+      : [element("li", { className: "hint", textContent: "No pronunciations yet." })]));
+    $("lexicon-list-error").textContent = "";
+  } catch (error) {
+    $("lexicon-list-error").textContent = `Could not load the pronunciations: ${error.message}`;
+  }
+}
+
+function lexiconItem(entry) {
+  const remove = element("button", { type: "button", className: "danger", textContent: "Delete" });
+  remove.hidden = $("lexicon-form").hidden;
+  remove.addEventListener("click", async () => {
+    remove.disabled = true;
+    try {
+      await api("DELETE", lexiconUrl(entry.language, entry.word));
+      await loadLexicon();
+    } catch (error) {
+      $("lexicon-list-error").textContent = `Could not delete ${entry.word}: ${error.message}`;
+      remove.disabled = false;
+    }
+  });
+  const edit = element("button", { type: "button", className: "secondary", textContent: "Edit" });
+  edit.hidden = remove.hidden;
+  edit.addEventListener("click", () => {
+    const form = $("lexicon-form");
+    form.elements.language.value = entry.language;
+    form.elements.word.value = entry.word;
+    form.elements.kind.value = entry.phonemes !== null ? "phonemes" : "say";
+    $("lexicon-value").value = entry.phonemes !== null ? entry.phonemes : entry.say;
+    form.elements.case_sensitive.checked = entry.case_sensitive;
+    showLexiconKind();
+    form.scrollIntoView({ behavior: "smooth", block: "nearest" });
+  });
+  const value = entry.phonemes !== null
+    ? element("span", { className: "entry-value ipa", textContent: `/${entry.phonemes}/` })
+    : element("span", { className: "entry-value", textContent: `“${entry.say}”` });
+  const item = element("li", {}, [
+    element("div", { className: "voice-head" }, [
+      element("span", {}, [element("span", { className: "voice-name", textContent: entry.word }), " → ", value]),
+      element("span", { className: "actions" }, [edit, remove]),
+    ]),
+    element("div", { className: "meta", textContent:
+      `${entry.language} · ${entry.phonemes !== null ? "IPA" : "say as"}${entry.case_sensitive ? " · exact case" : ""}` }),
+  ]);
+  item.dataset.word = entry.word;
+  item.dataset.language = entry.language;
+  return item;
+}
+
+function showLexiconKind() {
+  const ipa = $("lexicon-form").elements.kind.value === "phonemes";
+  $("lexicon-value-label").textContent = ipa ? "IPA phonemes (no slashes or stress digits)" : "Say as";
+  $("lexicon-value").placeholder = ipa ? "ˈzɪɡbiː" : "zig bee";
+  $("lexicon-value").classList.toggle("ipa", ipa);
+}
+
+async function saveLexiconEntry(event) {
+  event.preventDefault();
+  const form = event.target;
+  const kind = form.elements.kind.value;
+  const body = { [kind]: $("lexicon-value").value, case_sensitive: form.elements.case_sensitive.checked };
+  $("lexicon-error").textContent = "";
+  $("lexicon-ok").textContent = "";
+  $("lexicon-save").disabled = true;
+  try {
+    const entry = await api("PUT", lexiconUrl(form.elements.language.value, form.elements.word.value.trim()), body);
+    $("lexicon-ok").textContent = `Saved ${entry.word} (${entry.language}).`;
+    await loadLexicon();
+  } catch (error) {
+    $("lexicon-error").textContent = error.message;
+  } finally {
+    $("lexicon-save").disabled = false;
+  }
+}
+
+async function listenToWord() {
+  const word = $("lexicon-word").value.trim();
+  const voice = $("lexicon-voice").value;
+  $("lexicon-error").textContent = "";
+  $("lexicon-ok").textContent = "";
+  if (!word || !voice) {
+    $("lexicon-error").textContent = word ? "No voice can speak yet." : "Type a word to listen to.";
+    return;
+  }
+  const button = $("lexicon-listen");
+  button.disabled = true;
+  button.textContent = "Speaking...";
+  try {
+    const response = await fetch(`/api/voices/${encodeURIComponent(voice)}/preview`, {
+      method: "POST", credentials: "same-origin",
+      headers: { "Content-Type": "application/json" },
+      body: JSON.stringify({ text: `Here is ${word}. I said ${word}.` }),
+    });
+    if (!response.ok) throw new Error((await response.json().catch(() => ({}))).error || `HTTP ${response.status}`);
+    const audio = $("lexicon-audio");
+    if (audio.src) URL.revokeObjectURL(audio.src);
+    audio.src = URL.createObjectURL(await response.blob());
+    audio.hidden = false;
+    await audio.play().catch(() => {});
+  } catch (error) {
+    $("lexicon-error").textContent = `Could not speak ${word}: ${error.message}`;
+  } finally {
+    button.disabled = false;
+    button.textContent = "Listen";
+  }
 }
 
 // -- recording in the browser: raw samples from Web Audio, written as a 16-bit WAV --------
@@ -235,6 +366,7 @@ async function login(event) {
     event.target.reset();
     await loadSession();
     await loadVoices();
+    await loadLexicon();
   } catch (error) {
     $("login-error").textContent = error.message;
   }
@@ -244,6 +376,7 @@ async function logout() {
   await api("POST", "/api/logout");
   await loadSession();
   await loadVoices();
+  await loadLexicon();
 }
 
 document.addEventListener("DOMContentLoaded", async () => {
@@ -255,6 +388,12 @@ document.addEventListener("DOMContentLoaded", async () => {
     if (file) fillTranscript(file, file.name);
   });
   $("logout").addEventListener("click", logout);
+  $("lexicon-form").addEventListener("submit", saveLexiconEntry);
+  $("lexicon-form").addEventListener("change", (event) => {
+    if (event.target.name === "kind") showLexiconKind();
+  });
+  $("lexicon-listen").addEventListener("click", listenToWord);
   await loadSession();
   await loadVoices();
+  await loadLexicon();
 });
