@@ -42,6 +42,7 @@ class FakeEngine:
         self.gate = threading.Event()
         self.gate.set()
         self.calls: List[str] = []
+        self.voices_used: List[str] = []
         self.running = 0
         self._names = voices
         self._lock = threading.Lock()
@@ -60,6 +61,7 @@ class FakeEngine:
     def synthesize(self, text: str, voice: str, speed: float) -> np.ndarray:
         with self._lock:
             self.calls.append(text)
+            self.voices_used.append(voice)
             self.running += 1
         try:
             self.gate.wait(timeout=30)

@@ -6,6 +6,7 @@ import asyncio
 import socket
 import struct
 
+import numpy as np
 from wyoming.client import AsyncTcpClient
 from wyoming.event import Event
 from wyoming.info import Describe
@@ -13,7 +14,7 @@ from wyoming.tts import Synthesize, SynthesizeChunk, SynthesizeStart, Synthesize
 
 from wyoming_polytts.server import ConnectionLimits
 
-from .fake_engine import read_until, serve_fake, types
+from .fake_engine import RATE, read_until, serve_fake, types
 
 SENTENCES = " ".join(f"Sentence number {n} of a long answer is here." for n in range(1, 31))
 
@@ -188,3 +189,75 @@ async def test_a_malformed_synthesize_is_ended() -> None:
         refused = await read_until(client, "audio-stop")
     assert types(refused) == ["error", "audio-stop"]
     assert refused[0].data["code"] == "text-too-long"
+
+
+DIALOGUE = (
+    "<speak><voice name='fake_one'>Is the door locked?</voice>"
+    "<break time='500ms'/><voice name='fake_two'>Yes, it is.</voice></speak>"
+)
+
+
+async def test_an_ssml_dialogue_is_one_audio_stream_in_two_voices() -> None:
+    async with serve_fake() as server, server.client() as client:
+        await client.write_event(Synthesize(text=DIALOGUE, text_format="ssml").event())
+        events = await read_until(client, "audio-stop")
+    assert types(events).count("audio-start") == 1 and "error" not in types(events)
+    assert server.engine.voices_used == ["fake_one", "fake_two"]
+    assert server.engine.calls == ["Is the door locked?", "Yes, it is."]
+    pcm = b"".join(event.payload or b"" for event in events if event.type == "audio-chunk")
+    samples = np.frombuffer(pcm, dtype=np.int16)
+    quiet = np.flatnonzero(samples == 0)
+    assert quiet.size >= int(0.44 * RATE)  # the break (less the next piece's lead) is silence
+
+
+async def test_streamed_ssml_is_spoken_when_it_is_complete() -> None:
+    async with serve_fake() as server, server.client() as client:
+        await client.write_event(SynthesizeStart(text_format="ssml").event())
+        for part in (DIALOGUE[:30], DIALOGUE[30:]):
+            await client.write_event(SynthesizeChunk(text=part).event())
+        await client.write_event(SynthesizeStop().event())
+        events = await read_until(client, "synthesize-stopped")
+    assert "error" not in types(events)
+    assert server.engine.voices_used == ["fake_one", "fake_two"]
+
+
+async def test_bad_ssml_is_refused_and_the_request_ended() -> None:
+    async with serve_fake() as server, server.client() as client:
+        for document, code in (
+            ("<speak>unclosed", "bad-ssml"),
+            ("<!DOCTYPE s [<!ENTITY a 'aaaa'>]><speak>&a;&a;</speak>", "bad-ssml"),
+            ("<speak><voice name='nobody'>Hi</voice></speak>", "unknown-voice"),
+        ):
+            await client.write_event(Synthesize(text=document, text_format="ssml").event())
+            events = await read_until(client, "audio-stop")
+            assert types(events) == ["error", "audio-stop"]
+            assert events[0].data["code"] == code
+        await client.write_event(Synthesize(text="Still here.").event())
+        assert "audio-chunk" in types(await read_until(client, "audio-stop"))
+    assert server.engine.calls == ["Still here."]
+
+
+async def test_a_client_cannot_hand_phonemes_to_the_engine() -> None:
+    async with serve_fake() as server, server.client() as client:
+        await client.write_event(Synthesize(text="Hi \ue000x\ue001 there.").event())
+        await read_until(client, "audio-stop")
+    assert server.engine.calls == ["Hi x there."]
+
+
+async def test_ssml_is_recognized_without_a_text_format() -> None:
+    """Home Assistant's `tts.speak` sends no text_format: a text that starts with <speak is SSML."""
+    async with serve_fake() as server, server.client() as client:
+        await client.write_event(Synthesize(text=DIALOGUE).event())
+        assert "error" not in types(await read_until(client, "audio-stop"))
+        await client.write_event(SynthesizeStart().event())
+        for part in ("  <spe", "ak><voice name='fake_two'>Hi.</voice></speak>"):
+            await client.write_event(SynthesizeChunk(text=part).event())
+        await client.write_event(SynthesizeStop().event())
+        assert "error" not in types(await read_until(client, "synthesize-stopped"))
+        await client.write_event(SynthesizeStart().event())
+        for part in ("Hi", " there. ", "Bye."):  # plain text, first chunk short
+            await client.write_event(SynthesizeChunk(text=part).event())
+        await client.write_event(SynthesizeStop().event())
+        await read_until(client, "synthesize-stopped")
+    assert server.engine.voices_used[2] == "fake_two"
+    assert server.engine.calls[2:] == ["Hi.", "Hi there.", "Bye."]

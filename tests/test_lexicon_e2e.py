@@ -1,6 +1,9 @@
-"""The pronunciation lexicon end to end: set over HTTP, heard in what the socket says."""
+"""The pronunciation lexicon end to end: set over HTTP, heard in what the socket says, kept
+over a restart."""
 
 from __future__ import annotations
+
+from pathlib import Path
 
 import aiohttp
 import pytest
@@ -8,11 +11,8 @@ import pytest
 from wyoming_polytts import transcriber
 from wyoming_polytts.transcriber import Transcriber
 
-from .helpers import ADMIN_TOKEN, RunningServer, speak
+from .helpers import ADMIN_TOKEN, RunningServer, speak, start_server
 
-pytestmark = pytest.mark.skipif(
-    not transcriber.available(), reason="needs the [asr] extra (script/setup installs it)"
-)
 RATE = 24000
 
 
@@ -21,6 +21,7 @@ async def heard(server: RunningServer, whisper: Transcriber, text: str) -> str:
 
 
 @pytest.mark.intelligibility
+@pytest.mark.skipif(not transcriber.available(), reason="needs the [asr] extra")
 async def test_lexicon_entries_are_heard_and_forgotten(
     server: RunningServer, whisper: Transcriber
 ) -> None:
@@ -42,3 +43,29 @@ async def test_lexicon_entries_are_heard_and_forgotten(
         async with http.get("/api/lexicon") as response:
             assert await response.json() == []
     assert "robert" not in await heard(server, whisper, "Good night, Bob.")
+
+
+async def test_lexicon_entries_survive_a_restart(tmp_path: Path) -> None:
+    data_dir = tmp_path / "data"
+    args = ["--no-download", "--no-zipvoice", "--no-transcriber", "--admin-token", ADMIN_TOKEN]
+    entry = {"say": "zig bee"}
+    first = start_server(data_dir, tmp_path / "first.log", args)
+    try:
+        headers = {"X-Admin-Token": ADMIN_TOKEN}
+        async with (
+            aiohttp.ClientSession(str(first.http_url), headers=headers) as http,
+            http.put("/api/lexicon/en/Zigbee", json=entry) as response,
+        ):
+            assert response.status == 200, await response.text()
+    finally:
+        assert first.stop() == 0
+    second = start_server(data_dir, tmp_path / "second.log", args)
+    try:
+        async with (
+            aiohttp.ClientSession(str(second.http_url)) as http,
+            http.get("/api/lexicon") as response,
+        ):
+            entries = await response.json()
+    finally:
+        second.stop()
+    assert [(e["language"], e["word"], e["say"]) for e in entries] == [("en", "Zigbee", "zig bee")]

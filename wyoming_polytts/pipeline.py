@@ -27,6 +27,7 @@ from typing import (
     Hashable,
     Iterable,
     List,
+    Mapping,
     Optional,
     Protocol,
     Sequence,
@@ -37,8 +38,8 @@ from typing import (
 
 import numpy as np
 
-from .audio import trim_silence
-from .engines.base import PHONEMES_END, PHONEMES_START, mark_phonemes, split_phonemes_runs
+from .audio import resample, trim_silence
+from .engines.base import mark_phonemes, split_phonemes_runs
 from .scheduler import Scheduler
 from .speech.normalize import normalize
 from .text import Piece
@@ -130,7 +131,6 @@ class SpeechPipeline:
         """What the engine is given for `text`: the household's pronunciations applied, then
         the words normalized; phonemes the lexicon put in are left as they are."""
         language = reading_language(languages, text)
-        text = text.replace(PHONEMES_START, "").replace(PHONEMES_END, "")  # only ours count
         if self.lexicon is not None:
             text = self.lexicon.apply(text, language)
         return "".join(
@@ -145,35 +145,43 @@ class SpeechPipeline:
         *,
         client: Hashable,
         speed: Optional[float] = None,
+        voices: Optional[Mapping[str, Voice]] = None,
     ) -> AsyncGenerator[SpokenPiece, None]:
         """Audio of each piece in order, as soon as it is ready.
 
         Engine errors (`SynthesisError`) and a full queue (`SchedulerBusy`) are raised to the
         caller, who turns them into its protocol's error. Closing the generator cancels the
-        syntheses it started that were not spoken yet.
+        syntheses it started that were not spoken yet. A piece that names a voice is spoken
+        by `voices[name]`; a piece with `silence` is that much silence.
         """
         source = _async_iter(pieces)
-        rate = voice.engine.sample_rate
         speed = self.speed if speed is None else speed
-        ahead: Deque[Tuple[Piece, asyncio.Task[np.ndarray]]] = deque()
+        ahead: Deque[Tuple[Piece, int, asyncio.Future[np.ndarray]]] = deque()
         reading: Optional[asyncio.Task[Piece]] = None
         exhausted = False
 
         def start(piece: Piece) -> None:
-            text = self.spoken_text(piece.text, voice.spec.languages)
+            speaker = (voices or {}).get(piece.voice or "", voice)
+            rate = speaker.engine.sample_rate
+            if piece.silence > 0:
+                silence: asyncio.Future[np.ndarray] = asyncio.get_running_loop().create_future()
+                silence.set_result(np.zeros(int(piece.silence * rate), np.float32))
+                ahead.append((piece, rate, silence))
+                return
+            text = self.spoken_text(piece.text, speaker.spec.languages)
             if not _SPEAKABLE.search(text):
                 return  # only Markdown, emoji or symbols: nothing to say
-            _LOGGER.debug("Speaking with %s: %s", voice.name, text)
+            _LOGGER.debug("Speaking with %s: %s", speaker.name, text)
             call = self.scheduler.run(
-                voice.engine.synthesize, text, voice.name, speed, client=client
+                speaker.engine.synthesize, text, speaker.name, speed * piece.rate, client=client
             )
-            ahead.append((piece, asyncio.ensure_future(call)))
+            ahead.append((piece, rate, asyncio.ensure_future(call)))
 
         try:
             while ahead or not exhausted:
                 if reading is None and not exhausted and len(ahead) <= self.lookahead:
                     reading = asyncio.ensure_future(source.__anext__())
-                head = ahead[0][1] if ahead else None
+                head = ahead[0][2] if ahead else None
                 waiting: Set[asyncio.Future[Any]] = {task for task in (reading, head) if task}
                 await asyncio.wait(waiting, return_when=asyncio.FIRST_COMPLETED)
                 if reading is not None and reading.done():
@@ -183,24 +191,33 @@ class SpeechPipeline:
                     except StopAsyncIteration:
                         exhausted = True
                     continue  # start the next read before waiting on audio again
-                if ahead and ahead[0][1].done():
-                    piece, task = ahead.popleft()
-                    samples = trim_silence(task.result(), rate, trail_seconds=piece.pause)
+                if ahead and ahead[0][2].done():
+                    piece, rate, task = ahead.popleft()
+                    samples = task.result()
+                    if not piece.silence:
+                        samples = trim_silence(samples, rate, trail_seconds=piece.pause)
                     yield SpokenPiece(piece, samples, rate)
         finally:
-            unused: List[asyncio.Future[Any]] = [started for _, started in ahead]
+            unused: List[asyncio.Future[Any]] = [started for _, _, started in ahead]
             for future in unused + ([reading] if reading else []):
                 if future.done() and not future.cancelled():
                     future.exception()  # a failed look-ahead was never spoken: nothing to say
                 future.cancel()
 
     async def speak_all(
-        self, voice: Voice, pieces: Pieces, *, client: Hashable, speed: Optional[float] = None
+        self,
+        voice: Voice,
+        pieces: Pieces,
+        *,
+        client: Hashable,
+        speed: Optional[float] = None,
+        voices: Optional[Mapping[str, Voice]] = None,
     ) -> np.ndarray:
-        """All pieces joined into one array (for answers that are sent whole)."""
+        """All pieces joined into one array at `voice`'s rate (for answers sent whole)."""
         parts: List[np.ndarray] = []
-        async for spoken in self.speak(voice, pieces, client=client, speed=speed):
-            parts.append(spoken.samples)
+        speech = self.speak(voice, pieces, client=client, speed=speed, voices=voices)
+        async for spoken in speech:
+            parts.append(resample(spoken.samples, spoken.rate, voice.engine.sample_rate))
         return np.concatenate(parts) if parts else np.zeros(0, dtype=np.float32)
 
 

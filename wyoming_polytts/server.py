@@ -15,8 +15,8 @@ import contextlib
 import logging
 import socket
 import sys
-from dataclasses import dataclass, field
-from typing import AsyncGenerator, List, Optional, Union
+from dataclasses import dataclass, field, replace
+from typing import AsyncGenerator, Dict, List, Optional, Union
 
 from wyoming.audio import AudioChunk, AudioStart, AudioStop
 from wyoming.error import Error
@@ -32,11 +32,12 @@ from wyoming.tts import (
     SynthesizeVoice,
 )
 
-from .audio import CHANNELS, SAMPLE_WIDTH, iter_chunks, to_pcm16
-from .engines.base import SynthesisError
+from .audio import CHANNELS, SAMPLE_WIDTH, iter_chunks, resample, to_pcm16
+from .engines.base import PHONEMES_END, PHONEMES_START, SynthesisError
 from .frames import FrameError, FrameLimits, read_frame
 from .pipeline import PieceFeed, Pieces, SpeechPipeline
 from .scheduler import SchedulerBusy
+from .speech.ssml import SsmlError, parse_ssml
 from .text import ClausePolicy, Piece, SentenceStream, split_text
 from .voices import Voice, VoiceCatalog, VoiceNotFoundError
 
@@ -90,6 +91,9 @@ class _OpenStream:
     feed: PieceFeed = field(default_factory=PieceFeed)
     errors: List[Event] = field(default_factory=list)  # said before `synthesize-stopped`
     fallback_text: str = ""
+    ssml: Optional[bool] = None  # SSML is gathered whole and spoken at synthesize-stop;
+    ssml_text: str = ""  # None: not said, decided by whether the text starts with <speak
+    voices: Dict[str, Voice] = field(default_factory=dict)  # voices the SSML names
     received_chars: int = 0
     overflowed: bool = False
     fed: int = 0  # pieces put into the feed
@@ -223,22 +227,28 @@ class PolyTtsEventHandler(AsyncEventHandler):
             except RequestError as err:
                 self._refuse(err.text, err.code)
             return
+        voices: Dict[str, Voice] = {}
         try:
             voice = self._resolve(request.voice)
-            pieces = split_text(self._checked_text(request.text), self._context.clause_policy)
+            text = self._checked_text(request.text)
+            if _is_ssml(request.text_format, text):
+                pieces = self._ssml_pieces(text, voices)
+            else:
+                pieces = split_text(text, self._context.clause_policy)
             if not pieces:
                 raise RequestError("Nothing to say: the text has no words", "empty-text")
         except RequestError as err:
             self._refuse(err.text, err.code)
             self._post(AudioStop().event())
             return
-        self._post(self._speech(voice, pieces, frame_each_piece=False))
+        self._post(self._speech(voice, pieces, frame_each_piece=False, voices=voices))
 
     def _on_synthesize_start(self, request: SynthesizeStart) -> None:
         if self._stream is not None:
             self._refuse("synthesize-start while a stream is already open", "bad-order")
             return
         stream = _OpenStream(voice=None, sentences=SentenceStream(self._context.clause_policy))
+        stream.ssml = _is_ssml(request.text_format)  # None: decided by the first text
         try:
             stream.voice = self._resolve(request.voice)
         except RequestError as err:
@@ -262,6 +272,13 @@ class PolyTtsEventHandler(AsyncEventHandler):
                     "text-too-long",
                 )
             return
+        if stream.ssml is not False:
+            stream.ssml_text += text
+            if stream.ssml is None and len(stream.ssml_text.lstrip()) >= len(SSML_ROOT):
+                stream.ssml = _is_ssml(None, stream.ssml_text)
+                text = "" if stream.ssml else stream.ssml_text
+            if stream.ssml is not False:
+                return  # SSML, or not known yet
         for piece in stream.sentences.add(text):
             stream.add(piece)
 
@@ -271,13 +288,45 @@ class PolyTtsEventHandler(AsyncEventHandler):
             self._refuse("synthesize-stop without synthesize-start", "bad-order")
             return
         self._stream = None
-        if stream.sentences.received_text:
+        text = stream.ssml_text or stream.fallback_text
+        if stream.ssml is None and _is_ssml(None, text):
+            stream.ssml = True
+        elif stream.ssml is None and stream.ssml_text:  # a short text, not SSML
+            stream.sentences.add(stream.ssml_text)
+        if stream.ssml:
+            try:
+                rest = self._ssml_pieces(text, stream.voices)
+            except RequestError as err:
+                stream.errors.append(_error(err.text, err.code))
+                rest = []
+        elif stream.sentences.received_text:
             rest = stream.sentences.finish()  # what came within the limit
         else:
             rest = split_text(stream.fallback_text, self._context.clause_policy)
         for piece in rest:
             stream.add(piece)
         stream.feed.close()
+
+    def _ssml_pieces(self, document: str, voices: Dict[str, Voice]) -> List[Piece]:
+        """The pieces of an SSML answer; the voices it names are resolved into `voices`."""
+        try:
+            spans = parse_ssml(document)
+        except SsmlError as err:
+            raise RequestError(str(err), "bad-ssml") from None
+        pieces: List[Piece] = []
+        for span in spans:
+            if span.voice and span.voice not in voices:
+                voices[span.voice] = self._resolve(SynthesizeVoice(name=span.voice))
+            if span.pause:
+                if pieces:  # the break takes the place of the sentence pause
+                    pieces[-1] = replace(pieces[-1], pause=0.0)
+                pieces.append(Piece("", pause=0.0, silence=max(0.0, span.pause - LEAD_SECONDS)))
+                continue
+            pieces += [
+                replace(piece, voice=span.voice, rate=span.rate)
+                for piece in split_text(span.text, ClausePolicy(enabled=False))
+            ]
+        return pieces
 
     def _checked_text(self, value: object) -> str:
         text = _text_of(value)
@@ -351,7 +400,10 @@ class PolyTtsEventHandler(AsyncEventHandler):
         if stream.voice is None:
             yield stream.errors.pop(0)  # why nothing will be spoken, said at once
         else:
-            async for event in self._speech(stream.voice, stream.feed, frame_each_piece=True):
+            speech = self._speech(
+                stream.voice, stream.feed, frame_each_piece=True, voices=stream.voices
+            )
+            async for event in speech:
                 if AudioStop.is_type(event.type):
                     stream.spoken += 1
                 yield event
@@ -362,19 +414,29 @@ class PolyTtsEventHandler(AsyncEventHandler):
             yield error
         yield SynthesizeStopped().event()
 
-    async def _speech(self, voice: Voice, pieces: Pieces, frame_each_piece: bool) -> Answer:
-        """Audio events for `pieces`: one audio stream, or one per piece (streamed text)."""
+    async def _speech(
+        self,
+        voice: Voice,
+        pieces: Pieces,
+        frame_each_piece: bool,
+        voices: Optional[Dict[str, Voice]] = None,
+    ) -> Answer:
+        """Audio events for `pieces`: one audio stream, or one per piece (streamed text).
+
+        Every piece is sent at `voice`'s rate, whichever voice (SSML `voice`) spoke it.
+        """
         rate = voice.engine.sample_rate
         start = AudioStart(rate=rate, width=SAMPLE_WIDTH, channels=CHANNELS).event()
         if not frame_each_piece:
             yield start
         try:
-            spoken = self._context.pipeline.speak(voice, pieces, client=self)
+            spoken = self._context.pipeline.speak(voice, pieces, client=self, voices=voices)
             async with contextlib.aclosing(spoken):
                 async for part in spoken:
                     if frame_each_piece:
                         yield start
-                    for pcm in iter_chunks(to_pcm16(part.samples), self._context.samples_per_chunk):
+                    samples = resample(part.samples, part.rate, rate)
+                    for pcm in iter_chunks(to_pcm16(samples), self._context.samples_per_chunk):
                         yield AudioChunk(
                             rate=rate, width=SAMPLE_WIDTH, channels=CHANNELS, audio=pcm
                         ).event()
@@ -428,7 +490,25 @@ def _error(text: str, code: str) -> Event:
     return Error(text=text, code=code).event()
 
 
+LEAD_SECONDS = 0.05  # model silence kept before each piece (audio.trim_silence)
+
+
+SSML_ROOT = "<speak"
+
+
+def _is_ssml(text_format: object, text: Optional[str] = None) -> Optional[bool]:
+    """Whether a request's text is SSML: as its `text_format` says, else (for clients such as
+    Home Assistant's `tts.speak`, which send none) whether it starts with `<speak`; None when
+    neither tells yet."""
+    if text_format is not None:
+        return str(getattr(text_format, "value", text_format)).lower() == "ssml"
+    if text is None:
+        return None
+    return text.lstrip().startswith(SSML_ROOT)
+
+
 def _text_of(value: object) -> str:
+    """A client's text; the marks that hand phonemes to engines are ours alone."""
     if not isinstance(value, str):
         raise TypeError(f"text must be a string, not {type(value).__name__}")
-    return value
+    return value.replace(PHONEMES_START, "").replace(PHONEMES_END, "")

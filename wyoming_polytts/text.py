@@ -68,10 +68,17 @@ class ClausePolicy:
 
 @dataclass(frozen=True)
 class Piece:
-    """One unit of synthesis and how much of the model's trailing silence to keep."""
+    """One unit of synthesis and how much of the model's trailing silence to keep.
+
+    From SSML, a piece may name its own voice and a rate (times the request's speed), or be
+    a pause of `silence` seconds with no text.
+    """
 
     text: str
     pause: float = SENTENCE_PAUSE
+    voice: Optional[str] = None
+    rate: float = 1.0
+    silence: float = 0.0
 
 
 def clean_sentence(sentence: str) -> str:
