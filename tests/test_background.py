@@ -21,18 +21,23 @@ from wyoming_polytts.voices import VoiceCatalog
 from .helpers import encode, voice_like
 
 
-async def test_a_failed_job_is_kept_with_its_reason() -> None:
+async def test_each_job_says_how_it_ended() -> None:
     jobs = Supervisor()
     seen: list = []
 
     async def download() -> None:
         raise IncompleteRead(b"1234", 100)
 
+    async def offline() -> str:
+        return "no model offline"
+
     jobs.start("zipvoice", download(), on_failure=seen.append)
     jobs.start("kokoro", asyncio.sleep(0))
+    jobs.start("transcriber", offline())
     await jobs.wait()
     status = jobs.status()
     assert status["kokoro"] == {"state": "ready"}
+    assert status["transcriber"] == {"state": "unavailable", "detail": "no model offline"}
     assert status["zipvoice"]["state"] == "failed"
     assert "IncompleteRead" in status["zipvoice"]["detail"]
     assert seen == [jobs.failures()["zipvoice"]]
@@ -70,3 +75,24 @@ async def test_clones_say_why_their_model_could_not_be_prepared(
     assert "unexpected end of data" in (voice.description or "")
     assert "being prepared" not in (voice.description or "")
     assert "unexpected end of data" in jobs.failures()["zipvoice"]
+
+
+async def test_clones_without_a_model_are_unavailable_not_ready(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    settings = parse_settings(["--data-dir", str(tmp_path), "--no-download"])
+    registry = VoiceRegistry(tmp_path / "voices", LANGUAGES)
+    registry.load()
+    clones = app._zipvoice(settings, registry)
+    monkeypatch.setattr(app, "resolve_zipvoice", lambda *args, **kwargs: None)
+    scheduler = Scheduler(workers=1)
+    jobs = Supervisor()
+    try:
+        jobs.start(
+            "zipvoice", app._prepare_clones(settings, clones, scheduler, VoiceCatalog([clones]))
+        )
+        await jobs.wait()
+    finally:
+        scheduler.shutdown()
+    assert jobs.status()["zipvoice"]["state"] == "unavailable"
+    assert "no ZipVoice model" in jobs.status()["zipvoice"]["detail"]

@@ -120,8 +120,9 @@ def _zipvoice(settings: Settings, registry: VoiceRegistry) -> ZipVoiceEngine:
 
 async def _prepare_clones(
     settings: Settings, clones: ZipVoiceEngine, scheduler: Scheduler, catalog: VoiceCatalog
-) -> None:
-    """Find or download the ZipVoice model in the background, then load it."""
+) -> Optional[str]:
+    """Find or download the ZipVoice model in the background, then load it; without one,
+    say why (the supervisor shows it as `unavailable`)."""
     files = None
     if settings.zipvoice:
         files = await asyncio.to_thread(
@@ -132,14 +133,19 @@ async def _prepare_clones(
             download=settings.download,
         )
     clones.attach(files)
-    if files is None:
-        _LOGGER.warning(
-            "No ZipVoice model: voice clones can be registered but not spoken "
-            "(start once with internet access to download it, or give --zipvoice-model DIR)"
+    missing = None
+    if not settings.zipvoice:
+        missing = "voice clones are off (--no-zipvoice)"
+    elif files is None:
+        missing = (
+            "no ZipVoice model: voice clones can be registered but not spoken (start once "
+            "with internet access to download it, or give --zipvoice-model DIR)"
         )
+        _LOGGER.warning(missing)
     else:
         await scheduler.run(clones.load)  # a failure goes to the supervisor
     await asyncio.to_thread(catalog.refresh)
+    return missing
 
 
 def _spoken_languages(catalog: VoiceCatalog) -> List[str]:
@@ -200,11 +206,13 @@ async def _start_admin(
     return runner, context
 
 
-async def _prepare_transcriber(settings: Settings, context: AdminContext) -> None:
+async def _prepare_transcriber(settings: Settings, context: AdminContext) -> Optional[str]:
     """Find (or download) the Whisper model in the background; the page says meanwhile."""
     context.transcriber = await asyncio.to_thread(_transcriber, settings)
     if context.transcriber is None:
         context.transcriber_missing = "speech recognition is off or not installed (the [asr] extra)"
+        return context.transcriber_missing
+    return None
 
 
 def _transcriber_failed(context: AdminContext, reason: str) -> None:

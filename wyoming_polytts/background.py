@@ -1,6 +1,7 @@
 """One supervisor for the work that runs after the port opens (model loading, downloads).
 
-Each job has a name and a state: `starting`, `ready` or `failed`. A failure is logged once
+Each job has a name and a state: `starting`, `ready`, `unavailable` (it ended without what
+it prepares, e.g. no model offline; the job returns why) or `failed`. A failure is logged once
 with its cause and kept, so `describe` and `/api/health` can say why something does not work,
 and a job's `on_failure` callback can mark what depends on it (e.g. clones not installed).
 """
@@ -14,7 +15,7 @@ from typing import Any, Awaitable, Callable, Dict, Optional
 
 _LOGGER = logging.getLogger(__name__)
 
-STARTING, READY, FAILED = "starting", "ready", "failed"
+STARTING, READY, UNAVAILABLE, FAILED = "starting", "ready", "unavailable", "failed"
 
 
 @dataclass
@@ -51,7 +52,7 @@ class Supervisor:
         self, name: str, work: Awaitable[Any], on_failure: Optional[Callable[[str], None]]
     ) -> None:
         try:
-            await work
+            outcome = await work
         except asyncio.CancelledError:
             raise
         except Exception as err:  # noqa: BLE001 - every failure is kept and shown, none lost
@@ -61,7 +62,10 @@ class Supervisor:
             if on_failure is not None:
                 on_failure(reason)
             return
-        self.jobs[name] = JobState(READY)
+        if isinstance(outcome, str) and outcome:
+            self.jobs[name] = JobState(UNAVAILABLE, outcome)
+        else:
+            self.jobs[name] = JobState(READY)
 
     def failures(self) -> Dict[str, str]:
         """Failed jobs and why."""
