@@ -261,3 +261,26 @@ async def test_ssml_is_recognized_without_a_text_format() -> None:
         await read_until(client, "synthesize-stopped")
     assert server.engine.voices_used[2] == "fake_two"
     assert server.engine.calls[2:] == ["Hi.", "Hi there.", "Bye."]
+
+
+async def test_an_answer_that_has_begun_is_not_cut_off_by_busy() -> None:
+    """Under a full queue new requests get `busy`; the ones taken are spoken to the end."""
+    async with serve_fake(max_queue=2) as server:
+        server.engine.gate.clear()
+
+        async def ask() -> list:
+            async with server.client() as client:
+                await client.write_event(Synthesize(text="One here. Two here. Three.").event())
+                return await read_until(client, "audio-stop")
+
+        asking = [asyncio.ensure_future(ask()) for _ in range(6)]
+        await asyncio.sleep(0.1)  # every request has reached the scheduler
+        server.engine.gate.set()
+        answers = await asyncio.gather(*asking)
+    served = [events for events in answers if "audio-chunk" in types(events)]
+    refused = [events for events in answers if "error" in types(events)]
+    assert served and refused
+    for events in served:  # begun, so finished: no error in the middle
+        assert "error" not in types(events)
+    for events in refused:
+        assert [e.data["code"] for e in events if e.type == "error"] == ["busy"]

@@ -159,8 +159,10 @@ class SpeechPipeline:
         ahead: Deque[Tuple[Piece, int, asyncio.Future[np.ndarray]]] = deque()
         reading: Optional[asyncio.Task[Piece]] = None
         exhausted = False
+        admitted = False  # whether the scheduler took this answer's first synthesis
 
         def start(piece: Piece) -> None:
+            nonlocal admitted
             speaker = (voices or {}).get(piece.voice or "", voice)
             rate = speaker.engine.sample_rate
             if piece.silence > 0:
@@ -173,9 +175,15 @@ class SpeechPipeline:
                 return  # only Markdown, emoji or symbols: nothing to say
             _LOGGER.debug("Speaking with %s: %s", speaker.name, text)
             call = self.scheduler.run(
-                speaker.engine.synthesize, text, speaker.name, speed * piece.rate, client=client
+                speaker.engine.synthesize,
+                text,
+                speaker.name,
+                speed * piece.rate,
+                client=client,
+                admitted=admitted,
             )
             ahead.append((piece, rate, asyncio.ensure_future(call)))
+            admitted = True  # the answer has begun: its later pieces are not refused
 
         try:
             while ahead or not exhausted:

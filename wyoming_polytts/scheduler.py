@@ -41,9 +41,20 @@ class Scheduler:
         self._queued = 0
         self._running = 0
 
-    async def run(self, function: Callable[..., T], *args: Any, client: Hashable = None) -> T:
-        """Run `function(*args)` in the pool when it is `client`'s turn; wait for the result."""
-        if self._queued >= self.max_queued:
+    async def run(
+        self,
+        function: Callable[..., T],
+        *args: Any,
+        client: Hashable = None,
+        admitted: bool = False,
+    ) -> T:
+        """Run `function(*args)` in the pool when it is `client`'s turn; wait for the result.
+
+        `admitted` marks a later call of a request that is already being answered: it is
+        never refused, so an answer that has begun is not cut off by `busy` (the pipeline
+        keeps at most two calls per answer, so the queue stays bounded).
+        """
+        if not admitted and self._queued >= self.max_queued:
             raise SchedulerBusy(
                 f"The server is busy: {self._queued} requests are waiting; try again shortly"
             )
