@@ -22,6 +22,7 @@ from typing import Callable, Dict, Iterable, List, Optional, Sequence, Tuple
 
 from .engines.base import mark_phonemes
 from .fileio import atomic_write_bytes
+from .language_tags import fold
 
 _LOGGER = logging.getLogger(__name__)
 
@@ -155,7 +156,7 @@ class Lexicon:
             return text
 
     def _pattern_for(self, language: str) -> Tuple[Optional[re.Pattern[str]], List[str]]:
-        wanted = str(language or "").strip().replace("_", "-").lower()
+        wanted = fold(str(language or ""))
         with self._lock:
             cached = self._patterns.get(wanted)
             if cached is None:
@@ -190,7 +191,7 @@ class Lexicon:
     def check_language(self, tag: object) -> str:
         """The lexicon's spelling of `tag`: one of `languages` or a bare language of one."""
         if isinstance(tag, str):
-            wanted = tag.strip().replace("_", "-").lower()
+            wanted = fold(tag)
             for known in self.languages:
                 if known.lower() == wanted:
                     return known
@@ -203,7 +204,7 @@ class Lexicon:
 
     def _find(self, language: str, word: str) -> Tuple[_Key, LexiconEntry]:
         """Call with the lock held."""
-        lang = str(language or "").strip().replace("_", "-")
+        lang = fold(str(language or ""))
         spelled = _collapse(word) if isinstance(word, str) else ""
         for case_sensitive in (True, False):
             key = _key(lang, spelled, case_sensitive)

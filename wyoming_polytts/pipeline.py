@@ -40,6 +40,7 @@ import numpy as np
 
 from .audio import resample, trim_silence
 from .engines.base import mark_phonemes, split_phonemes_runs
+from .language_tags import primary
 from .scheduler import Scheduler
 from .speech.normalize import normalize
 from .text import Piece
@@ -59,7 +60,7 @@ def reading_language(languages: Sequence[str], text: str) -> str:
         return "en-US"
     if _CJK.search(text):
         return languages[0]
-    return next((tag for tag in languages if tag.split("-")[0] not in ("ja", "zh")), languages[0])
+    return next((tag for tag in languages if primary(tag) not in ("ja", "zh")), languages[0])
 
 
 @dataclass(frozen=True)

@@ -25,6 +25,7 @@ from typing import Callable, Collection, Dict, List, Optional
 
 import numpy as np
 
+from . import language_tags
 from .audio import normalize_loudness, resample, rms_dbfs, to_mono, trim_silence, wav_bytes
 from .fileio import fsync_dir as _fsync_dir
 from .fileio import write_synced as _write_synced
@@ -247,8 +248,8 @@ class VoiceRegistry:
         """
         if not isinstance(tag, str):
             return None
-        wanted = tag.strip().replace("_", "-").lower()
-        primary = wanted.split("-")[0]
+        wanted = language_tags.fold(tag)
+        primary = language_tags.primary(tag)
         if not primary:
             return None
         by_lower = {known.lower(): known for known in self.languages}

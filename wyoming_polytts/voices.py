@@ -12,6 +12,8 @@ from wyoming.info import Attribution, Info, TtsProgram, TtsVoice
 
 from . import __version__
 from .engines.base import Engine, SynthesisError, VoiceSpec
+from .language_tags import fold as _normalize
+from .language_tags import primary as _primary
 
 PROGRAM_NAME = "wyoming-polytts"
 PROGRAM_DESCRIPTION = "Kokoro-82M voices and voice clones"
@@ -49,14 +51,6 @@ class Voice:
     @property
     def name(self) -> str:
         return self.spec.name
-
-
-def _normalize(tag: str) -> str:
-    return tag.replace("_", "-").lower()
-
-
-def _primary(tag: str) -> str:
-    return _normalize(tag).split("-")[0]
 
 
 def _preferred(language: str) -> Tuple[str, ...]:
