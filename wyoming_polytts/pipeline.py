@@ -43,13 +43,12 @@ from .engines.base import mark_phonemes, split_phonemes_runs
 from .language_tags import primary
 from .scheduler import Scheduler
 from .speech.normalize import normalize
-from .text import Piece
+from .text import Piece, speakable
 from .voices import Voice
 
 _LOGGER = logging.getLogger(__name__)
 
 Pieces = Union[Iterable[Piece], AsyncIterable[Piece]]
-_SPEAKABLE = re.compile(r"\w")
 _CJK = re.compile(r"[\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff]")
 
 
@@ -172,7 +171,7 @@ class SpeechPipeline:
                 ahead.append((piece, rate, silence))
                 return
             text = self.spoken_text(piece.text, speaker.spec.languages)
-            if not _SPEAKABLE.search(text):
+            if not speakable(text):
                 return  # only Markdown, emoji or symbols: nothing to say
             _LOGGER.debug("Speaking with %s: %s", speaker.name, text)
             call = self.scheduler.run(

@@ -84,7 +84,12 @@ class Piece:
 def clean_sentence(sentence: str) -> str:
     """Drop markdown emphasis and outer whitespace; empty when nothing is speakable."""
     sentence = remove_asterisks(sentence).strip()
-    return sentence if _SPEAKABLE.search(sentence) else ""
+    return sentence if speakable(sentence) else ""
+
+
+def speakable(text: str) -> bool:
+    """Whether `text` has anything to say (a letter or digit of any script)."""
+    return _SPEAKABLE.search(text) is not None
 
 
 def split_first_clause(sentence: str, policy: ClausePolicy) -> List[Piece]:
