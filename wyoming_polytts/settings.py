@@ -27,6 +27,7 @@ class Settings:
     speed: float
     samples_per_chunk: int
     whole_sentences: bool
+    decode_whole: bool
     kokoro_model: Optional[Path]
     kokoro_voices: Optional[Path]
     kokoro_precision: str
@@ -138,6 +139,12 @@ def build_parser() -> argparse.ArgumentParser:
         action="store_true",
         help="never speak the first clause of a long first sentence on its own "
         "(speech then starts later)",
+    )
+    parser.add_argument(
+        "--decode-whole",
+        action="store_true",
+        help="decode each Kokoro sentence whole before sending it, instead of in windows "
+        "that are sent as they are ready",
     )
     parser.add_argument(
         "--kokoro-model",
@@ -326,6 +333,7 @@ def parse_settings(argv: Optional[Sequence[str]] = None) -> Settings:
         speed=args.speed,
         samples_per_chunk=args.samples_per_chunk,
         whole_sentences=args.whole_sentences,
+        decode_whole=args.decode_whole,
         kokoro_model=args.kokoro_model,
         kokoro_voices=args.kokoro_voices,
         kokoro_precision=args.kokoro_precision,
