@@ -177,8 +177,8 @@ class SpeechPipeline:
             call = self.scheduler.run(
                 speaker.engine.synthesize,
                 text,
-                speaker.name,
-                speed * piece.rate,
+                speaker.engine_voice,  # a preset speaks its base voice at its own speed
+                speed * piece.rate * speaker.speed,
                 client=client,
                 admitted=admitted,
             )
