@@ -3,6 +3,7 @@ spoken by the real Kokoro model at their speed (the same words, in less or more 
 
 from __future__ import annotations
 
+import asyncio
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -20,8 +21,20 @@ TEXT = "The front door is locked and the kitchen lights are off."
 PRESETS = {"e2e-quick": 1.6, "e2e-slow": 0.7}
 
 
-def _start(data_dir: Path, log: Path) -> RunningServer:
-    return start_server(data_dir, log, ARGS)
+def _start(data_dir: Path, log: Path, *extra: str) -> RunningServer:
+    return start_server(data_dir, log, [*ARGS, *extra])
+
+
+async def _kokoro_state(server: RunningServer) -> str:
+    """The Kokoro start-up job's state once it has ended (loaded and warmed up, or failed)."""
+    async with aiohttp.ClientSession(str(server.http_url)) as http:
+        for _ in range(600):
+            async with http.get("/api/health") as response:
+                state = (await response.json())["jobs"]["kokoro"]["state"]
+            if state != "starting":
+                return str(state)
+            await asyncio.sleep(0.2)
+    raise AssertionError("Kokoro never finished loading")
 
 
 async def test_presets_survive_a_restart_and_speak_at_their_speed(
@@ -40,8 +53,10 @@ async def test_presets_survive_a_restart_and_speak_at_their_speed(
         first.process.kill()  # no orderly shutdown: what was answered is on disk
         first.process.wait()
 
-    second = _start(data_dir, tmp_path / "second.log")
+    # The default voice may be a preset: the model still warms up with a Kokoro voice.
+    second = _start(data_dir, tmp_path / "second.log", "--voice", "e2e-slow")
     try:
+        assert await _kokoro_state(second) == "ready"
         async with second.client() as client:
             voices = {voice.name: voice for voice in (await describe(client)).tts[0].voices}
         for name in PRESETS:
