@@ -141,7 +141,7 @@ def test_the_repository_and_the_add_on_files_follow_the_documented_schema(
 
 def test_what_home_assistant_needs_is_declared(config: Dict[str, Any]) -> None:
     assert config["discovery"] == ["wyoming"]
-    assert config["ports"]["10200/tcp"] == 10200
+    assert "10200/tcp" in config["ports"]  # reached inside the host; opened on it by choice
     assert config["ingress"] is True and config["init"] is False
     assert {"type": "share", "read_only": True} in config["map"]
 
