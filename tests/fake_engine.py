@@ -20,6 +20,7 @@ from wyoming.event import Event
 
 from wyoming_polytts.engines.base import SynthesisError, VoiceSpec
 from wyoming_polytts.pipeline import SpeechPipeline
+from wyoming_polytts.presets import PresetStore
 from wyoming_polytts.scheduler import Scheduler
 from wyoming_polytts.server import ConnectionLimits, PolyTtsEventHandler, ServiceContext
 from wyoming_polytts.voices import VoiceCatalog
@@ -109,12 +110,15 @@ class InProcessServer:
 
 @contextlib.asynccontextmanager
 async def serve_fake(
-    limits: Optional[ConnectionLimits] = None, workers: int = 1, max_queue: int = 64
+    limits: Optional[ConnectionLimits] = None,
+    workers: int = 1,
+    max_queue: int = 64,
+    presets: Optional[PresetStore] = None,
 ) -> AsyncIterator[InProcessServer]:
     engine = FakeEngine()
     scheduler = Scheduler(workers, max_queued=max_queue)
     context = ServiceContext(
-        catalog=VoiceCatalog([engine]),
+        catalog=VoiceCatalog([engine], presets=presets),
         pipeline=SpeechPipeline(scheduler),
         samples_per_chunk=1024,
         limits=limits or ConnectionLimits(),

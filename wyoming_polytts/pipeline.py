@@ -202,7 +202,10 @@ class SpeechPipeline:
             if not speakable(text):
                 return  # only Markdown, emoji or symbols: nothing to say
             _LOGGER.debug("Speaking with %s: %s", speaker.name, text)
-            stream = audio_stream(speaker.engine, text, speaker.name, speed * piece.rate)
+            # a preset speaks its base voice at its own speed
+            stream = audio_stream(
+                speaker.engine, text, speaker.engine_voice, speed * piece.rate * speaker.speed
+            )
             ahead.append(_Speech(piece, rate, stream))
             request(ahead[-1])
 

@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import ipaddress
 import logging
 import math
 import secrets
 import time
 from collections import OrderedDict
 from pathlib import Path
-from typing import Callable, Optional, Tuple
+from typing import Callable, Collection, Optional, Tuple
 
 from aiohttp import web
 
@@ -96,7 +97,8 @@ class LoginLimiter:
 
 
 class Guard:
-    """Checks the admin token in a header (API) or a session cookie (page).
+    """Checks the admin token in a header (API) or a session cookie (page); requests from a
+    trusted proxy (`trusted_proxies`) need none.
 
     The cookie holds `<expires>.<HMAC-SHA256(token, "polytts-session:<expires>")>`, where
     `expires` is a Unix time: it proves a sign-in without holding the token, and ends.
@@ -108,8 +110,10 @@ class Guard:
         session_seconds: int = SESSION_SECONDS,
         clock: Optional[Clock] = None,
         limiter: Optional[LoginLimiter] = None,
+        trusted_proxies: Collection[str] = (),
     ) -> None:
         self._token = token.encode()
+        self.trusted_proxies = frozenset(ipaddress.ip_address(a) for a in trusted_proxies)
         self.session_seconds = session_seconds
         self._clock: Clock = clock or time.time
         self.limiter = limiter or LoginLimiter(clock=clock or time.monotonic)
@@ -133,7 +137,22 @@ class Guard:
         message = f"polytts-session:{expires}".encode()
         return hmac.new(self._token, message, hashlib.sha256).hexdigest()
 
+    def via_trusted_proxy(self, request: web.Request) -> bool:
+        """Whether the request comes from a trusted proxy (Home Assistant's ingress), which
+        lets only its own signed-in users through: it counts as signed in."""
+        if not self.trusted_proxies or not request.remote:
+            return False
+        try:
+            address = ipaddress.ip_address(request.remote)
+        except ValueError:  # a Unix socket or no peer
+            return False
+        if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped:
+            address = address.ipv4_mapped
+        return address in self.trusted_proxies
+
     def allows(self, request: web.Request) -> bool:
+        if self.via_trusted_proxy(request):
+            return True
         header = request.headers.get(TOKEN_HEADER, "")
         if not header:
             authorization = request.headers.get("Authorization", "")
