@@ -9,10 +9,15 @@ with the `wyoming` client, for each text of `script/benchmark_texts.json`:
 - 1, 2 and 4 concurrent clients: total throughput and time to first audio per client;
 - `describe` round trips while two long syntheses run;
 - the server's peak RSS;
-- the word error rate of each text as Whisper hears the server say it (with the [asr] extra).
+- the word error rate of each text as Whisper hears the server say it (with the [asr] extra);
+- the streaming Kokoro decoder (`benchmark_decoder.py`): first audio of the first sentence
+  with sentences decoded whole, in windows with the first clause cut, and in windows with
+  sentences whole (three servers), against the raw model's whole-sentence decode; PESQ, the
+  steps at the joins between windows, Whisper's word error rate and the decode time of
+  streamed against whole-decoded sentences; the worst lateness of an audio chunk.
 
-Medians over `--rounds` rounds with min and max. Prints a Markdown table and the targets;
-writes `results.json` and `chart.png` (matplotlib) into `--output`.
+Medians over `--rounds` rounds with min and max. Prints Markdown tables and the targets;
+writes `results.json`, `chart.png` and `first_audio.png` (matplotlib) into `--output`.
 """
 
 from __future__ import annotations
@@ -29,6 +34,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any, Dict, List, Optional, Sequence
 
+import benchmark_decoder
 from wyoming.info import Describe
 from wyoming.tts import Synthesize, SynthesizeChunk, SynthesizeStart, SynthesizeStop
 
@@ -49,11 +55,14 @@ _LOGGER = logging.getLogger("benchmark")
 
 @dataclass
 class Sample:
-    """One request: seconds to the first audio chunk and to the end, seconds of audio."""
+    """One request: seconds to the first audio chunk and to the end, seconds of audio, the
+    worst lateness of a chunk (`benchmark_decoder.Playback`) and the number of chunks."""
 
     first_audio_s: float
     total_s: float
     audio_s: float
+    late_s: float = 0.0
+    chunks: int = 0
 
     @property
     def rtf(self) -> float:
@@ -92,13 +101,16 @@ async def request(
             end_type = "synthesize-stopped"
         first: Optional[float] = None
         audio_bytes = 0
+        playback = benchmark_decoder.Playback(RATE * WIDTH)
         while True:
             event = await client.read_event()
             if event is None:
                 raise RuntimeError("the server closed the connection")
             if event.type == "audio-chunk":
+                arrived = time.perf_counter() - started
                 if first is None:
-                    first = time.perf_counter() - started
+                    first = arrived
+                playback.arrived(arrived, len(event.payload or b""))
                 audio_bytes += len(event.payload or b"")
             elif event.type == "error":
                 raise RuntimeError(f"the server answered an error: {event.data}")
@@ -107,7 +119,13 @@ async def request(
         total = time.perf_counter() - started
         if sender is not None:
             await sender
-    return Sample(first if first is not None else total, total, audio_bytes / (RATE * WIDTH))
+    return Sample(
+        first if first is not None else total,
+        total,
+        audio_bytes / (RATE * WIDTH),
+        playback.late_s,
+        playback.chunks,
+    )
 
 
 async def _send_stream(client: Any, pieces: List[str], delay: float, voice: Any) -> None:
@@ -173,33 +191,72 @@ def engine_direct(
     voice: str,
     rounds: int,
     runtime: str = "",
+    pairs: Optional[Dict[str, List[benchmark_decoder.SentencePair]]] = None,
 ) -> Dict[str, dict]:
-    """Each text sentence by sentence through the engine itself, in this process."""
+    """Each text sentence by sentence through the engine itself, in this process.
+
+    Where the engine streams and `pairs` is given, each sentence is also decoded whole by
+    the raw model (a second engine without the split decoder), in the same rounds (the long
+    texts of `benchmark_decoder.ONE_ROUND` in the first only), and the first round's audio
+    of both goes into `pairs`.
+    """
     settings = parse_settings(["--data-dir", str(data_dir), *server_args])
     files = kokoro_files(settings)
     engine = kokoro_engine(settings, files, runtime)
     engine.load()
     engine.synthesize("The living room lights are now off.", voice, settings.speed)  # warm-up
+    whole = None
+    if pairs is not None and getattr(engine, "streaming", False):
+        whole_settings = parse_settings(
+            ["--data-dir", str(data_dir), *server_args, "--decode-whole"]
+        )
+        whole = kokoro_engine(whole_settings, files, runtime)
+        whole.load()
+        whole.synthesize("The living room lights are now off.", voice, settings.speed)
     results: Dict[str, dict] = {}
     for name, text in texts.items():
-        totals, firsts, audio = [], [], 0.0
-        for _ in range(rounds):
-            total, audio = 0.0, 0.0
+        totals, firsts, chunks, audio = [], [], [], 0.0
+        whole_totals, whole_firsts, ratios = [], [], []
+        for round_index in range(rounds):
+            total, audio, whole_total = 0.0, 0.0, 0.0
+            compare = whole is not None and (
+                round_index == 0 or name not in benchmark_decoder.ONE_ROUND
+            )
             for index, sentence in enumerate(split_sentences(text)):
-                started = time.perf_counter()
-                samples = engine.synthesize(sentence, voice, settings.speed)
-                elapsed = time.perf_counter() - started
-                total += elapsed
+                streamed = benchmark_decoder.stream_timed(engine, sentence, voice, settings.speed)
+                total += streamed.total_s
                 if index == 0:
-                    firsts.append(elapsed)
-                audio += len(trim_silence(samples, RATE)) / RATE
+                    firsts.append(streamed.total_s)
+                    chunks.append(streamed.seconds[0])
+                audio += len(trim_silence(streamed.audio, RATE)) / RATE
+                if compare:
+                    samples, seconds = benchmark_decoder.whole_timed(
+                        whole, sentence, voice, settings.speed
+                    )
+                    whole_total += seconds
+                    if index == 0:
+                        whole_firsts.append(seconds)
+                    if round_index == 0 and pairs is not None:
+                        pair = benchmark_decoder.SentencePair(sentence, streamed, samples)
+                        pairs.setdefault(name, []).append(pair)
             totals.append(total)
+            if compare:
+                whole_totals.append(whole_total)
+                ratios.append(total / whole_total)
         results[name] = {
             "total_s": spread(totals),
             "first_sentence_s": spread(firsts),
+            "first_chunk_s": spread(chunks),
             "audio_s": audio,
             "rtf": statistics.median(totals) / audio,
         }
+        if whole_totals:
+            results[name].update(
+                whole_total_s=spread(whole_totals),
+                whole_first_sentence_s=spread(whole_firsts),
+                decode_ratio=spread(ratios),
+            )
+        _LOGGER.info("engine: %s done", name)
     return results
 
 

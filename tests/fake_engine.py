@@ -76,6 +76,42 @@ class FakeEngine:
                 self.running -= 1
 
 
+class StreamingFakeEngine(FakeEngine):
+    """A `FakeEngine` that sends each text in `stretches` parts, as Kokoro's windowed decoder
+    does; every part after the first waits for `later_gate` (cleared: they block)."""
+
+    def __init__(self, stretches: int = 3) -> None:
+        super().__init__()
+        self.stretches = stretches
+        self.later_gate = threading.Event()
+        self.later_gate.set()
+        self.stretches_made: List[int] = []
+
+    def stream(self, text: str, voice: str, speed: float) -> FakeStream:
+        return FakeStream(self, text, voice, speed)
+
+
+class FakeStream:
+    """The `AudioStream` of `StreamingFakeEngine`."""
+
+    def __init__(self, engine: StreamingFakeEngine, text: str, voice: str, speed: float):
+        self._engine = engine
+        self._args = (text, voice, speed)
+        self._parts: Optional[List[np.ndarray]] = None
+        self.finished = False
+
+    def next_chunk(self) -> np.ndarray:
+        if self._parts is None:
+            whole = self._engine.synthesize(*self._args)
+            self._parts = list(np.array_split(whole, self._engine.stretches))
+        else:
+            self._engine.later_gate.wait(timeout=30)
+        part = self._parts.pop(0)
+        self.finished = not self._parts
+        self._engine.stretches_made.append(part.size)
+        return part
+
+
 @dataclass
 class InProcessServer:
     """The real Wyoming handler on 127.0.0.1, in this event loop."""
@@ -114,8 +150,9 @@ async def serve_fake(
     workers: int = 1,
     max_queue: int = 64,
     presets: Optional[PresetStore] = None,
+    engine: Optional[FakeEngine] = None,
 ) -> AsyncIterator[InProcessServer]:
-    engine = FakeEngine()
+    engine = engine or FakeEngine()
     scheduler = Scheduler(workers, max_queued=max_queue)
     context = ServiceContext(
         catalog=VoiceCatalog([engine], presets=presets),
@@ -138,6 +175,8 @@ async def serve_fake(
         yield running
     finally:
         engine.gate.set()
+        if isinstance(engine, StreamingFakeEngine):
+            engine.later_gate.set()
         server.close()
         for task in running.handlers:
             task.cancel()

@@ -22,6 +22,7 @@ load and learnt from every window.
 from __future__ import annotations
 
 import logging
+import math
 import threading
 import time
 from dataclasses import dataclass
@@ -52,6 +53,7 @@ MIN_WINDOW = 12
 LEAD_KEPT = 4  # frames of the leading padding that are decoded (more than the trimmer keeps)
 STATS_STRIDE = 3  # the statistics decode takes every third generator input frame
 SAFETY = 0.7  # share of the buffered audio a window's decode may take
+WORTHWHILE = 0.75  # windows only when the first call decodes less than this share of frames
 
 
 @dataclass
@@ -210,6 +212,7 @@ class WindowedSentence:
         self._source: Optional[np.ndarray] = None
         self._stats: Optional[Dict[str, np.ndarray]] = None
         self._held = np.zeros(0, np.float32)  # the cross-fade frame of the last window
+        self._smallest = MIN_WINDOW
         self._first_sent_at: Optional[float] = None
         self._sent_seconds = 0.0
         self.windows: List[Tuple[int, int]] = []  # decoded ranges, for tests and logs
@@ -235,13 +238,37 @@ class WindowedSentence:
         sentence, decoder = self._sentence, self._decoder
         self._input = decoder.framerate(sentence)
         self._source = decoder.source(sentence.f0)
-        speech = self._frames - self._position
-        if speech <= FIRST_WINDOW + MIN_WINDOW:
-            # Too short to window: one decode of the whole sentence, with its own statistics.
+        plan = self._plan()
+        if plan is None:
+            # Too short for windows to bring the first audio forward, or a decoder too slow
+            # to keep ahead of playback: one decode of the whole sentence, with its own
+            # statistics (exactly the unsplit model's output).
             self._position = 0
             return self._window(self._frames)
+        first, self._smallest = plan
         self._stats = self._estimate_statistics()
-        return self._window(self._position + FIRST_WINDOW)
+        return self._window(self._position + first)
+
+    def _plan(self) -> Optional[Tuple[int, int]]:
+        """Frames of the first window and of the smallest later one; None: decode whole.
+
+        A window costs `overhead + per_frame * (frames + context)` and gives 25 ms a frame,
+        so below some size it plays out faster than it decodes. The first window holds
+        enough audio for the next one to be at least a quarter above that size.
+        """
+        speed = self._decoder.speed
+        frame_seconds = SAMPLES_PER_FRAME / SAMPLE_RATE
+        extra = 2 * CONTEXT + CROSSFADE
+        if speed.per_frame >= frame_seconds:
+            return None
+        steady = (speed.overhead + speed.per_frame * extra) / (frame_seconds - speed.per_frame)
+        smallest = max(MIN_WINDOW, math.ceil(1.25 * steady))
+        needed = speed.estimate(smallest + extra) / SAFETY
+        first = max(FIRST_WINDOW, LEAD_KEPT + math.ceil(needed / frame_seconds))
+        first_call = self._frames / STATS_STRIDE + first + extra
+        if first_call >= WORTHWHILE * self._frames:
+            return None
+        return first, smallest
 
     def _estimate_statistics(self) -> Dict[str, np.ndarray]:
         """The generator's statistics from a decode of every `STATS_STRIDE`-th input frame."""
@@ -259,8 +286,8 @@ class WindowedSentence:
         assert self._first_sent_at is not None
         buffered = self._sent_seconds - (self._clock() - self._first_sent_at)
         size = self._decoder.speed.frames_within(SAFETY * buffered) - 2 * CONTEXT - CROSSFADE
-        size = max(MIN_WINDOW, size)
-        if remaining - size < MIN_WINDOW:
+        size = max(self._smallest, size)
+        if remaining - size < self._smallest:
             size = remaining
         return min(size, remaining)
 
