@@ -203,18 +203,9 @@ class KokoroEngine:
                 options.enable_mem_pattern = False
                 return onnxruntime.InferenceSession(path, sess_options=options, providers=providers)
 
-            whole = session(str(self.files.model))
-            _LOGGER.info("Kokoro ONNX runs on %s", ", ".join(whole.get_providers()))
-            names = {item.name for item in whole.get_inputs()}
-            token_input = "tokens" if "tokens" in names else "input_ids"
-            if token_input not in names or not {"style", "speed"} <= names:
-                raise ValueError(f"{self.files.model} is not a Kokoro ONNX model (inputs: {names})")
-            self._input_names = {"tokens": token_input}
-            self._speed_type = next(i.type for i in whole.get_inputs() if i.name == "speed")
             if self._parts_dir is not None and providers[0] == "CPUExecutionProvider":
                 try:
-                    parts = split_model(self.files.model, self._parts_dir, token_input)
-                    decoder = KokoroDecoder(parts, session, token_input)
+                    decoder = KokoroDecoder(split_model(self.files.model, self._parts_dir), session)
                     decoder.calibrate()
                 except Exception as error:  # noqa: BLE001 - any other export still runs whole
                     _LOGGER.warning(
@@ -223,9 +214,18 @@ class KokoroEngine:
                         type(error).__name__,
                         error,
                     )
-                else:
-                    self._decoder = decoder  # the parts replace the whole model's session
+                else:  # the parts replace the whole model's session
+                    self._input_names = {"tokens": decoder.token_input}
+                    self._decoder = decoder
                     return
+            whole = session(str(self.files.model))
+            _LOGGER.info("Kokoro ONNX runs on %s", ", ".join(whole.get_providers()))
+            names = {item.name for item in whole.get_inputs()}
+            token_input = "tokens" if "tokens" in names else "input_ids"
+            if token_input not in names or not {"style", "speed"} <= names:
+                raise ValueError(f"{self.files.model} is not a Kokoro ONNX model (inputs: {names})")
+            self._input_names = {"tokens": token_input}
+            self._speed_type = next(i.type for i in whole.get_inputs() if i.name == "speed")
             self._session = whole
 
     @property

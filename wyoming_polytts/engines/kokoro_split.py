@@ -59,7 +59,7 @@ class ModelParts:
     generator: Path
 
 
-def split_model(model: Path, cache: Path, token_input: str = "tokens") -> ModelParts:
+def split_model(model: Path, cache: Path) -> ModelParts:
     """The parts of `model`, made on first use and kept under `cache/<sha256>/`."""
     folder = cache / f"{sha256_file(model)[:16]}-v{_VERSION}"
     parts = ModelParts(*(folder / f"{name}.onnx" for name in PART_NAMES))
@@ -78,6 +78,8 @@ def split_model(model: Path, cache: Path, token_input: str = "tokens") -> ModelP
     ]
     if missing:
         raise SplitError(f"{model.name} lacks the tensors the decoder is cut at: {missing}")
+    model_inputs = {item.name for item in graph.graph.input}
+    token_input = "tokens" if "tokens" in model_inputs else "input_ids"
     cuts: List[Tuple[Path, Sequence[str], Sequence[str], Callable[[ModelProto], None]]] = [
         (parts.front, [token_input, "style", "speed"], [FEATURES, F0, ENERGY, DURATIONS], _keep),
         (parts.source, [F0], [SOURCE], _keep),

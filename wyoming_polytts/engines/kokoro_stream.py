@@ -97,12 +97,13 @@ class DecoderSpeed:
 class KokoroDecoder:
     """The split model's sessions: front, source, frame-rate decoder, generator."""
 
-    def __init__(self, parts: ModelParts, session: Callable[[str], object], token_input: str):
+    def __init__(self, parts: ModelParts, session: Callable[[str], object]):
         self._front = session(str(parts.front))
         self._source = session(str(parts.source))
         self._framerate = session(str(parts.framerate))
         self._generator = session(str(parts.generator))
-        self._token_input = token_input
+        front_inputs = {item.name for item in self._front.get_inputs()}  # type: ignore[attr-defined]
+        self.token_input = "tokens" if "tokens" in front_inputs else "input_ids"
         speed_type = next(i.type for i in self._front.get_inputs() if i.name == "speed")  # type: ignore[attr-defined]
         self._speed_dtype = np.int32 if "int" in speed_type else np.float32
         outputs = self._generator.get_outputs()  # type: ignore[attr-defined]
@@ -119,7 +120,7 @@ class KokoroDecoder:
 
     def front(self, tokens: Sequence[int], style: np.ndarray, speed: float) -> Features:
         feeds = {
-            self._token_input: np.array([[0, *tokens, 0]], dtype=np.int64),
+            self.token_input: np.array([[0, *tokens, 0]], dtype=np.int64),
             "style": style,
             "speed": np.array([speed], dtype=self._speed_dtype),
         }
