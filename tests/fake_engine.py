@@ -100,6 +100,12 @@ class FakeStream:
         self._parts: Optional[List[np.ndarray]] = None
         self.finished = False
 
+    @property
+    def next_is_last(self) -> bool:
+        if self._parts is None:
+            return self._engine.stretches == 1
+        return len(self._parts) == 1
+
     def next_chunk(self) -> np.ndarray:
         if self._parts is None:
             whole = self._engine.synthesize(*self._args)

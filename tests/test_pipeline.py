@@ -13,7 +13,7 @@ from wyoming_polytts.scheduler import Scheduler
 from wyoming_polytts.text import Piece
 from wyoming_polytts.voices import VoiceCatalog
 
-from .fake_engine import FakeEngine
+from .fake_engine import FakeEngine, StreamingFakeEngine
 
 
 @pytest.fixture
@@ -106,3 +106,35 @@ async def test_a_piece_with_nothing_to_say_is_skipped(parts: tuple) -> None:
         s.piece.text async for s in pipeline.speak(voice, [Piece("🎉"), Piece("Hi.")], client="a")
     ]
     assert spoken == ["Hi."] and engine.calls == ["Hi."]
+
+
+async def test_the_next_sentence_is_made_while_the_last_stretch_of_this_one_is() -> None:
+    """A windowed sentence's last window and the next sentence's first one are made together,
+    so the next sentence is ready when the last stretch has played."""
+    engine = StreamingFakeEngine(stretches=2)
+    scheduler = Scheduler(workers=2)
+    try:
+        pipeline = SpeechPipeline(scheduler)
+        voice = VoiceCatalog([engine]).resolve("fake_one")
+        engine.later_gate.clear()  # every sentence's second stretch waits
+        speech = pipeline.speak(voice, [Piece("First one."), Piece("Second one.")], client="a")
+        async with contextlib.aclosing(speech):
+            first = await speech.__anext__()
+            assert first.first and not first.last
+            following = asyncio.ensure_future(speech.__anext__())  # the sender asks for more
+            for _ in range(100):  # the next sentence starts while this one's end is blocked
+                if len(engine.calls) == 2:
+                    break
+                await asyncio.sleep(0.01)
+            assert engine.calls == ["First one.", "Second one."]
+            assert not following.done()
+            engine.later_gate.set()
+            rest = [await following] + [spoken async for spoken in speech]
+        assert [(s.piece.text, s.first, s.last) for s in rest] == [
+            ("First one.", False, True),
+            ("Second one.", True, False),
+            ("Second one.", False, True),
+        ]
+    finally:
+        engine.later_gate.set()
+        scheduler.shutdown()

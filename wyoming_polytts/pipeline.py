@@ -185,7 +185,7 @@ class SpeechPipeline:
             speech.call = asyncio.ensure_future(
                 self.scheduler.run(speech.stream.next_chunk, client=client, admitted=admitted)
             )
-            speech.last_requested = isinstance(speech.stream, WholeAudio)
+            speech.last_requested = speech.stream.next_is_last
             admitted = True  # the answer has begun: its later calls are not refused
 
         def start(piece: Piece) -> None:
@@ -211,8 +211,9 @@ class SpeechPipeline:
 
         def may_start() -> bool:
             """Whether the next piece may start: every started piece has had its last call
-            queued (so a piece's stretches never wait behind the next piece), and at most
-            `lookahead` pieces are ahead of the one being sent."""
+            queued (so a piece's stretches never wait behind the next piece, and the next
+            piece is made while the last stretch plays), and at most `lookahead` pieces are
+            ahead of the one being sent."""
             started_all = all(
                 speech.last_requested or speech.stream.finished or speech.call is None
                 for speech in ahead

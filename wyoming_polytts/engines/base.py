@@ -78,7 +78,11 @@ class AudioStream(Protocol):
 
     @property
     def finished(self) -> bool:
-        """Whether the last stretch has been returned."""
+        """Whether the last stretch has been returned (or is being made)."""
+
+    @property
+    def next_is_last(self) -> bool:
+        """Whether the next `next_chunk` call makes the last stretch (False if unknown)."""
 
     def next_chunk(self) -> np.ndarray:
         """The next stretch of samples, as soon as it is made."""
@@ -90,6 +94,7 @@ class WholeAudio:
     def __init__(self, synthesize: Callable[[], np.ndarray]) -> None:
         self._synthesize = synthesize
         self.finished = False
+        self.next_is_last = True
 
     def next_chunk(self) -> np.ndarray:
         self.finished = True

@@ -295,6 +295,12 @@ class KokoroSpeech:
             return False
         return not self._pieces and (self._current is None or self._current.finished)
 
+    @property
+    def next_is_last(self) -> bool:
+        if self._pieces is None or self._pieces or self._current is None:
+            return False
+        return not self._current.finished and self._current.next_is_last
+
     def next_chunk(self) -> np.ndarray:
         if self._pieces is None:
             self._prepare()

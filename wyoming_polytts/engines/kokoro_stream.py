@@ -214,6 +214,7 @@ class WindowedSentence:
         self._stats: Optional[Dict[str, np.ndarray]] = None
         self._held = np.zeros(0, np.float32)  # the cross-fade frame of the last window
         self._smallest = MIN_WINDOW
+        self._next_end = 0  # where the next window ends
         self._first_sent_at: Optional[float] = None
         self._sent_seconds = 0.0
         self.windows: List[Tuple[int, int]] = []  # decoded ranges, for tests and logs
@@ -226,14 +227,18 @@ class WindowedSentence:
         """The next stretch of audio (blocking: one window, or the first window's set-up)."""
         if self.finished:
             return np.zeros(0, np.float32)
-        if self._input is None:
-            chunk = self._first_chunk()
-        else:
-            chunk = self._window(self._position + self._next_size())
+        chunk = self._first_chunk() if self._input is None else self._window(self._next_end)
         if self._first_sent_at is None:
             self._first_sent_at = self._clock()
         self._sent_seconds += chunk.size / SAMPLE_RATE
+        if not self.finished:  # planned now, so the caller knows whether it is the last
+            self._next_end = self._position + self._next_size()
         return chunk
+
+    @property
+    def next_is_last(self) -> bool:
+        """Whether the next `next_chunk` returns the sentence's last stretch."""
+        return self._input is not None and self._next_end >= self._frames
 
     def _first_chunk(self) -> np.ndarray:
         sentence, decoder = self._sentence, self._decoder
@@ -282,7 +287,8 @@ class WindowedSentence:
         return stats
 
     def _next_size(self) -> int:
-        """Frames of the next window: as many as can be decoded before the audio runs out."""
+        """Frames of the next window: as many as can be decoded before the audio sent so far
+        has played out."""
         remaining = self._frames - self._position
         assert self._first_sent_at is not None
         buffered = self._sent_seconds - (self._clock() - self._first_sent_at)
