@@ -22,6 +22,7 @@ from .engines.zipvoice import ZipVoiceEngine, ZipVoiceOptions
 from .http.app import AdminContext, create_app
 from .http.auth import Guard, load_or_create_token
 from .http.download import UrlCache, UrlPolicy
+from .http.prompts import PromptCache
 from .lexicon import Lexicon
 from .pipeline import SpeechPipeline
 from .registry import PromptLimits, VoiceRegistry
@@ -82,7 +83,9 @@ async def serve(settings: Settings) -> None:
         _prepare_clones(settings, clones, scheduler, catalog),
         on_failure=partial(_clones_failed, catalog, clones),
     )
-    admin, admin_context = await _start_admin(settings, registry, catalog, pipeline, lexicon, jobs)
+    admin, admin_context = await _start_admin(
+        settings, registry, catalog, pipeline, lexicon, jobs, clones
+    )
     if admin_context is not None:
         jobs.start(
             "transcriber",
@@ -179,30 +182,49 @@ async def _start_admin(
     pipeline: SpeechPipeline,
     lexicon: Lexicon,
     jobs: Supervisor,
+    clones: ZipVoiceEngine,
 ) -> Tuple[Optional[web.AppRunner], Optional[AdminContext]]:
-    """The admin page and API on --http-uri, in this event loop."""
+    """The admin page, its API and the OpenAI-style API on --http-uri, in this event loop."""
     if settings.http_uri is None:
         return None, None
     parsed = urlparse(settings.http_uri)
+    cache_seconds = settings.prompt_cache_hours * 3600
     context = AdminContext(
         registry=registry,
         catalog=catalog,
-        guard=Guard(load_or_create_token(settings.data_dir, settings.admin_token)),
+        guard=Guard(
+            load_or_create_token(settings.data_dir, settings.admin_token),
+            api_keys=settings.api_keys,
+        ),
         url_policy=UrlPolicy(
             allow_private=settings.allow_private_urls,
             max_bytes=registry.limits.max_bytes,
         ),
-        url_cache=UrlCache(settings.data_dir / "cache" / "downloads"),
+        url_cache=UrlCache(
+            settings.data_dir / "cache" / "downloads",
+            max_entries=settings.prompt_cache_size,
+            max_age_seconds=cache_seconds,
+        ),
         allow_url_download=settings.allow_url_download,
         pipeline=pipeline,
         lexicon=lexicon,
         jobs=jobs,
         transcriber_missing="speech recognition is still starting; try again shortly",
+        clones=clones if settings.zipvoice else None,
+        prompt_cache=PromptCache(settings.prompt_cache_size, cache_seconds),
+        clause_policy=ClausePolicy(enabled=not settings.whole_sentences),
+        max_text=settings.max_text,
     )
     runner = web.AppRunner(create_app(context), access_log=None)
     await runner.setup()
     await web.TCPSite(runner, parsed.hostname, parsed.port).start()
-    _LOGGER.info("Admin page on %s", settings.http_uri)
+    _LOGGER.info(
+        "Admin page on %s, OpenAI-style speech at %s/v1/audio/speech (%s), API docs at %s/docs",
+        settings.http_uri,
+        settings.http_uri,
+        "API key needed" if settings.api_keys else "open",
+        settings.http_uri,
+    )
     return runner, context
 
 

@@ -10,7 +10,7 @@ import secrets
 import time
 from collections import OrderedDict
 from pathlib import Path
-from typing import Callable, Optional, Tuple
+from typing import Callable, Optional, Sequence, Tuple
 
 from aiohttp import web
 
@@ -108,8 +108,10 @@ class Guard:
         session_seconds: int = SESSION_SECONDS,
         clock: Optional[Clock] = None,
         limiter: Optional[LoginLimiter] = None,
+        api_keys: Sequence[str] = (),
     ) -> None:
         self._token = token.encode()
+        self._api_keys = tuple(key.encode() for key in api_keys)
         self.session_seconds = session_seconds
         self._clock: Clock = clock or time.time
         self.limiter = limiter or LoginLimiter(clock=clock or time.monotonic)
@@ -133,12 +135,20 @@ class Guard:
         message = f"polytts-session:{expires}".encode()
         return hmac.new(self._token, message, hashlib.sha256).hexdigest()
 
+    @property
+    def has_api_keys(self) -> bool:
+        return bool(self._api_keys)
+
+    def api_key_matches(self, request: web.Request) -> bool:
+        """Whether the request's `Authorization: Bearer` holds one of the API keys."""
+        candidate = _bearer(request).encode()
+        # Every key is compared, so the time taken says nothing about which one is close.
+        matches = [hmac.compare_digest(candidate, key) for key in self._api_keys]
+        return bool(candidate) and any(matches)
+
     def allows(self, request: web.Request) -> bool:
-        header = request.headers.get(TOKEN_HEADER, "")
-        if not header:
-            authorization = request.headers.get("Authorization", "")
-            if authorization.startswith("Bearer "):
-                header = authorization[len("Bearer ") :]
+        """Whether the request holds the admin token (header, Bearer or session cookie)."""
+        header = request.headers.get(TOKEN_HEADER, "") or _bearer(request)
         if header:
             return self.token_matches(header)
         cookie = request.cookies.get(SESSION_COOKIE, "")
@@ -147,3 +157,8 @@ class Guard:
     def login_retry_after(self, client: str) -> int:
         """Whole seconds `client` must wait before its next sign-in; 0 if it may sign in."""
         return math.ceil(self.limiter.retry_after(client))
+
+
+def _bearer(request: web.Request) -> str:
+    authorization = request.headers.get("Authorization", "")
+    return authorization[len("Bearer ") :] if authorization.startswith("Bearer ") else ""

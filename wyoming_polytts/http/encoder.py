@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import io
 from dataclasses import dataclass
-from typing import Dict, List, Optional, Tuple
+from typing import Any, Dict, List, Optional, Tuple
 
 import numpy as np
 
@@ -77,9 +77,9 @@ class AudioEncoder:
         self.rate = rate
         self.streaming = streaming
         self._output: Optional[io.IOBase] = None
-        self._container = None
-        self._stream = None
-        self._resampler = None
+        self._container: Any = None  # av.container.OutputContainer
+        self._stream: Any = None  # av.AudioStream
+        self._resampler: Any = None  # av.AudioResampler
         if self.format.container is not None:
             self._open()
 
@@ -93,7 +93,7 @@ class AudioEncoder:
             format=self.format.container,
             options=dict(self.format.muxer_options),
         )
-        stream = container.add_stream(self.format.codec, rate=self.rate)
+        stream: Any = container.add_stream(self.format.codec, rate=self.rate)
         stream.layout = "mono"
         if self.format.bit_rate:
             stream.bit_rate = self.format.bit_rate
@@ -115,15 +115,15 @@ class AudioEncoder:
         if pcm.size:
             frame = av.AudioFrame.from_ndarray(pcm, format="s16", layout="mono")
             frame.sample_rate = self.rate
-            self._mux(self._resampler.resample(frame))  # type: ignore[union-attr]
+            self._mux(self._resampler.resample(frame))
         return self._take()
 
     def finish(self) -> bytes:
         """Flush the encoder and close the container; returns the last bytes."""
         if self._container is None:
             return b""
-        self._mux(self._resampler.resample(None))  # type: ignore[union-attr]
-        self._container.mux(self._stream.encode(None))  # type: ignore[attr-defined]
+        self._mux(self._resampler.resample(None))
+        self._container.mux(self._stream.encode(None))
         self._container.close()
         if isinstance(self._output, io.BytesIO):
             return self._output.getvalue()
@@ -131,7 +131,7 @@ class AudioEncoder:
 
     def _mux(self, frames: list) -> None:
         for frame in frames:
-            self._container.mux(self._stream.encode(frame))  # type: ignore[attr-defined]
+            self._container.mux(self._stream.encode(frame))
 
     def _take(self) -> bytes:
         return self._output.take() if isinstance(self._output, _Sink) else b""
