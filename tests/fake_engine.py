@@ -12,14 +12,21 @@ import socket
 import threading
 from dataclasses import dataclass, field
 from functools import partial
+from pathlib import Path
 from typing import AsyncIterator, List, Optional, Sequence, Set
 
 import numpy as np
+from aiohttp.test_utils import TestServer
 from wyoming.client import AsyncTcpClient
 from wyoming.event import Event
 
 from wyoming_polytts.engines.base import SynthesisError, VoiceSpec
+from wyoming_polytts.engines.zipvoice import LANGUAGES
+from wyoming_polytts.http.app import AdminContext, create_app
+from wyoming_polytts.http.auth import Guard
+from wyoming_polytts.http.download import UrlCache, UrlPolicy
 from wyoming_polytts.pipeline import SpeechPipeline
+from wyoming_polytts.registry import VoiceRegistry
 from wyoming_polytts.scheduler import Scheduler
 from wyoming_polytts.server import ConnectionLimits, PolyTtsEventHandler, ServiceContext
 from wyoming_polytts.voices import VoiceCatalog
@@ -31,7 +38,8 @@ class FakeEngine:
     """Speaks `seconds_per_char` of tone per character; records every call.
 
     `gate`, when set, is waited on by each synthesis (cleared: calls block until set);
-    a text containing "FAIL" raises `SynthesisError`.
+    `hold` likewise, by texts containing "HOLD" only; a text containing "FAIL" raises
+    `SynthesisError`.
     """
 
     name = "fake"
@@ -41,6 +49,8 @@ class FakeEngine:
         self.seconds_per_char = 0.01
         self.gate = threading.Event()
         self.gate.set()
+        self.hold = threading.Event()
+        self.hold.set()
         self.calls: List[str] = []
         self.voices_used: List[str] = []
         self.running = 0
@@ -65,6 +75,8 @@ class FakeEngine:
             self.running += 1
         try:
             self.gate.wait(timeout=30)
+            if "HOLD" in text:
+                self.hold.wait(timeout=30)
             if "FAIL" in text:
                 raise SynthesisError(f"cannot say {text!r}")
             samples = int(RATE * self.seconds_per_char * len(text) / speed)
@@ -134,6 +146,7 @@ async def serve_fake(
         yield running
     finally:
         engine.gate.set()
+        engine.hold.set()
         server.close()
         for task in running.handlers:
             task.cancel()
@@ -154,3 +167,29 @@ async def read_until(client: AsyncTcpClient, last: str, timeout: float = 20.0) -
 
 def types(events: List[Event]) -> List[str]:
     return [event.type for event in events]
+
+
+ADMIN = "fake-admin-token"
+
+
+@contextlib.asynccontextmanager
+async def serve_http(
+    running: InProcessServer, root: Path, api_keys: Sequence[str] = ()
+) -> AsyncIterator[str]:
+    """The web app (admin API and /v1) on 127.0.0.1, speaking through the same pipeline and
+    scheduler as `running`'s Wyoming handler; yields its base URL."""
+    registry = VoiceRegistry(root / "voices", LANGUAGES)
+    registry.load()
+    context = AdminContext(
+        registry=registry,
+        catalog=running.context.catalog,
+        guard=Guard(ADMIN, api_keys=api_keys),
+        url_policy=UrlPolicy(),
+        url_cache=UrlCache(root / "downloads"),
+        allow_url_download=False,
+        pipeline=running.context.pipeline,
+        clause_policy=running.context.clause_policy,
+        max_text=running.context.limits.text_chars,
+    )
+    async with TestServer(create_app(context), host="127.0.0.1") as server:
+        yield str(server.make_url("")).rstrip("/")

@@ -183,3 +183,18 @@ def serve_for_tests(
         yield running
     finally:
         running.stop()
+
+
+def decode_audio(data: bytes, response_format: str, rate: int = 24000) -> np.ndarray:
+    """An HTTP speech answer as float mono samples at `rate`: raw PCM, or decoded by PyAV."""
+    if response_format == "pcm":
+        return samples(data)
+    import av
+
+    parts = []
+    resampler = av.AudioResampler(format="flt", layout="mono", rate=rate)
+    with av.open(io.BytesIO(data)) as container:
+        for frame in container.decode(audio=0):
+            parts += [out.to_ndarray().reshape(-1) for out in resampler.resample(frame)]
+    parts += [out.to_ndarray().reshape(-1) for out in resampler.resample(None)]
+    return np.concatenate(parts) if parts else np.zeros(0, np.float32)

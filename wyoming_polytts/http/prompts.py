@@ -9,7 +9,8 @@ from __future__ import annotations
 
 import hashlib
 import threading
-from typing import Optional
+import time
+from typing import Callable, Optional
 
 from cachetools import TTLCache
 
@@ -23,11 +24,16 @@ class PromptCache:
     """Prepared prompts by the source that gave them (`url+...` or `base64+...`)."""
 
     def __init__(
-        self, max_entries: int = DEFAULT_ENTRIES, max_age_seconds: float = DEFAULT_AGE_SECONDS
+        self,
+        max_entries: int = DEFAULT_ENTRIES,
+        max_age_seconds: float = DEFAULT_AGE_SECONDS,
+        clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self.max_entries = max_entries
         self.max_age_seconds = max_age_seconds
-        self._entries: TTLCache[str, PromptAudio] = TTLCache(max_entries, max_age_seconds)
+        self._entries: TTLCache[str, PromptAudio] = TTLCache(
+            max_entries, max_age_seconds, timer=clock
+        )
         self._lock = threading.Lock()
 
     @staticmethod
