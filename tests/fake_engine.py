@@ -25,6 +25,7 @@ from wyoming_polytts.engines.zipvoice import LANGUAGES
 from wyoming_polytts.http.app import AdminContext, create_app
 from wyoming_polytts.http.auth import Guard
 from wyoming_polytts.http.download import UrlCache, UrlPolicy
+from wyoming_polytts.lexicon import Lexicon
 from wyoming_polytts.pipeline import SpeechPipeline
 from wyoming_polytts.registry import VoiceRegistry
 from wyoming_polytts.scheduler import Scheduler
@@ -172,15 +173,13 @@ def types(events: List[Event]) -> List[str]:
 ADMIN = "fake-admin-token"
 
 
-@contextlib.asynccontextmanager
-async def serve_http(
+def http_context(
     running: InProcessServer, root: Path, api_keys: Sequence[str] = ()
-) -> AsyncIterator[str]:
-    """The web app (admin API and /v1) on 127.0.0.1, speaking through the same pipeline and
-    scheduler as `running`'s Wyoming handler; yields its base URL."""
+) -> AdminContext:
+    """The web app's context, speaking through `running`'s pipeline and scheduler."""
     registry = VoiceRegistry(root / "voices", LANGUAGES)
     registry.load()
-    context = AdminContext(
+    return AdminContext(
         registry=registry,
         catalog=running.context.catalog,
         guard=Guard(ADMIN, api_keys=api_keys),
@@ -188,8 +187,18 @@ async def serve_http(
         url_cache=UrlCache(root / "downloads"),
         allow_url_download=False,
         pipeline=running.context.pipeline,
+        lexicon=Lexicon(root / "lexicon.json", LANGUAGES),
         clause_policy=running.context.clause_policy,
         max_text=running.context.limits.text_chars,
     )
-    async with TestServer(create_app(context), host="127.0.0.1") as server:
+
+
+@contextlib.asynccontextmanager
+async def serve_http(
+    running: InProcessServer, root: Path, api_keys: Sequence[str] = ()
+) -> AsyncIterator[str]:
+    """The web app (admin API and /v1) on 127.0.0.1, speaking through the same pipeline and
+    scheduler as `running`'s Wyoming handler; yields its base URL."""
+    app = create_app(http_context(running, root, api_keys))
+    async with TestServer(app, host="127.0.0.1") as server:
         yield str(server.make_url("")).rstrip("/")

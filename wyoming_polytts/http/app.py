@@ -80,7 +80,7 @@ def create_app(context: AdminContext) -> web.Application:
     app[CONTEXT] = context
     table = operations()
     app[OPERATIONS] = table
-    app[DOCUMENT] = openapi_document(table, "wyoming-polytts", __version__, _ERRORS)
+    app[DOCUMENT] = api_document(table)
     for operation in table:
         if operation.method == "GET":  # and HEAD
             app.router.add_get(operation.path, operation.handler)
@@ -260,6 +260,11 @@ def operations() -> List[Operation]:
 
 
 _ERRORS: Dict[str, Answer] = {"/v1/": s.OpenAIError, "/api/": s.AdminError}
+
+
+def api_document(table: Optional[List[Operation]] = None) -> Dict[str, Any]:
+    """The OpenAPI document of the app's routes."""
+    return openapi_document(table or operations(), "wyoming-polytts", __version__, _ERRORS)
 
 
 @web.middleware

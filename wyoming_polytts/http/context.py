@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Any, Dict, Optional, Tuple
 
 import numpy as np
 from aiohttp import web
+from aiohttp.http_exceptions import HttpProcessingError
 
 from ..background import Supervisor
 from ..lexicon import Lexicon
@@ -112,7 +113,10 @@ async def _read_fields(request: web.Request) -> Dict[str, Any]:
             raise RegistryError("The JSON body must be an object", "bad-request")
         return data
     if request.content_type in ("multipart/form-data", "application/x-www-form-urlencoded"):
-        form = await request.post()
+        try:
+            form = await request.post()
+        except (HttpProcessingError, ValueError) as err:  # a malformed form
+            raise RegistryError(f"The form cannot be read: {err}", "bad-request") from None
         fields: Dict[str, Any] = {}
         for key, value in form.items():
             if isinstance(value, web.FileField):

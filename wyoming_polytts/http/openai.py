@@ -175,7 +175,7 @@ async def zipvoice_speech(request: web.Request) -> web.StreamResponse:
     clones = context.clones
     if clones is None or not clones.installed:
         reason = "ZipVoice is off" if clones is None else "the ZipVoice model is not ready"
-        raise ApiError(503, f"Voice clones cannot speak: {reason}", "zipvoice_unavailable")
+        raise ApiError(400, f"Voice clones cannot speak: {reason}", "voice_not_installed", "voice")
     settings = CloneSettings(body.num_steps, body.guidance_scale, body.remove_long_silence)
     if body.voice.startswith(PROMPT_SOURCES):
         prompt = await _prompt(context, body.voice, body.prompt_text)

@@ -58,10 +58,10 @@ class ZipVoiceSpeechRequest(SpeechRequest):
         "without it the server transcribes the prompt when it can",
     )
     num_steps: Optional[int] = Field(None, ge=1, le=32, description="flow-matching steps")
-    guidance_scale: Optional[float] = Field(None, gt=0, le=10)
+    guidance_scale: Optional[float] = Field(None, ge=0.1, le=10)
     remove_long_silence: bool = Field(True, description="shorten pauses longer than 0.5 s")
     max_duration: Optional[float] = Field(
-        None, gt=0, le=3600, description="seconds of audio at most; the rest is not spoken"
+        None, ge=0.1, le=3600, description="seconds of audio at most; the rest is not spoken"
     )
 
 
