@@ -30,6 +30,12 @@ class AudioFormat:
     frame_size: Optional[int] = None  # samples per frame, for encoders that need a fixed size
     muxer_options: Tuple[Tuple[str, str], ...] = ()
 
+    @property
+    def costly(self) -> bool:
+        """Whether encoding takes real CPU time (lossy codecs: about 8 ms per second of
+        audio on a busy 2-core machine), so that it belongs off the event loop."""
+        return self.bit_rate is not None
+
 
 FORMATS: Dict[str, AudioFormat] = {
     "mp3": AudioFormat("mp3", "libmp3lame", "s16p", "audio/mpeg", 64_000, 1152),

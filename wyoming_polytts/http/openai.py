@@ -220,7 +220,10 @@ async def _speak(
                 if limit is not None:
                     samples = samples[: limit - produced]
                 produced += len(samples)
-                data = await asyncio.to_thread(encoder.encode, samples)
+                if encoder.format.costly:
+                    data = await asyncio.to_thread(encoder.encode, samples)
+                else:
+                    data = encoder.encode(samples)
                 if not body.stream:
                     whole.append(data)
                 elif response is None:
