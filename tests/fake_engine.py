@@ -8,12 +8,13 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import socket
 import threading
 from dataclasses import dataclass, field
 from functools import partial
 from pathlib import Path
-from typing import AsyncIterator, List, Optional, Sequence, Set
+from typing import Any, AsyncIterator, List, Optional, Sequence, Set
 
 import numpy as np
 from aiohttp.test_utils import TestServer
@@ -195,10 +196,11 @@ def http_context(
 
 @contextlib.asynccontextmanager
 async def serve_http(
-    running: InProcessServer, root: Path, api_keys: Sequence[str] = ()
+    running: InProcessServer, root: Path, api_keys: Sequence[str] = (), **changes: Any
 ) -> AsyncIterator[str]:
     """The web app (admin API and /v1) on 127.0.0.1, speaking through the same pipeline and
-    scheduler as `running`'s Wyoming handler; yields its base URL."""
-    app = create_app(http_context(running, root, api_keys))
+    scheduler as `running`'s Wyoming handler; yields its base URL. `changes` are fields of
+    its context."""
+    app = create_app(dataclasses.replace(http_context(running, root, api_keys), **changes))
     async with TestServer(app, host="127.0.0.1") as server:
         yield str(server.make_url("")).rstrip("/")

@@ -5,7 +5,10 @@ in-process Wyoming handler)."""
 from __future__ import annotations
 
 import asyncio
+import dataclasses
+import json
 import os
+import socket
 from pathlib import Path
 from typing import AsyncIterator, Tuple
 
@@ -13,15 +16,25 @@ import httpx
 import numpy as np
 import openai
 import pytest
+from aiohttp.test_utils import TestServer
 from wyoming.tts import Synthesize, SynthesizeVoice
 
 from wyoming_polytts.engines.zipvoice import PromptAudio
+from wyoming_polytts.http.app import create_app
 from wyoming_polytts.http.download import UrlCache
 from wyoming_polytts.http.encoder import FORMATS
 from wyoming_polytts.http.openai import MODELS
 from wyoming_polytts.http.prompts import PromptCache
 
-from .fake_engine import ADMIN, RATE, InProcessServer, read_until, serve_fake, serve_http
+from .fake_engine import (
+    ADMIN,
+    RATE,
+    InProcessServer,
+    http_context,
+    read_until,
+    serve_fake,
+    serve_http,
+)
 from .helpers import decode_audio, describe, encode, voice_like
 
 Served = Tuple[InProcessServer, str]
@@ -241,3 +254,39 @@ def test_the_download_cache_is_bounded_in_size_and_age(tmp_path: Path) -> None:
         cache.put(url, url.encode())
     assert not old.exists() and len(cache) == 2
     assert cache.get("http://d") == b"http://d" and cache.get("http://b") is None
+
+
+async def test_a_client_that_stops_reading_is_dropped(tmp_path: Path) -> None:
+    sentences = 300
+    text = " ".join(f"Sentence number {n} is said." for n in range(sentences))
+    body = json.dumps(
+        {"model": "tts-1", "voice": "fake_one", "input": text, "response_format": "pcm"}
+    ).encode()
+    request = (
+        b"POST /v1/audio/speech HTTP/1.1\r\nHost: test\r\nContent-Type: application/json\r\n"
+        + f"Content-Length: {len(body)}\r\n\r\n".encode()
+        + body
+    )
+    async with serve_fake() as running:
+        running.engine.seconds_per_char = 0.05  # 22 MB of PCM: more than socket buffers hold
+        context = dataclasses.replace(http_context(running, tmp_path), write_seconds=0.5)
+        async with TestServer(create_app(context), host="127.0.0.1") as server:
+            assert server.runner is not None and server.runner.server is not None
+            web_server = server.runner.server
+            with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+                sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+                sock.setblocking(False)
+                loop = asyncio.get_running_loop()
+                await loop.sock_connect(sock, ("127.0.0.1", server.port))
+                await loop.sock_sendall(sock, request)
+                while not web_server.connections:
+                    await asyncio.sleep(0.01)
+                for _ in range(400):  # never read: the server must let the connection go
+                    if not web_server.connections:
+                        break
+                    await asyncio.sleep(0.05)
+                assert not web_server.connections, "the server still holds a client that never read"
+                calls = len(running.engine.calls)
+                assert calls < sentences
+                await asyncio.sleep(0.3)
+                assert len(running.engine.calls) == calls, "still working for it"

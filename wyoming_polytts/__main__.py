@@ -214,6 +214,7 @@ async def _start_admin(
         prompt_cache=PromptCache(settings.prompt_cache_size, cache_seconds),
         clause_policy=ClausePolicy(enabled=not settings.whole_sentences),
         max_text=settings.max_text,
+        write_seconds=settings.write_timeout,
     )
     runner = web.AppRunner(create_app(context), access_log=None)
     await runner.setup()

@@ -51,6 +51,7 @@ class AdminContext:
     prompt_cache: PromptCache = field(default_factory=PromptCache)  # those prompts, prepared
     clause_policy: ClausePolicy = field(default_factory=ClausePolicy)  # as on the Wyoming port
     max_text: int = 10_000  # longest text of one speech request
+    write_seconds: float = 30.0  # a speech client that stops reading this long is dropped
 
 
 CONTEXT = web.AppKey("polytts", AdminContext)

@@ -224,12 +224,11 @@ async def _speak(
                     data = await asyncio.to_thread(encoder.encode, samples)
                 else:
                     data = encoder.encode(samples)
-                if not body.stream:
+                if body.stream:
+                    response = response or await _start(request, body.response_format)
+                    await _send(request, response, data, context.write_seconds)
+                else:
                     whole.append(data)
-                elif response is None:
-                    response = await _start(request, body.response_format, data)
-                elif data:
-                    await response.write(data)
                 if (limit is not None and produced >= limit) or _gone(request):
                     break
     except (SynthesisError, SchedulerBusy) as err:
@@ -246,15 +245,30 @@ async def _speak(
         content_type = FORMATS[body.response_format].content_type
         return web.Response(body=b"".join(whole) + tail, headers={"Content-Type": content_type})
     if response is None:  # nothing was said (only silence or symbols): an empty file
-        response = await _start(request, body.response_format, b"")
+        response = await _start(request, body.response_format)
     with contextlib.suppress(ConnectionError):
-        await response.write(tail)
+        await _send(request, response, tail, context.write_seconds)
         await response.write_eof()
     return response
 
 
-async def _start(request: web.Request, response_format: str, first: bytes) -> web.StreamResponse:
-    """Send the headers of a streamed answer, and its first bytes."""
+async def _send(
+    request: web.Request, response: web.StreamResponse, data: bytes, seconds: float
+) -> None:
+    """Write `data`; a client that stops reading for `seconds` is dropped."""
+    if not data:
+        return
+    try:
+        await asyncio.wait_for(response.write(data), seconds)
+    except asyncio.TimeoutError:
+        _LOGGER.info("Dropping an HTTP speech client that stopped reading for %s s", seconds)
+        if request.transport is not None:
+            request.transport.abort()
+        raise ConnectionResetError("the client stopped reading") from None
+
+
+async def _start(request: web.Request, response_format: str) -> web.StreamResponse:
+    """Send the headers of a streamed answer."""
     response = web.StreamResponse(
         headers={
             "Content-Type": FORMATS[response_format].content_type,
@@ -263,8 +277,6 @@ async def _start(request: web.Request, response_format: str, first: bytes) -> we
     )
     response.enable_chunked_encoding()
     await response.prepare(request)
-    if first:
-        await response.write(first)
     return response
 
 
