@@ -4,6 +4,7 @@ and the origin document's curl and httpx examples as written."""
 
 from __future__ import annotations
 
+import base64
 import functools
 import http.server
 import json
@@ -167,3 +168,30 @@ async def test_the_origin_documents_examples_run_as_written(
         assert deleted.json() == {"deleted": "my_voice"}
         gone = await http_client.get("/v1/zipvoice/voices/my_voice")
         assert gone.status_code == 404
+
+
+async def test_a_base64_prompt_speaks_with_the_requests_settings(server: RunningServer) -> None:
+    prompt = "base64+" + base64.b64encode(encode(voice_like(2.5))).decode()
+    body = {
+        "model": "zipvoice",
+        "input": "Hello world. Good morning, world! The lights are off.",
+        "voice": prompt,
+        "prompt_text": "Hello world.",
+        "num_steps": 2,
+        "guidance_scale": 2.0,
+        "remove_long_silence": False,
+        "max_duration": 1.0,
+        "response_format": "wav",
+    }
+    async with httpx.AsyncClient(base_url=str(server.http_url), timeout=60) as http:
+        await wait_until_ready(str(server.http_url), "zipvoice")
+        capped = await http.post("/v1/zipvoice/audio/speech", json=body)
+        assert capped.status_code == 200, capped.text
+        whole = await http.post("/v1/zipvoice/audio/speech", json={**body, "max_duration": None})
+        untranscribed = await http.post(
+            "/v1/zipvoice/audio/speech", json={**body, "prompt_text": None}
+        )
+    assert len(decode_audio(capped.content, "wav")) / RATE == pytest.approx(1.0, abs=0.01)
+    assert len(decode_audio(whole.content, "wav")) / RATE > 2.0
+    assert untranscribed.status_code == 501  # this server runs without speech recognition
+    assert untranscribed.json()["error"]["code"] == "no-transcriber"
