@@ -11,7 +11,19 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
-from typing import Any, Awaitable, Callable, Dict, List, Mapping, Optional, Sequence, Type, Union
+from typing import (
+    Any,
+    Awaitable,
+    Callable,
+    Dict,
+    List,
+    Mapping,
+    Optional,
+    Sequence,
+    Tuple,
+    Type,
+    Union,
+)
 
 from aiohttp import web
 from pydantic import BaseModel
@@ -19,7 +31,8 @@ from pydantic.json_schema import GenerateJsonSchema, JsonSchemaValue, models_jso
 from pydantic_core import core_schema
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
-Answer = Union[Type[BaseModel], str, Dict[str, Any], None]  # a model, a media type, a schema
+# An answer's body: a model, a media type (binary), several media types, or a JSON schema.
+Answer = Union[Type[BaseModel], str, Tuple[str, ...], Dict[str, Any], None]
 _PARAMETER = re.compile(r"{(\w+)}")
 
 # Who may call a route: anyone; the admin token; an API key when keys are set (speech);
@@ -104,8 +117,9 @@ def _models(operations: Sequence[Operation], errors: Mapping[str, Answer]) -> Li
 def _content(answer: Answer, schema_of: Mapping[Any, Dict[str, Any]]) -> Optional[Dict[str, Any]]:
     if answer is None:
         return None
-    if isinstance(answer, str):  # a media type: binary content
-        return {answer: {"schema": {"type": "string", "format": "binary"}}}
+    if isinstance(answer, (str, tuple)):  # media types: binary content
+        binary = {"schema": {"type": "string", "format": "binary"}}
+        return {media: binary for media in ((answer,) if isinstance(answer, str) else answer)}
     if isinstance(answer, dict):
         return {"application/json": {"schema": answer}}
     return {"application/json": {"schema": schema_of[answer]}}

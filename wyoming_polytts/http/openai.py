@@ -14,7 +14,7 @@ import asyncio
 import contextlib
 import logging
 from functools import partial
-from typing import Dict, List, Optional, Tuple, Type, TypeVar
+from typing import Any, Dict, List, Optional, Tuple, Type, TypeVar
 
 from aiohttp import web
 from pydantic import BaseModel, ValidationError
@@ -67,7 +67,7 @@ Model = TypeVar("Model", bound=BaseModel)
 
 def operations() -> List[Operation]:
     """The /v1 routes, for the app's route table and its OpenAPI document."""
-    audio = {200: "audio/mpeg"}
+    audio = {200: tuple(dict.fromkeys(kind.content_type for kind in FORMATS.values()))}
     zipvoice = "zipvoice"
     return [
         Operation(
@@ -79,8 +79,6 @@ def operations() -> List[Operation]:
             body=s.SpeechRequest,
             responses=audio,
             auth=AUTH_SPEECH,
-            description="The media type follows response_format: audio/mpeg, audio/ogg "
-            "(opus), audio/aac, audio/flac, audio/wav or audio/pcm.",
         ),
         Operation(
             "GET",
@@ -390,7 +388,10 @@ async def _prompt(context: AdminContext, source: str, transcript: Optional[str])
 
 async def _body(request: web.Request, model: Type[Model]) -> Model:
     """The request's body, validated by `model`; a 400 in OpenAI's shape when it is not."""
-    fields = await read_fields(request)
+    return _validated(model, await read_fields(request))
+
+
+def _validated(model: Type[Model], fields: Dict[str, Any]) -> Model:
     try:
         return model.model_validate(fields)
     except ValidationError as err:
@@ -439,14 +440,10 @@ async def zipvoice_register(request: web.Request) -> web.Response:
     context = request.app[CONTEXT]
     fields = await read_fields(request)
     upload = fields.get("audio_file")
-    try:
-        form = s.VoiceRegistration.model_validate(
-            {**fields, "audio_file": upload[1] if isinstance(upload, tuple) else upload}
-        )
-    except ValidationError as err:
-        first = err.errors()[0]
-        param = ".".join(str(part) for part in first["loc"]) or None
-        raise ApiError(400, f"{param}: {first['msg']}", "invalid_value", param) from None
+    form = _validated(
+        s.VoiceRegistration,
+        {**fields, "audio_file": upload[1] if isinstance(upload, tuple) else upload},
+    )
     transcript = form.transcription
     clone = await register(
         context,
