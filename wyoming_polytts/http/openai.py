@@ -223,7 +223,8 @@ async def _speak(
                 else:
                     data = encoder.encode(samples)
                 if body.stream:
-                    response = response or await _start(request, body.response_format)
+                    if response is None:  # the headers leave with the first audio
+                        response = await _start(request, body.response_format)
                     await _send(request, response, data, context.write_seconds)
                 else:
                     whole.append(data)
