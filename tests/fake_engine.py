@@ -28,6 +28,7 @@ from wyoming_polytts.http.auth import Guard
 from wyoming_polytts.http.download import UrlCache, UrlPolicy
 from wyoming_polytts.lexicon import Lexicon
 from wyoming_polytts.pipeline import SpeechPipeline
+from wyoming_polytts.presets import PresetStore
 from wyoming_polytts.registry import VoiceRegistry
 from wyoming_polytts.scheduler import Scheduler
 from wyoming_polytts.server import ConnectionLimits, PolyTtsEventHandler, ServiceContext
@@ -89,6 +90,42 @@ class FakeEngine:
                 self.running -= 1
 
 
+class StreamingFakeEngine(FakeEngine):
+    """A `FakeEngine` that sends each text in `stretches` parts, as Kokoro's windowed decoder
+    does; every part after the first waits for `later_gate` (cleared: they block)."""
+
+    def __init__(self, stretches: int = 3) -> None:
+        super().__init__()
+        self.stretches = stretches
+        self.later_gate = threading.Event()
+        self.later_gate.set()
+        self.stretches_made: List[int] = []
+
+    def stream(self, text: str, voice: str, speed: float) -> FakeStream:
+        return FakeStream(self, text, voice, speed)
+
+
+class FakeStream:
+    """The `AudioStream` of `StreamingFakeEngine`."""
+
+    def __init__(self, engine: StreamingFakeEngine, text: str, voice: str, speed: float):
+        self._engine = engine
+        self._args = (text, voice, speed)
+        self._parts: Optional[List[np.ndarray]] = None
+        self.finished = False
+
+    def next_chunk(self) -> np.ndarray:
+        if self._parts is None:
+            whole = self._engine.synthesize(*self._args)
+            self._parts = list(np.array_split(whole, self._engine.stretches))
+        else:
+            self._engine.later_gate.wait(timeout=30)
+        part = self._parts.pop(0)
+        self.finished = not self._parts
+        self._engine.stretches_made.append(part.size)
+        return part
+
+
 @dataclass
 class InProcessServer:
     """The real Wyoming handler on 127.0.0.1, in this event loop."""
@@ -98,6 +135,7 @@ class InProcessServer:
     context: ServiceContext
     port: int = 0
     handlers: Set[asyncio.Task[None]] = field(default_factory=set)
+    presets: Optional[PresetStore] = None
 
     @contextlib.asynccontextmanager
     async def client(self, receive_buffer: Optional[int] = None) -> AsyncIterator[AsyncTcpClient]:
@@ -123,17 +161,21 @@ class InProcessServer:
 
 @contextlib.asynccontextmanager
 async def serve_fake(
-    limits: Optional[ConnectionLimits] = None, workers: int = 1, max_queue: int = 64
+    limits: Optional[ConnectionLimits] = None,
+    workers: int = 1,
+    max_queue: int = 64,
+    presets: Optional[PresetStore] = None,
+    engine: Optional[FakeEngine] = None,
 ) -> AsyncIterator[InProcessServer]:
-    engine = FakeEngine()
+    engine = engine or FakeEngine()
     scheduler = Scheduler(workers, max_queued=max_queue)
     context = ServiceContext(
-        catalog=VoiceCatalog([engine]),
+        catalog=VoiceCatalog([engine], presets=presets),
         pipeline=SpeechPipeline(scheduler),
         samples_per_chunk=1024,
         limits=limits or ConnectionLimits(),
     )
-    running = InProcessServer(engine, scheduler, context)
+    running = InProcessServer(engine, scheduler, context, presets=presets)
 
     async def on_connect(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         task = asyncio.current_task()
@@ -149,6 +191,8 @@ async def serve_fake(
     finally:
         engine.gate.set()
         engine.hold.set()
+        if isinstance(engine, StreamingFakeEngine):
+            engine.later_gate.set()
         server.close()
         for task in running.handlers:
             task.cancel()
@@ -189,6 +233,7 @@ def http_context(
         allow_url_download=False,
         pipeline=running.context.pipeline,
         lexicon=Lexicon(root / "lexicon.json", LANGUAGES),
+        presets=running.presets,
         clause_policy=running.context.clause_policy,
         max_text=running.context.limits.text_chars,
     )

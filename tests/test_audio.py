@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import numpy as np
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
-from wyoming_polytts.audio import iter_chunks, to_pcm16, trim_silence
+from wyoming_polytts.audio import SilenceTrimmer, iter_chunks, to_pcm16, trim_silence
 
 
 def test_to_pcm16_scales_and_clips() -> None:
@@ -62,3 +64,36 @@ def test_long_pauses_are_shortened_and_short_ones_kept() -> None:
     assert len(result) == len(audio) - int(0.9 * rate)  # 1.2 s became 0.3 s; 0.2 s stays
     assert np.array_equal(result[:500], tone) and np.array_equal(result[-500:], tone)
     assert shorten_pauses(tone, rate) is tone
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    lead=st.integers(0, 3000),
+    loud=st.lists(st.integers(1, 2000), min_size=0, max_size=3),
+    gap=st.integers(0, 2000),
+    trail=st.integers(0, 3000),
+    cuts=st.lists(st.integers(1, 5000), max_size=6),
+)
+def test_trimming_in_stretches_keeps_what_trimming_at_once_keeps(
+    lead: int, loud: list, gap: int, trail: int, cuts: list
+) -> None:
+    """Audio pushed in stretches comes out as `trim_silence` of the whole, up to one 10 ms frame
+    at each end (frames are counted from where each stretch's held-back audio begins)."""
+    rate = 1000
+    parts = [np.zeros(lead, np.float32)]
+    for length in loud:
+        parts += [np.full(length, 0.5, np.float32), np.zeros(gap, np.float32)]
+    parts.append(np.zeros(trail, np.float32))
+    whole = np.concatenate(parts)
+    trimmer = SilenceTrimmer(rate, lead_seconds=0.05, trail_seconds=0.2)
+    pieces, start = [], 0
+    for cut in sorted(set(cuts)) + [whole.size]:
+        if cut > start:
+            pieces.append(trimmer.push(whole[start:cut]))
+            start = cut
+    pieces.append(trimmer.finish())
+    streamed = np.concatenate(pieces)
+    at_once = trim_silence(whole, rate, lead_seconds=0.05, trail_seconds=0.2)
+    frame = rate // 100
+    assert abs(streamed.size - at_once.size) <= 2 * frame
+    assert np.count_nonzero(streamed) == np.count_nonzero(at_once)  # no loud sample lost

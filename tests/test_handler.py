@@ -14,7 +14,7 @@ from wyoming.tts import Synthesize, SynthesizeChunk, SynthesizeStart, Synthesize
 
 from wyoming_polytts.server import ConnectionLimits
 
-from .fake_engine import RATE, read_until, serve_fake, types
+from .fake_engine import RATE, StreamingFakeEngine, read_until, serve_fake, types
 
 SENTENCES = " ".join(f"Sentence number {n} of a long answer is here." for n in range(1, 31))
 
@@ -284,3 +284,31 @@ async def test_an_answer_that_has_begun_is_not_cut_off_by_busy() -> None:
         assert "error" not in types(events)
     for events in refused:
         assert [e.data["code"] for e in events if e.type == "error"] == ["busy"]
+
+
+async def test_a_sentence_is_sent_while_it_is_still_being_decoded() -> None:
+    """A streaming engine's first stretch is on the wire before its next one exists."""
+    engine = StreamingFakeEngine(stretches=3)
+    async with serve_fake(engine=engine) as server, server.client() as client:
+        engine.later_gate.clear()  # the sentence's later stretches cannot be made yet
+        await client.write_event(Synthesize(text="The living room lights are now off.").event())
+        events = await read_until(client, "audio-chunk")
+        assert types(events) == ["audio-start", "audio-chunk"]
+        assert engine.stretches_made and len(engine.stretches_made) == 1
+        engine.later_gate.set()
+        events += await read_until(client, "audio-stop")
+    assert types(events).count("audio-start") == 1 and types(events).count("audio-stop") == 1
+    assert len(engine.stretches_made) == 3
+
+
+async def test_streamed_text_frames_each_sentence_once_however_many_stretches() -> None:
+    engine = StreamingFakeEngine(stretches=4)
+    async with serve_fake(engine=engine) as server, server.client() as client:
+        await client.write_event(SynthesizeStart().event())
+        await client.write_event(SynthesizeChunk(text="First sentence here. Second one ").event())
+        await client.write_event(SynthesizeChunk(text="follows it.").event())
+        await client.write_event(SynthesizeStop().event())
+        events = await read_until(client, "synthesize-stopped")
+    kinds = [kind for kind in types(events) if kind != "audio-chunk"]
+    assert kinds == ["audio-start", "audio-stop"] * 2 + ["synthesize-stopped"]
+    assert len(engine.stretches_made) == 8

@@ -27,10 +27,13 @@ from wyoming_polytts.http.auth import TOKEN_FILE, Guard, LoginLimiter, load_or_c
 from wyoming_polytts.http.download import UrlCache, UrlPolicy
 from wyoming_polytts.lexicon import Lexicon
 from wyoming_polytts.models import ModelNotFoundError, resolve_kokoro
+from wyoming_polytts.presets import PresetStore
 from wyoming_polytts.registry import PromptLimits, VoiceRegistry
 from wyoming_polytts.voices import VoiceCatalog
+from wyoming_polytts.zipvoice_model import find_zipvoice_files
 
 from .helpers import encode, voice_like
+from .zipvoice_tiny import build_tiny_zipvoice
 
 TOKEN = "correct-horse-battery-staple"
 AUTH = {"X-Admin-Token": TOKEN}
@@ -50,11 +53,22 @@ def make_context(
     limits: Optional[PromptLimits] = None,
     url_policy: Optional[UrlPolicy] = None,
     guard: Optional[Guard] = None,
+    zipvoice: Optional[Path] = None,
 ) -> AdminContext:
     names = {spec.name for spec in kokoro.voices()}
-    registry = VoiceRegistry(root / "voices", LANGUAGES, limits, is_reserved=names.__contains__)
+    presets = PresetStore(root / "presets.json")
+    registry = VoiceRegistry(
+        root / "voices",
+        LANGUAGES,
+        limits,
+        is_reserved=lambda name: name in names or name in presets,
+        removal_guard=presets.keeping_bases,
+    )
     registry.load()
-    catalog = VoiceCatalog([kokoro, ZipVoiceEngine(registry)])
+    clones = ZipVoiceEngine(registry)
+    if zipvoice is not None:  # clones can speak (the model is loaded when first used)
+        clones.attach(find_zipvoice_files(zipvoice, "test"))
+    catalog = VoiceCatalog([kokoro, clones], presets=presets)
     registry.on_change(catalog.refresh)
     return AdminContext(
         registry=registry,
@@ -64,6 +78,7 @@ def make_context(
         url_cache=UrlCache(root / "cache"),
         allow_url_download=allow_url_download,
         lexicon=Lexicon(root / "lexicon.json", LANGUAGES),
+        presets=presets,
     )
 
 
@@ -179,6 +194,8 @@ async def test_every_state_changing_route_needs_the_token(client: TestClient) ->
             .replace("{language}", "en")
             .replace("{word}", "Zigbee")
         )
+        if path == "/api/presets/{name}":
+            url = "/api/presets/calm"
         for headers in ({}, {"X-Admin-Token": "wrong"}, {"Authorization": "Bearer wrong"}):
             response = await client.request(route.method, url, headers=headers, data=b"{}")
             if path.startswith("/v1/"):
@@ -187,7 +204,9 @@ async def test_every_state_changing_route_needs_the_token(client: TestClient) ->
             else:
                 await error_of(response, 401)
         checked += 1
-    assert checked >= 9  # register, delete, clear caches (/api and /v1), logout, lexicon
+    # /api: voices, preview, caches, transcribe, logout, lexicon, presets (post, put, delete);
+    # /v1: register, delete, caches
+    assert checked >= 14
 
 
 PUBLIC_VOICE_FIELDS = {"name", "engine", "languages", "description", "installed"}
@@ -685,3 +704,133 @@ async def test_without_a_lexicon_the_routes_say_so(tmp_path: Path, kokoro: Kokor
         assert (await error_of(response, 501))["code"] == "no-lexicon"
         session = await (await client.get("/api/session")).json()
         assert session["lexicon"] is False and session["lexicon_languages"] == []
+
+
+# -- presets --------------------------------------------------------------------------------
+
+
+async def test_presets_are_created_listed_changed_and_deleted(client: TestClient) -> None:
+    body = {"name": "calm", "voice": "jf_alpha", "speed": 0.8, "description": "Calm"}
+    response = await client.post("/api/presets", json=body, headers=AUTH)
+    assert response.status == 201, await response.text()
+    created = await response.json()
+    assert created["preset"] == {
+        "name": "calm",
+        "voice": "jf_alpha",
+        "speed": 0.8,
+        "description": "Calm",
+    }
+    assert created["languages"] == ["ja", "en-US"] and created["installed"] is True
+    error = await error_of(await client.post("/api/presets", json=body, headers=AUTH), 409)
+    assert error["code"] == "name-taken"
+
+    listed = (await (await client.get("/api/presets")).json())["presets"]
+    assert [preset["name"] for preset in listed] == ["calm"]
+    voices = (await (await client.get("/api/voices")).json())["voices"]
+    assert next(v for v in voices if v["name"] == "calm")["preset"]["speed"] == 0.8
+
+    blend = {"voice": "jf_alpha(2)+jm_kumo(1)", "speed": 1.3}
+    response = await client.put("/api/presets/calm", json=blend, headers=AUTH)
+    assert response.status == 200, await response.text()
+    response = await client.get("/api/presets/calm")
+    assert (await response.json())["preset"]["voice"] == "jf_alpha(2)+jm_kumo(1)"
+    response = await client.put("/api/presets/quick", json={"voice": "jm_kumo"}, headers=AUTH)
+    assert response.status == 201 and (await response.json())["preset"]["speed"] == 1.0
+
+    for name in ("calm", "quick"):
+        response = await client.delete(f"/api/presets/{name}", headers=AUTH)
+        assert response.status == 200
+    await error_of(await client.get("/api/presets/calm"), 404)
+    await error_of(await client.delete("/api/presets/calm", headers=AUTH), 404)
+    assert (await (await client.get("/api/presets")).json())["presets"] == []
+
+
+@pytest.mark.parametrize(
+    ("body", "status", "code"),
+    [
+        ({"name": "jm_kumo", "voice": "jf_alpha"}, 409, "name-taken"),
+        ({"name": "x", "voice": "af_nobody"}, 400, "unknown-voice"),
+        ({"name": "x", "voice": "jf_alpha(1)+af_nobody(1)"}, 400, "unknown-voice"),
+        ({"name": "x", "voice": "jf_alpha", "speed": 9}, 400, "bad-speed"),
+        ({"name": "x", "voice": "jf_alpha", "speed": "quick"}, 400, "bad-speed"),
+        ({"name": "X Y", "voice": "jf_alpha"}, 400, "invalid-name"),
+        ({"name": "x"}, 400, "bad-voice"),
+    ],
+)
+async def test_bad_presets_get_clear_errors(
+    client: TestClient, body: Dict[str, object], status: int, code: str
+) -> None:
+    error = await error_of(await client.post("/api/presets", json=body, headers=AUTH), status)
+    assert error["code"] == code
+    assert (await (await client.get("/api/presets")).json())["presets"] == []
+
+
+async def test_a_preset_of_a_clone_needs_a_model_and_keeps_the_clone(
+    client: TestClient, tmp_path: Path, kokoro: KokoroEngine
+) -> None:
+    body = {"name": "slow-grandma", "voice": "grandma", "speed": 0.8}
+    response = await client.post(
+        "/api/voices", data=form(audio=encode(voice_like(2.0))), headers=AUTH
+    )
+    assert response.status == 201
+    # Without a ZipVoice model the clone cannot speak, and neither could the preset.
+    error = await error_of(await client.post("/api/presets", json=body, headers=AUTH), 409)
+    assert error["code"] == "not-installed" and "ZipVoice" in error["error"]
+
+    model = build_tiny_zipvoice(tmp_path / "zipvoice")
+    context = make_context(tmp_path / "with-model", kokoro, zipvoice=model)
+    async with TestClient(TestServer(create_app(context))) as client:
+        response = await client.post(
+            "/api/voices", data=form(audio=encode(voice_like(2.0))), headers=AUTH
+        )
+        assert response.status == 201
+        response = await client.post("/api/presets", json=body, headers=AUTH)
+        assert response.status == 201, await response.text()
+        assert (await response.json())["languages"] == ["en-US"]
+
+        error = await error_of(await client.delete("/api/voices/grandma", headers=AUTH), 409)
+        assert error["code"] == "in-use" and "slow-grandma" in error["error"]
+        assert await clone_names(client) == ["grandma"]
+        await client.delete("/api/presets/slow-grandma", headers=AUTH)
+        assert (await client.delete("/api/voices/grandma", headers=AUTH)).status == 200
+
+
+# -- behind Home Assistant's ingress ---------------------------------------------------------
+
+
+async def test_behind_a_proxy_the_page_and_urls_carry_its_path(client: TestClient) -> None:
+    ingress = {"X-Ingress-Path": "/api/hassio_ingress/abc123"}
+    page = await (await client.get("/", headers=ingress)).text()
+    assert '<base href="/api/hassio_ingress/abc123/">' in page
+    assert 'href="static/style.css"' in page and 'src="static/app.js"' in page
+    assert "<base" not in await (await client.get("/")).text()
+    for bad in ("https://evil.example", "//evil.example", "/a/../b", '/a"><script>'):
+        page = await (await client.get("/", headers={"X-Ingress-Path": bad})).text()
+        assert "<base" not in page and "evil" not in page
+
+    response = await client.post(
+        "/api/voices", data=form(audio=encode(voice_like(2.0))), headers=AUTH
+    )
+    assert response.status == 201
+    voice = await (await client.get("/api/voices/grandma", headers={**AUTH, **ingress})).json()
+    assert voice["clone"]["prompt_url"] == "/api/hassio_ingress/abc123/api/voices/grandma/prompt"
+    response = await client.post("/api/login", json={"token": TOKEN}, headers=ingress)
+    assert response.cookies["polytts_session"]["path"] == "/api/hassio_ingress/abc123/"
+
+
+async def test_only_the_ingress_proxy_counts_as_signed_in(
+    tmp_path: Path, kokoro: KokoroEngine
+) -> None:
+    body = {"name": "calm", "voice": "jf_alpha", "speed": 0.9}
+    # Home Assistant's origin is not the add-on's host; its proxy vouches for the request.
+    from_ha = {"Origin": "https://homeassistant.example:8123"}
+    # The test client connects from 127.0.0.1: trusted as the proxy, or not.
+    for trusted, answers in ((["127.0.0.1"], (201, 409)), (["172.30.32.2"], (401, 403))):
+        guard = Guard(TOKEN, trusted_proxies=trusted)
+        context = make_context(tmp_path / trusted[0], kokoro, guard=guard)
+        async with TestClient(TestServer(create_app(context))) as client:
+            session = await (await client.get("/api/session")).json()
+            assert session["authenticated"] is session["via_proxy"] is (answers[0] == 201)
+            for headers, status in zip(({}, from_ha), answers, strict=True):
+                response = await client.post("/api/presets", json=body, headers=headers)
+                assert response.status == status, await response.text()

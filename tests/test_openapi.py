@@ -17,6 +17,7 @@ from hypothesis import strategies as st
 from schemathesis import GenerationMode
 
 from wyoming_polytts.http.app import DOCUMENT, OPERATIONS, api_document, create_app
+from wyoming_polytts.presets import PresetStore
 
 from .fake_engine import ADMIN, http_context, serve_fake, serve_http
 
@@ -35,7 +36,8 @@ def server_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     stop = asyncio.Event()
 
     async def run() -> None:
-        async with serve_fake() as running, serve_http(running, root) as base:
+        presets = PresetStore(root / "presets.json")
+        async with serve_fake(presets=presets) as running, serve_http(running, root) as base:
             running.engine.seconds_per_char = 0.001  # long fuzzed texts stay quick
             url.append(base)
             started.set()

@@ -34,9 +34,9 @@ async def test_pieces_come_out_in_order_while_the_next_is_made(parts: tuple) -> 
     asked: list = []
     run = pipeline.scheduler.run
 
-    async def counted(function, text, *args, **kwargs):  # type: ignore[no-untyped-def]
-        asked.append(text)
-        return await run(function, text, *args, **kwargs)
+    async def counted(function, *args, **kwargs):  # type: ignore[no-untyped-def]
+        asked.append(function)
+        return await run(function, *args, **kwargs)
 
     pipeline.scheduler.run = counted
     seen = []

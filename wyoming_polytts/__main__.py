@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import os
 from functools import partial
 from typing import List, Optional, Sequence, Tuple
 from urllib.parse import urlparse
@@ -12,7 +13,7 @@ from urllib.parse import urlparse
 from aiohttp import web
 from wyoming.server import AsyncServer
 
-from . import __version__, transcriber
+from . import __version__, addon, transcriber
 from .background import Supervisor
 from .discovery import ZeroconfAnnouncer
 from .engines.kokoro import KokoroEngine
@@ -25,6 +26,7 @@ from .http.download import UrlCache, UrlPolicy
 from .http.prompts import PromptCache
 from .lexicon import Lexicon
 from .pipeline import SpeechPipeline
+from .presets import PresetStore
 from .registry import PromptLimits, VoiceRegistry
 from .scheduler import Scheduler
 from .server import ConnectionLimits, PolyTtsEventHandler, ServiceContext, StdioServer
@@ -35,6 +37,7 @@ from .voices import VoiceCatalog
 from .zipvoice_model import VARIANTS, resolve_zipvoice
 
 _LOGGER = logging.getLogger("wyoming_polytts")
+PRESETS_FILE = "presets.json"
 WARM_UP_TEXT = "The living room lights are now off, and the front door is locked for the night."
 
 
@@ -45,15 +48,17 @@ async def serve(settings: Settings) -> None:
     _LOGGER.info("Kokoro voice packs: %s", files.voices)
     engine = kokoro_engine(settings, files)
     kokoro_names = {spec.name for spec in engine.voices()}
+    presets = PresetStore(settings.data_dir / PRESETS_FILE)
     registry = VoiceRegistry(
         settings.data_dir / "voices",
         languages=CLONE_LANGUAGES,
         limits=PromptLimits(max_seconds=settings.max_prompt_seconds),
-        is_reserved=kokoro_names.__contains__,
+        is_reserved=lambda name: name in kokoro_names or name in presets,
+        removal_guard=presets.keeping_bases,  # a clone a preset speaks with stays
     )
     registry.load()
     clones = _zipvoice(settings, registry)
-    catalog = VoiceCatalog([engine, clones], default_voice=settings.voice)
+    catalog = VoiceCatalog([engine, clones], default_voice=settings.voice, presets=presets)
     registry.on_change(catalog.refresh)
     _log_voices(engine)
 
@@ -75,7 +80,7 @@ async def serve(settings: Settings) -> None:
     jobs = Supervisor()
     jobs.start(
         "kokoro",
-        _load(scheduler, engine, catalog.default().name),
+        _load(scheduler, engine, _warm_up_voice(catalog, engine)),
         on_failure=partial(_kokoro_failed, catalog, engine),
     )
     jobs.start(
@@ -84,7 +89,7 @@ async def serve(settings: Settings) -> None:
         on_failure=partial(_clones_failed, catalog, clones),
     )
     admin, admin_context = await _start_admin(
-        settings, registry, catalog, pipeline, lexicon, jobs, clones
+        settings, registry, catalog, pipeline, lexicon, presets, jobs, clones
     )
     if admin_context is not None:
         jobs.start(
@@ -93,6 +98,8 @@ async def serve(settings: Settings) -> None:
             on_failure=partial(_transcriber_failed, admin_context),
         )
     announcer = await _announce(settings)
+    if settings.supervisor_url is not None:
+        jobs.start("supervisor-discovery", _supervisor_discovery(settings))
     _LOGGER.info("Listening on %s (default voice %s)", settings.uri, catalog.default().name)
     try:
         await server.run(partial(PolyTtsEventHandler, context))
@@ -181,6 +188,7 @@ async def _start_admin(
     catalog: VoiceCatalog,
     pipeline: SpeechPipeline,
     lexicon: Lexicon,
+    presets: PresetStore,
     jobs: Supervisor,
     clones: ZipVoiceEngine,
 ) -> Tuple[Optional[web.AppRunner], Optional[AdminContext]]:
@@ -195,6 +203,7 @@ async def _start_admin(
         guard=Guard(
             load_or_create_token(settings.data_dir, settings.admin_token),
             api_keys=settings.api_keys,
+            trusted_proxies=settings.ingress_proxies,
         ),
         url_policy=UrlPolicy(
             allow_private=settings.allow_private_urls,
@@ -208,6 +217,7 @@ async def _start_admin(
         allow_url_download=settings.allow_url_download,
         pipeline=pipeline,
         lexicon=lexicon,
+        presets=presets,
         jobs=jobs,
         transcriber_missing="speech recognition is still starting; try again shortly",
         clones=clones if settings.zipvoice else None,
@@ -273,6 +283,26 @@ async def _announce(settings: Settings) -> Optional[ZeroconfAnnouncer]:
     announcer = ZeroconfAnnouncer(settings.zeroconf_name, parsed.port, settings.zeroconf_host)
     await announcer.start()
     return announcer
+
+
+async def _supervisor_discovery(settings: Settings) -> None:
+    """Tell Home Assistant, through the Supervisor, where to find the open port."""
+    assert settings.supervisor_url is not None
+    parsed = urlparse(settings.uri)
+    token = os.environ.get("SUPERVISOR_TOKEN", "")
+    if parsed.scheme != "tcp" or parsed.port is None or not token:
+        raise RuntimeError("needs a tcp:// --uri with a port and $SUPERVISOR_TOKEN")
+    await addon.wait_listening(parsed.hostname or "", parsed.port)
+    await addon.announce(settings.supervisor_url, token, parsed.port)
+
+
+def _warm_up_voice(catalog: VoiceCatalog, engine: KokoroEngine) -> str:
+    """A Kokoro voice to warm up with: the default voice's, else the first one installed."""
+    default = catalog.default()
+    if default.engine is engine:
+        return default.engine_voice
+    specs = engine.voices()
+    return next((spec.name for spec in specs if spec.installed), specs[0].name)
 
 
 def _log_voices(engine: KokoroEngine) -> None:

@@ -54,15 +54,59 @@ def trim_silence(
     Silence is 10 ms frames whose RMS stays below `threshold_db` dBFS. The kept trail plus
     the next piece's lead is the pause between two sentences of one answer.
     """
-    frame, rms = frame_levels(samples, rate)
-    if rms.size == 0:
-        return samples
-    loud = np.flatnonzero(rms > 10 ** (threshold_db / 20))
-    if loud.size == 0:
-        return samples[:0]
-    start = max(0, loud[0] * frame - int(lead_seconds * rate))
-    end = min(len(samples), (loud[-1] + 1) * frame + int(trail_seconds * rate))
-    return samples[start:end]
+    trimmer = SilenceTrimmer(rate, lead_seconds, trail_seconds, threshold_db)
+    return np.concatenate([trimmer.push(samples), trimmer.finish()])
+
+
+class SilenceTrimmer:
+    """`trim_silence` for audio that arrives in stretches: `push` each, then `finish`.
+
+    Leading silence is dropped (but `lead_seconds` of it) and quiet audio is held back until
+    louder audio follows it, so the result is the same as trimming the whole at once.
+    """
+
+    def __init__(
+        self,
+        rate: int,
+        lead_seconds: float = 0.05,
+        trail_seconds: float = 0.25,
+        threshold_db: float = -45.0,
+    ) -> None:
+        self._rate = rate
+        self._lead = int(lead_seconds * rate)
+        self._trail = int(trail_seconds * rate)
+        self._threshold = 10 ** (threshold_db / 20)
+        self._pending = np.zeros(0, np.float32)  # quiet audio (or part of a frame) held back
+        self._started = False  # whether loud audio was seen
+        self._total = 0
+
+    def push(self, samples: np.ndarray) -> np.ndarray:
+        """The part of `samples` (with what was held back) that is sure to be kept."""
+        self._total += len(samples)
+        buffer = np.concatenate([self._pending, np.asarray(samples, dtype=np.float32)])
+        frame, rms = frame_levels(buffer, self._rate)
+        loud = np.flatnonzero(rms > self._threshold)
+        if loud.size == 0:
+            if not self._started:  # still leading silence: keep only what the lead may need
+                self._pending = buffer[max(0, rms.size * frame - self._lead) :]
+            else:
+                self._pending = buffer
+            return buffer[:0]
+        start = 0
+        if not self._started:
+            start = max(0, loud[0] * frame - self._lead)
+            self._started = True
+        end = (loud[-1] + 1) * frame
+        self._pending = buffer[end:]
+        return buffer[start:end]
+
+    def finish(self) -> np.ndarray:
+        """What is left: up to `trail_seconds` of trailing silence."""
+        pending, self._pending = self._pending, self._pending[:0]
+        if not self._started:
+            frame = max(1, self._rate // 100)
+            return pending if self._total < frame else pending[:0]  # too short to judge
+        return pending[: self._trail]
 
 
 def to_mono(samples: np.ndarray) -> np.ndarray:

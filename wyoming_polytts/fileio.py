@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import tempfile
+import time
 from pathlib import Path
 from typing import BinaryIO, Callable, Optional
 
@@ -65,3 +66,16 @@ def atomic_write(
             os.unlink(temp_name)
         raise
     fsync_dir(folder)
+
+
+def set_aside(path: Path) -> Path:
+    """Rename an unreadable file to `NAME.corrupt-<UTC time>` for a person to look at, out of
+    the way of new saves; returns the new path."""
+    stamp = time.strftime("%Y%m%dT%H%M%SZ", time.gmtime())
+    aside = path.with_name(f"{path.name}.corrupt-{stamp}")
+    counter = 1
+    while aside.exists():
+        counter += 1
+        aside = path.with_name(f"{path.name}.corrupt-{stamp}-{counter}")
+    os.replace(path, aside)
+    return aside

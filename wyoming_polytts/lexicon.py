@@ -11,17 +11,15 @@ from __future__ import annotations
 
 import json
 import logging
-import os
 import re
 import threading
-import time
 import unicodedata
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Callable, Dict, Iterable, List, Optional, Sequence, Tuple
 
 from .engines.base import mark_phonemes
-from .fileio import atomic_write_bytes
+from .fileio import atomic_write_bytes, set_aside
 from .language_tags import fold
 
 _LOGGER = logging.getLogger(__name__)
@@ -233,7 +231,7 @@ class Lexicon:
             if not isinstance(items, list):
                 raise ValueError("no list of entries")
         except (ValueError, KeyError, UnicodeDecodeError) as err:
-            aside = self._set_aside()
+            aside = set_aside(self.path)
             _LOGGER.error(
                 "The lexicon %s is unreadable (%s); moved it to %s", self.path, err, aside
             )
@@ -248,7 +246,7 @@ class Lexicon:
                 continue
             entries[_key(entry.language, entry.word, entry.case_sensitive)] = entry
         if bad:
-            aside = self._set_aside()
+            aside = set_aside(self.path)
             _LOGGER.error(
                 "%d entries of the lexicon %s are invalid; kept the file as %s and the other %d",
                 bad,
@@ -261,16 +259,6 @@ class Lexicon:
         else:
             self._entries = entries
         _LOGGER.info("%d lexicon entries in %s", len(entries), self.path)
-
-    def _set_aside(self) -> Path:
-        stamp = time.strftime("%Y%m%dT%H%M%SZ", time.gmtime())
-        aside = self.path.with_name(f"{self.path.name}.corrupt-{stamp}")
-        counter = 1
-        while aside.exists():
-            counter += 1
-            aside = self.path.with_name(f"{self.path.name}.corrupt-{stamp}-{counter}")
-        os.replace(self.path, aside)
-        return aside
 
     def _changed(self) -> None:
         for listener in self._listeners:

@@ -32,14 +32,13 @@ from typing import (
     Protocol,
     Sequence,
     Set,
-    Tuple,
     Union,
 )
 
 import numpy as np
 
-from .audio import resample, trim_silence
-from .engines.base import mark_phonemes, split_phonemes_runs
+from .audio import SilenceTrimmer, resample
+from .engines.base import AudioStream, WholeAudio, audio_stream, mark_phonemes, split_phonemes_runs
 from .language_tags import primary
 from .scheduler import Scheduler
 from .speech.normalize import normalize
@@ -64,11 +63,29 @@ def reading_language(languages: Sequence[str], text: str) -> str:
 
 @dataclass(frozen=True)
 class SpokenPiece:
-    """The audio of one piece: float32 mono samples at `rate`, model silence trimmed."""
+    """Audio of one piece, or a stretch of it: float32 mono samples at `rate`, model silence
+    trimmed. A piece's audio may come in several stretches, `first` to `last`."""
 
     piece: Piece
     samples: np.ndarray
     rate: int
+    first: bool = True
+    last: bool = True
+
+
+class _Speech:
+    """A piece being spoken: its audio stream, the call making its next stretch, its trim."""
+
+    def __init__(self, piece: Piece, rate: int, stream: AudioStream) -> None:
+        self.piece = piece
+        self.rate = rate
+        self.stream = stream
+        self.call: Optional[asyncio.Future[np.ndarray]] = None
+        self.last_requested = False  # the call under way is known to be the last
+        self.sent_any = False
+        self.trimmer: Optional[SilenceTrimmer] = None
+        if not piece.silence:
+            self.trimmer = SilenceTrimmer(rate, trail_seconds=piece.pause)
 
 
 class PieceFeed:
@@ -156,57 +173,95 @@ class SpeechPipeline:
         """
         source = _async_iter(pieces)
         speed = self.speed if speed is None else speed
-        ahead: Deque[Tuple[Piece, int, asyncio.Future[np.ndarray]]] = deque()
+        ahead: Deque[_Speech] = deque()
         reading: Optional[asyncio.Task[Piece]] = None
+        waiting: Deque[Piece] = deque()  # read, not started yet
         exhausted = False
         admitted = False  # whether the scheduler took this answer's first synthesis
 
-        def start(piece: Piece) -> None:
+        def request(speech: _Speech) -> None:
+            """Queue the call that makes `speech`'s next stretch."""
             nonlocal admitted
+            speech.call = asyncio.ensure_future(
+                self.scheduler.run(speech.stream.next_chunk, client=client, admitted=admitted)
+            )
+            speech.last_requested = isinstance(speech.stream, WholeAudio)
+            admitted = True  # the answer has begun: its later calls are not refused
+
+        def start(piece: Piece) -> None:
             speaker = (voices or {}).get(piece.voice or "", voice)
             rate = speaker.engine.sample_rate
             if piece.silence > 0:
-                silence: asyncio.Future[np.ndarray] = asyncio.get_running_loop().create_future()
-                silence.set_result(np.zeros(int(piece.silence * rate), np.float32))
-                ahead.append((piece, rate, silence))
+                silence = np.zeros(int(piece.silence * rate), np.float32)
+                speech = _Speech(piece, rate, WholeAudio(lambda: silence))
+                speech.call = asyncio.get_running_loop().create_future()
+                speech.call.set_result(speech.stream.next_chunk())
+                ahead.append(speech)
                 return
             text = self.spoken_text(piece.text, speaker.spec.languages)
             if not speakable(text):
                 return  # only Markdown, emoji or symbols: nothing to say
             _LOGGER.debug("Speaking with %s: %s", speaker.name, text)
-            call = self.scheduler.run(
-                speaker.engine.synthesize,
-                text,
-                speaker.name,
-                speed * piece.rate,
-                client=client,
-                admitted=admitted,
+            # a preset speaks its base voice at its own speed
+            stream = audio_stream(
+                speaker.engine, text, speaker.engine_voice, speed * piece.rate * speaker.speed
             )
-            ahead.append((piece, rate, asyncio.ensure_future(call)))
-            admitted = True  # the answer has begun: its later pieces are not refused
+            ahead.append(_Speech(piece, rate, stream))
+            request(ahead[-1])
+
+        def may_start() -> bool:
+            """Whether the next piece may start: every started piece has had its last call
+            queued (so a piece's stretches never wait behind the next piece), and at most
+            `lookahead` pieces are ahead of the one being sent."""
+            started_all = all(
+                speech.last_requested or speech.stream.finished or speech.call is None
+                for speech in ahead
+            )
+            return started_all and len(ahead) <= self.lookahead
 
         try:
-            while ahead or not exhausted:
-                if reading is None and not exhausted and len(ahead) <= self.lookahead:
+            while ahead or waiting or not exhausted:
+                while waiting and may_start():
+                    start(waiting.popleft())
+                if (
+                    reading is None
+                    and not exhausted
+                    and len(waiting) + len(ahead) <= self.lookahead
+                ):
                     reading = asyncio.ensure_future(source.__anext__())
-                head = ahead[0][2] if ahead else None
-                waiting: Set[asyncio.Future[Any]] = {task for task in (reading, head) if task}
-                await asyncio.wait(waiting, return_when=asyncio.FIRST_COMPLETED)
+                head = ahead[0].call if ahead else None
+                pending: Set[asyncio.Future[Any]] = {task for task in (reading, head) if task}
+                if not pending:
+                    continue
+                await asyncio.wait(pending, return_when=asyncio.FIRST_COMPLETED)
                 if reading is not None and reading.done():
                     finished, reading = reading, None
                     try:
-                        start(finished.result())
+                        waiting.append(finished.result())
                     except StopAsyncIteration:
                         exhausted = True
                     continue  # start the next read before waiting on audio again
-                if ahead and ahead[0][2].done():
-                    piece, rate, task = ahead.popleft()
-                    samples = task.result()
-                    if not piece.silence:
-                        samples = trim_silence(samples, rate, trail_seconds=piece.pause)
-                    yield SpokenPiece(piece, samples, rate)
+                call = ahead[0].call if ahead else None
+                if call is not None and call.done():
+                    speech = ahead[0]
+                    samples = call.result()
+                    speech.call = None
+                    last = speech.stream.finished
+                    if not last:
+                        request(speech)  # the next stretch is made while this one is sent
+                    else:
+                        ahead.popleft()
+                    if speech.trimmer is not None:
+                        samples = speech.trimmer.push(samples)
+                        if last:
+                            samples = np.concatenate([samples, speech.trimmer.finish()])
+                    if samples.size or last:
+                        yield SpokenPiece(
+                            speech.piece, samples, speech.rate, not speech.sent_any, last
+                        )
+                        speech.sent_any = True
         finally:
-            unused: List[asyncio.Future[Any]] = [started for _, _, started in ahead]
+            unused: List[asyncio.Future[Any]] = [s.call for s in ahead if s.call is not None]
             for future in unused + ([reading] if reading else []):
                 if future.done() and not future.cancelled():
                     future.exception()  # a failed look-ahead was never spoken: nothing to say

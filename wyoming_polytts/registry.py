@@ -18,10 +18,11 @@ import shutil
 import threading
 import uuid
 from collections import OrderedDict
+from contextlib import nullcontext
 from dataclasses import asdict, dataclass
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Callable, Collection, Dict, List, Optional
+from typing import Callable, Collection, ContextManager, Dict, List, Optional
 
 import numpy as np
 
@@ -97,11 +98,13 @@ class VoiceRegistry:
         languages: Collection[str],
         limits: Optional[PromptLimits] = None,
         is_reserved: Callable[[str], bool] = lambda name: False,
+        removal_guard: Callable[[str], ContextManager[object]] = lambda name: nullcontext(),
     ) -> None:
         self.root = root
         self.languages = tuple(languages)
         self.limits = limits or PromptLimits()
         self._is_reserved = is_reserved
+        self._removal_guard = removal_guard
         self._voices: Dict[str, ClonedVoice] = {}
         self._lock = threading.RLock()
         self._prepared: OrderedDict[str, np.ndarray] = OrderedDict()
@@ -193,8 +196,9 @@ class VoiceRegistry:
         return voice
 
     def delete(self, name: str) -> None:
-        """Remove a registered voice."""
-        with self._lock:
+        """Remove a registered voice; `removal_guard(name)` may refuse (e.g. a preset uses
+        it) and holds what depends on it still until the voice is gone."""
+        with self._removal_guard(name), self._lock:
             self.get(name)
             doomed = self.root / f".deleted-{name}-{uuid.uuid4().hex}"
             os.rename(self.root / name, doomed)

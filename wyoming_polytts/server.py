@@ -431,14 +431,14 @@ class PolyTtsEventHandler(AsyncEventHandler):
             spoken = self._context.pipeline.speak(voice, pieces, client=self, voices=voices)
             async with contextlib.aclosing(spoken):
                 async for part in spoken:
-                    if frame_each_piece:
+                    if frame_each_piece and part.first:
                         yield start
                     samples = resample(part.samples, part.rate, rate)
                     for pcm in iter_chunks(to_pcm16(samples), self._context.samples_per_chunk):
                         yield AudioChunk(
                             rate=rate, width=SAMPLE_WIDTH, channels=CHANNELS, audio=pcm
                         ).event()
-                    if frame_each_piece:
+                    if frame_each_piece and part.last:
                         yield AudioStop().event()
         except SynthesisError as err:
             yield _error(str(err), "synthesis-failed")

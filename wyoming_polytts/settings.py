@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import ipaddress
 import os
 from dataclasses import dataclass
 from pathlib import Path
@@ -10,11 +11,13 @@ from typing import Optional, Sequence, Tuple
 from urllib.parse import urlparse
 
 from . import __version__
+from .presets import MAX_SPEED, MIN_SPEED
 
 DEFAULT_URI = "tcp://0.0.0.0:10200"
 DEFAULT_HTTP_URI = "http://0.0.0.0:10201"
 KOKORO_PRECISIONS = ("fp32", "fp16", "int8")
 ZIPVOICE_VARIANTS = ("zipvoice_distill", "zipvoice")
+SUPERVISOR_URL = "http://supervisor"  # the Supervisor's API, as add-ons reach it
 
 
 @dataclass(frozen=True)
@@ -27,6 +30,7 @@ class Settings:
     speed: float
     samples_per_chunk: int
     whole_sentences: bool
+    decode_whole: bool
     kokoro_model: Optional[Path]
     kokoro_voices: Optional[Path]
     kokoro_precision: str
@@ -60,14 +64,23 @@ class Settings:
     max_prompt_seconds: float
     zeroconf_name: Optional[str]
     zeroconf_host: Optional[str]
+    ingress_proxies: Tuple[str, ...]
+    supervisor_url: Optional[str]
     debug: bool
 
 
 def _speed_factor(value: str) -> float:
     number = float(value)
-    if not 0.25 <= number <= 4.0:
-        raise argparse.ArgumentTypeError("must be between 0.25 and 4.0")
+    if not MIN_SPEED <= number <= MAX_SPEED:
+        raise argparse.ArgumentTypeError(f"must be between {MIN_SPEED} and {MAX_SPEED}")
     return number
+
+
+def _address(value: str) -> str:
+    try:
+        return str(ipaddress.ip_address(value))
+    except ValueError:
+        raise argparse.ArgumentTypeError("must be an IP address") from None
 
 
 def _positive_seconds(value: str) -> float:
@@ -147,6 +160,12 @@ def build_parser() -> argparse.ArgumentParser:
         action="store_true",
         help="never speak the first clause of a long first sentence on its own "
         "(speech then starts later)",
+    )
+    parser.add_argument(
+        "--decode-whole",
+        action="store_true",
+        help="decode each Kokoro sentence whole before sending it, instead of in windows "
+        "that are sent as they are ready",
     )
     parser.add_argument(
         "--kokoro-model",
@@ -343,6 +362,24 @@ def build_parser() -> argparse.ArgumentParser:
         "--zeroconf-host",
         help="address to announce and to send mDNS on (default: the LAN address)",
     )
+    parser.add_argument(
+        "--ingress-proxy",
+        action="append",
+        type=_address,
+        default=[],
+        metavar="ADDR",
+        help="requests coming from this address are signed in to the admin page: Home "
+        "Assistant's ingress proxy (172.30.32.2 in an add-on), which lets only its signed-in "
+        "users through; repeatable. Never an address that other clients can use",
+    )
+    parser.add_argument(
+        "--supervisor-discovery",
+        nargs="?",
+        const=SUPERVISOR_URL,
+        metavar="URL",
+        help="as a Home Assistant add-on: announce the server to the Supervisor's discovery "
+        "API (default URL: %(const)s) with the token in $SUPERVISOR_TOKEN",
+    )
     parser.add_argument("--debug", action="store_true", help="log debug messages")
     parser.add_argument("--version", action="version", version=__version__)
     return parser
@@ -358,6 +395,7 @@ def parse_settings(argv: Optional[Sequence[str]] = None) -> Settings:
         speed=args.speed,
         samples_per_chunk=args.samples_per_chunk,
         whole_sentences=args.whole_sentences,
+        decode_whole=args.decode_whole,
         kokoro_model=args.kokoro_model,
         kokoro_voices=args.kokoro_voices,
         kokoro_precision=args.kokoro_precision,
@@ -391,5 +429,7 @@ def parse_settings(argv: Optional[Sequence[str]] = None) -> Settings:
         max_prompt_seconds=args.max_prompt_seconds,
         zeroconf_name=args.zeroconf,
         zeroconf_host=args.zeroconf_host,
+        ingress_proxies=tuple(args.ingress_proxy),
+        supervisor_url=args.supervisor_discovery,
         debug=args.debug,
     )

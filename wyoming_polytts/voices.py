@@ -1,9 +1,14 @@
-"""The one voice list: lookup by name or language, and the Wyoming `Info` built from it."""
+"""The one voice list: lookup by name or language, and the Wyoming `Info` built from it.
+
+It holds every engine's voices and the presets (a base voice at a speed), which are listed
+with their base's languages so that Home Assistant offers them like any other voice.
+"""
 
 from __future__ import annotations
 
 import dataclasses
 import itertools
+import logging
 import threading
 from dataclasses import dataclass
 from typing import Dict, List, Optional, Sequence, Tuple
@@ -14,6 +19,9 @@ from . import __version__
 from .engines.base import Engine, SynthesisError, VoiceSpec
 from .language_tags import fold as _normalize
 from .language_tags import primary as _primary
+from .presets import Preset, PresetError, PresetStore
+
+_LOGGER = logging.getLogger(__name__)
 
 PROGRAM_NAME = "wyoming-polytts"
 PROGRAM_DESCRIPTION = "Kokoro-82M voices and voice clones"
@@ -43,14 +51,26 @@ class VoiceNotFoundError(LookupError):
 
 @dataclass(frozen=True)
 class Voice:
-    """A voice in the list, bound to the engine that speaks it."""
+    """A voice in the list, bound to the engine that speaks it; a preset speaks its base
+    voice at its speed."""
 
     spec: VoiceSpec
     engine: Engine
+    preset: Optional[Preset] = None
 
     @property
     def name(self) -> str:
         return self.spec.name
+
+    @property
+    def engine_voice(self) -> str:
+        """The name the engine knows this voice by (a preset's base voice)."""
+        return self.preset.voice if self.preset else self.spec.name
+
+    @property
+    def speed(self) -> float:
+        """The voice's own speaking rate, multiplied into every request's."""
+        return self.preset.speed if self.preset else 1.0
 
 
 def _preferred(language: str) -> Tuple[str, ...]:
@@ -71,15 +91,24 @@ def _same_language(voice: Voice, language: str) -> bool:
 class VoiceCatalog:
     """Every voice of every engine, in one list."""
 
-    def __init__(self, engines: Sequence[Engine], default_voice: Optional[str] = None):
+    def __init__(
+        self,
+        engines: Sequence[Engine],
+        default_voice: Optional[str] = None,
+        presets: Optional[PresetStore] = None,
+    ):
         self._engines = list(engines)
         self._default_name = default_voice
+        self._presets = presets
         self._voices: Dict[str, Voice] = {}
         self._unavailable: Dict[str, str] = {}  # engine name -> why it cannot speak
         self._versions = itertools.count(1)
         self._shown_version = 0
         self._swap = threading.Lock()
         self.refresh()
+        if presets is not None:
+            presets.check = self.check_preset
+            presets.on_change(self.refresh)
         if default_voice is not None and default_voice not in self._voices:
             choices = ", ".join(self.names())
             raise VoiceNotFoundError(f"--voice {default_voice!r} is not a voice; choose: {choices}")
@@ -101,10 +130,59 @@ class VoiceCatalog:
                         spec, installed=False, description=f"{spec.description} - {reason}"
                     )
                 voices.setdefault(spec.name, Voice(spec, engine))
+        for preset in self._presets.list() if self._presets else ():
+            if preset.name in voices:
+                _LOGGER.warning("Preset %s is hidden by the voice of that name", preset.name)
+                continue
+            voices[preset.name] = self._preset_voice(preset, voices)
         with self._swap:
             if version > self._shown_version:
                 self._shown_version = version
                 self._voices = voices
+
+    def _preset_voice(self, preset: Preset, voices: Dict[str, Voice]) -> Voice:
+        """A preset as a voice: its base's engine, languages and state."""
+        description = (
+            preset.description or f"{preset.name} ({preset.voice}, speed {preset.speed:g})"
+        )
+        try:
+            base: Optional[Voice] = voices.get(preset.voice) or self._custom_voice(preset.voice)
+        except VoiceNotFoundError:
+            base = None
+        if base is None:  # e.g. its Kokoro voice set is no longer installed
+            spec = VoiceSpec(
+                preset.name,
+                (),
+                f"{description} - its voice {preset.voice!r} is gone",
+                False,
+                "",
+                "",
+            )
+            return Voice(spec, self._engines[0], preset)
+        if not base.spec.installed:
+            description += f" - {preset.voice} cannot speak yet"
+        spec = dataclasses.replace(base.spec, name=preset.name, description=description)
+        return Voice(spec, base.engine, preset)
+
+    def check_preset(self, preset: Preset) -> None:
+        """Refuse (`PresetError`) a preset named like a voice, or whose base cannot speak."""
+        voice = self._voices.get(preset.name)
+        if voice is not None and voice.preset is None:
+            raise PresetError(f"The name {preset.name!r} is already taken by a voice", "name-taken")
+        try:
+            base = self._voices.get(preset.voice) or self._custom_voice(preset.voice)
+        except VoiceNotFoundError as err:
+            raise PresetError(str(err), "unknown-voice") from err
+        if base is None or base.preset is not None:
+            raise PresetError(
+                f"Unknown voice {preset.voice!r}: give a Kokoro voice, a blend such as "
+                "af_sarah(1)+am_adam(2), or a clone",
+                "unknown-voice",
+            )
+        if not base.spec.installed:
+            raise PresetError(
+                f"Voice {preset.voice!r} cannot speak: {base.spec.description}", "not-installed"
+            )
 
     def mark_unavailable(self, engine_name: str, reason: str) -> None:
         """The voices of `engine_name` cannot speak: listed as not installed, with `reason`."""

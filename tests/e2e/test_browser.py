@@ -121,10 +121,10 @@ def test_register_list_and_delete_in_a_browser(server: RunningServer, tmp_path: 
             page.fill("textarea[name=transcript]", spoken)
             page.click("#register-button")
             expect(page.locator("#register-ok")).to_contain_text("Registered grandma")
-            clone = page.locator("#clones li[data-voice=grandma]")
+            clone = page.locator("#voices li[data-voice=grandma]")
             expect(clone).to_contain_text("Hello there, this is grandma speaking.")
             prompt_player = clone.locator("audio[src]")
-            expect(prompt_player).to_have_attribute("src", "/api/voices/grandma/prompt")
+            expect(prompt_player).to_have_attribute("src", "api/voices/grandma/prompt")
             page.screenshot(path=str(tmp_path / "admin-page.png"), full_page=True)
             assert "grandma" in _voice_names(server)
 
@@ -138,7 +138,7 @@ def test_register_list_and_delete_in_a_browser(server: RunningServer, tmp_path: 
             page.fill("input[name=token]", ADMIN_TOKEN)
             page.click("#login-form button")
             expect(page.locator("#register")).to_be_visible()
-            expect(prompt_player).to_have_attribute("src", "/api/voices/grandma/prompt")
+            expect(prompt_player).to_have_attribute("src", "api/voices/grandma/prompt")
 
             # Recorded in the browser (Chromium's fake microphone plays a tone).
             page.click("#record")
@@ -153,8 +153,8 @@ def test_register_list_and_delete_in_a_browser(server: RunningServer, tmp_path: 
             assert {"grandma", "from-the-mic"} <= set(_voice_names(server))
 
             for name in ("grandma", "from-the-mic"):
-                page.click(f"#clones li[data-voice={name}] button.danger")
-                expect(page.locator(f"#clones li[data-voice={name}]")).to_have_count(0)
+                page.click(f"#voices li[data-voice={name}] button.danger")
+                expect(page.locator(f"#voices li[data-voice={name}]")).to_have_count(0)
             names = _voice_names(server)
             assert "grandma" not in names and "from-the-mic" not in names
         finally:

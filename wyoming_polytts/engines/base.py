@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from typing import List, Optional, Protocol, Sequence, Tuple
+from typing import Callable, List, Optional, Protocol, Sequence, Tuple
 
 import numpy as np
 
@@ -71,3 +71,34 @@ class Engine(Protocol):
 
     def synthesize(self, text: str, voice: str, speed: float) -> np.ndarray:
         """Speak one sentence (which may hold marked phonemes); float32 samples in [-1, 1]."""
+
+
+class AudioStream(Protocol):
+    """One sentence's audio in stretches: call `next_chunk` (blocking) until `finished`."""
+
+    @property
+    def finished(self) -> bool:
+        """Whether the last stretch has been returned."""
+
+    def next_chunk(self) -> np.ndarray:
+        """The next stretch of samples, as soon as it is made."""
+
+
+class WholeAudio:
+    """An `AudioStream` of one stretch: the whole result of `synthesize`."""
+
+    def __init__(self, synthesize: Callable[[], np.ndarray]) -> None:
+        self._synthesize = synthesize
+        self.finished = False
+
+    def next_chunk(self) -> np.ndarray:
+        self.finished = True
+        return self._synthesize()
+
+
+def audio_stream(engine: Engine, text: str, voice: str, speed: float) -> AudioStream:
+    """`engine`'s stream of `text` where it streams (a `stream` method), else one stretch."""
+    stream = getattr(engine, "stream", None)
+    if stream is not None:
+        return stream(text, voice, speed)
+    return WholeAudio(lambda: engine.synthesize(text, voice, speed))

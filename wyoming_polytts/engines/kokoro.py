@@ -7,13 +7,15 @@ import logging
 import re
 import threading
 from pathlib import Path
-from typing import Dict, List, Mapping, Optional, Sequence
+from typing import Any, Dict, List, Mapping, Optional, Sequence
 
 import numpy as np
 
 from ..models import KokoroFiles
-from .base import SynthesisError, VoiceSpec, split_phonemes_runs
+from .base import AudioStream, SynthesisError, VoiceSpec, WholeAudio, split_phonemes_runs
 from .kokoro_g2p import Phonemizer, spoken_languages, text_language, voice_language
+from .kokoro_split import split_model
+from .kokoro_stream import KokoroDecoder, WindowedSentence
 
 _LOGGER = logging.getLogger(__name__)
 
@@ -94,7 +96,12 @@ def split_phonemes(phonemes: str, limit: int = MAX_PHONEMES) -> List[str]:
 
 
 class KokoroEngine:
-    """Kokoro-82M v1.0 ONNX: one session, shared by all worker threads."""
+    """Kokoro-82M v1.0 ONNX, shared by all worker threads.
+
+    With `parts_dir` (and on the CPU) the model is split once into the parts of the windowed
+    decoder (`kokoro_split`, cached there) and `stream` sends audio before a sentence is
+    decoded; without it, or where the split fails, the model runs whole.
+    """
 
     name = "kokoro"
     sample_rate = SAMPLE_RATE
@@ -105,9 +112,12 @@ class KokoroEngine:
         threads: int,
         phonemizer: Optional[Phonemizer] = None,
         device: str = "cpu",
+        parts_dir: Optional[Path] = None,
     ):
         self.files = files
         self.device = device
+        self._parts_dir = parts_dir
+        self._decoder: Optional[KokoroDecoder] = None
         self._threads = threads
         self._packs = load_voice_packs(files.voices)
         self._vocab = load_vocab(files.vocab)
@@ -173,43 +183,74 @@ class KokoroEngine:
 
     def load(self) -> None:
         with self._load_lock:
-            if self._session is not None:
+            if self._session is not None or self._decoder is not None:
                 return
             import onnxruntime
 
-            options = onnxruntime.SessionOptions()
-            options.intra_op_num_threads = self._threads
-            options.inter_op_num_threads = 1
-            # Memory patterns are planned per input shape; every sentence length is a new
-            # shape, so with them the process grew by ~180 MB per pass over a long text.
-            options.enable_mem_pattern = False
             providers = ["CPUExecutionProvider"]
             if self.device == "cuda" or (
                 self.device == "auto"
                 and "CUDAExecutionProvider" in onnxruntime.get_available_providers()
             ):
                 providers.insert(0, "CUDAExecutionProvider")
-            session = onnxruntime.InferenceSession(
-                str(self.files.model), sess_options=options, providers=providers
-            )
-            _LOGGER.info("Kokoro ONNX runs on %s", ", ".join(session.get_providers()))
-            names = {item.name for item in session.get_inputs()}
+
+            def session(path: str) -> Any:
+                options = onnxruntime.SessionOptions()
+                options.intra_op_num_threads = self._threads
+                options.inter_op_num_threads = 1
+                # Memory patterns are planned per input shape; every sentence length is a new
+                # shape, so with them the process grew by ~180 MB per pass over a long text.
+                options.enable_mem_pattern = False
+                return onnxruntime.InferenceSession(path, sess_options=options, providers=providers)
+
+            if self._parts_dir is not None and providers[0] == "CPUExecutionProvider":
+                try:
+                    decoder = KokoroDecoder(split_model(self.files.model, self._parts_dir), session)
+                    decoder.calibrate()
+                except Exception as error:  # noqa: BLE001 - any other export still runs whole
+                    _LOGGER.warning(
+                        "No streaming decoder for %s (%s: %s); sentences are decoded whole",
+                        self.files.model.name,
+                        type(error).__name__,
+                        error,
+                    )
+                else:  # the parts replace the whole model's session
+                    self._input_names = {"tokens": decoder.token_input}
+                    self._decoder = decoder
+                    return
+            whole = session(str(self.files.model))
+            _LOGGER.info("Kokoro ONNX runs on %s", ", ".join(whole.get_providers()))
+            names = {item.name for item in whole.get_inputs()}
             token_input = "tokens" if "tokens" in names else "input_ids"
             if token_input not in names or not {"style", "speed"} <= names:
                 raise ValueError(f"{self.files.model} is not a Kokoro ONNX model (inputs: {names})")
             self._input_names = {"tokens": token_input}
-            self._speed_type = next(i.type for i in session.get_inputs() if i.name == "speed")
-            self._session = session
+            self._speed_type = next(i.type for i in whole.get_inputs() if i.name == "speed")
+            self._session = whole
+
+    @property
+    def streaming(self) -> bool:
+        """Whether `stream` sends a sentence's audio in windows (after `load`)."""
+        return self._decoder is not None
 
     def synthesize(self, text: str, voice: str, speed: float) -> np.ndarray:
-        pack = self._pack(voice)
-        language = voice_language(voice.strip()) or "en-US"
-        phonemes = self._phonemes(text, language)
-        audio = [self._infer(piece, pack, speed) for piece in split_phonemes(phonemes)]
-        audio = [part for part in audio if part.size]
-        if not audio:
-            return np.zeros(0, np.float32)
-        return np.concatenate(audio)
+        speech = self.stream(text, voice, speed)
+        audio = []
+        while not speech.finished:
+            audio.append(speech.next_chunk())
+        return np.concatenate(audio) if audio else np.zeros(0, np.float32)
+
+    def stream(self, text: str, voice: str, speed: float) -> KokoroSpeech:
+        """Audio of one sentence in stretches: windows with the streaming decoder, else the
+        pieces of at most `MAX_PHONEMES` whole. Nothing runs before the first `next_chunk`."""
+        return KokoroSpeech(self, text, voice, speed)
+
+    def sentence(self, tokens: List[int], style: np.ndarray, speed: float) -> AudioStream:
+        """The audio of one piece of token ids (within the model's context)."""
+        self.load()
+        if self._decoder is None:
+            return WholeAudio(lambda: self._run(tokens, style, speed))
+        return WindowedSentence(self._decoder, self._decoder.front(tokens, style, speed))
 
     def _phonemes(self, text: str, language: str) -> str:
         """Kokoro phonemes of `text`: its words through the G2P, marked IPA as it is."""
@@ -221,16 +262,11 @@ class KokoroEngine:
                 parts.append(self.phonemizer.phonemize(part, text_language(part, language)))
         return " ".join(part for part in parts if part)
 
-    def _infer(self, phonemes: str, pack: np.ndarray, speed: float) -> np.ndarray:
-        self.load()
-        tokens = [self._vocab[symbol] for symbol in phonemes if symbol in self._vocab]
-        if not tokens:
-            return np.zeros(0, np.float32)
-        style = pack[min(len(tokens), len(pack)) - 1].reshape(1, STYLE_DIM)
-        return self._run(tokens, style, speed)
-
     def _run(self, tokens: List[int], style: np.ndarray, speed: float) -> np.ndarray:
         """The model itself: token ids (without padding) and a style vector to samples."""
+        self.load()
+        if self._decoder is not None:
+            return self._decoder.whole(self._decoder.front(tokens, style, speed))
         speed_dtype = np.int32 if "int" in self._speed_type else np.float32
         feeds = {
             self._input_names["tokens"]: np.array([[0, *tokens, 0]], dtype=np.int64),
@@ -240,3 +276,47 @@ class KokoroEngine:
         assert self._session is not None
         output = self._session.run(None, feeds)[0]  # type: ignore[attr-defined]
         return np.asarray(output, dtype=np.float32).reshape(-1)
+
+
+class KokoroSpeech:
+    """A text's audio from `KokoroEngine`, stretch by stretch (an `AudioStream`)."""
+
+    def __init__(self, engine: KokoroEngine, text: str, voice: str, speed: float) -> None:
+        self._engine = engine
+        self._text = text
+        self._voice = voice
+        self._speed = speed
+        self._pieces: Optional[List[List[int]]] = None
+        self._current: Optional[AudioStream] = None
+
+    @property
+    def finished(self) -> bool:
+        if self._pieces is None:
+            return False
+        return not self._pieces and (self._current is None or self._current.finished)
+
+    def next_chunk(self) -> np.ndarray:
+        if self._pieces is None:
+            self._prepare()
+        assert self._pieces is not None
+        if self._current is None or self._current.finished:
+            if not self._pieces:
+                return np.zeros(0, np.float32)
+            tokens = self._pieces.pop(0)
+            pack = self._engine._pack(self._voice)
+            style = pack[min(len(tokens), len(pack)) - 1].reshape(1, STYLE_DIM)
+            self._current = self._engine.sentence(tokens, style, self._speed)
+        return self._current.next_chunk()
+
+    def _prepare(self) -> None:
+        """Phonemes, cut into pieces the model can take, as token ids."""
+        engine = self._engine
+        language = voice_language(self._voice.strip()) or "en-US"
+        engine._pack(self._voice)  # an unknown voice fails here, before any model work
+        phonemes = engine._phonemes(self._text, language)
+        vocab = engine._vocab
+        pieces = [
+            [vocab[symbol] for symbol in piece if symbol in vocab]
+            for piece in split_phonemes(phonemes)
+        ]
+        self._pieces = [tokens for tokens in pieces if tokens]

@@ -176,13 +176,13 @@ DOCS_PAGE = """<!DOCTYPE html>
 <head>
   <meta charset="utf-8">
   <title>{title} API</title>
-  <link rel="stylesheet" href="/docs/static/swagger-ui.css">
+  <link rel="stylesheet" href="{prefix}/docs/static/swagger-ui.css">
 </head>
 <body>
   <div id="swagger-ui"></div>
-  <script src="/docs/static/swagger-ui-bundle.js"></script>
+  <script src="{prefix}/docs/static/swagger-ui-bundle.js"></script>
   <script>
-    window.ui = SwaggerUIBundle({{url: "/openapi.json", dom_id: "#swagger-ui"}});
+    window.ui = SwaggerUIBundle({{url: "{prefix}/openapi.json", dom_id: "#swagger-ui"}});
   </script>
 </body>
 </html>

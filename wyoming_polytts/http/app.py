@@ -1,11 +1,20 @@
-"""The web app: the admin page and its JSON API under /api, the OpenAI-style speech API
-under /v1 (`openai.py`), and the OpenAPI document of every route with its docs page."""
+"""The web app: the admin page and its JSON API under /api (voices, presets, lexicon), the
+OpenAI-style speech API under /v1 (`openai.py`), and the OpenAPI document of every route
+with its docs page.
+
+The pages work behind a reverse proxy that serves them under a path prefix (Home Assistant's
+ingress): every link in them is relative, and the prefix the proxy names in `X-Ingress-Path`
+goes into the page's base and into the URLs the API hands out.
+"""
 
 from __future__ import annotations
 
 import asyncio
+import functools
+import html
 import importlib.resources
 import logging
+import re
 from pathlib import Path
 from typing import Any, Dict, List, Optional
 
@@ -15,6 +24,7 @@ from .. import __version__
 from ..audio import wav_bytes
 from ..engines.base import SynthesisError
 from ..lexicon import Lexicon, LexiconError
+from ..presets import PresetError, PresetStore, check_speed
 from ..registry import ClonedVoice, RegistryError
 from ..scheduler import SchedulerBusy
 from ..text import ClausePolicy, split_text
@@ -60,10 +70,16 @@ PRIVATE_CLONE_FIELDS = ("transcript", "source", "prompt_url")  # shown to the ad
 _STATUS_BY_CODE = {
     "not-found": 404,
     "name-taken": 409,
+    "in-use": 409,
+    "not-installed": 409,
     "too-large": 413,
     "no-lexicon": 501,
     "no-transcriber": 501,
+    "no-presets": 501,
 }
+INGRESS_HEADER = "X-Ingress-Path"
+_INGRESS_PATH = re.compile(r"(/[A-Za-z0-9._~%-]+)*")
+BASE_MARK = "<!-- base -->"  # where the page gets its <base href> behind a proxy
 PREVIEW_TEXT = {
     "zh": "你好！这是我作为克隆声音的样子。",
     "": "Hello! This is how I sound as a voice clone. Does it sound like me?",
@@ -184,7 +200,7 @@ def operations() -> List[Operation]:
             "POST",
             "/api/voices/{name}/preview",
             preview_voice,
-            "A test sentence in a voice",
+            "A test sentence in a voice, preset or blend",
             admin,
             body=s.Preview,
             body_required=False,
@@ -239,6 +255,51 @@ def operations() -> List[Operation]:
             responses={200: s.JsonObject},
             auth=AUTH_ADMIN,
         ),
+        Operation(
+            "GET",
+            "/api/presets",
+            list_presets,
+            "Every voice preset",
+            admin,
+            responses={200: s.JsonObject},
+        ),
+        Operation(
+            "POST",
+            "/api/presets",
+            create_preset,
+            "Save a new voice preset",
+            admin,
+            body=s.NewPreset,
+            responses={201: s.JsonObject},
+            auth=AUTH_ADMIN,
+        ),
+        Operation(
+            "GET",
+            "/api/presets/{name}",
+            get_preset,
+            "One voice preset",
+            admin,
+            responses={200: s.JsonObject},
+        ),
+        Operation(
+            "PUT",
+            "/api/presets/{name}",
+            put_preset,
+            "Save a voice preset, new or replacing one",
+            admin,
+            body=s.PresetChange,
+            responses={200: s.JsonObject, 201: s.JsonObject},
+            auth=AUTH_ADMIN,
+        ),
+        Operation(
+            "DELETE",
+            "/api/presets/{name}",
+            delete_preset,
+            "Delete a voice preset",
+            admin,
+            responses={200: s.Deleted},
+            auth=AUTH_ADMIN,
+        ),
         *openai.operations(),
         Operation(
             "GET",
@@ -275,7 +336,7 @@ async def _errors_as_json(request: web.Request, handler: Handler) -> web.StreamR
         return await handler(request)
     except ApiError as err:
         return error_response(request, err.status, err.message, err.code, err.param)
-    except (RegistryError, LexiconError) as err:
+    except (RegistryError, LexiconError, PresetError) as err:
         return error_response(request, _STATUS_BY_CODE.get(err.code, 400), str(err), err.code)
     except DownloadError as err:
         return error_response(request, 400, str(err), "download-failed")
@@ -312,6 +373,9 @@ async def _require_token(request: web.Request, handler: Handler) -> web.StreamRe
             return _unauthorized(request, "This needs the admin token")
         return await handler(request)
     if route in OPEN_ROUTES:
+        return await handler(request)
+    if request.app[CONTEXT].guard.via_trusted_proxy(request):
+        # Home Assistant checked its user; its proxy forwards another origin than its host.
         return await handler(request)
     origin = request.headers.get("Origin")
     if origin is not None and origin != f"{request.scheme}://{request.host}":
@@ -353,19 +417,44 @@ def _error(status: int, message: str, code: str) -> web.Response:
     return web.json_response({"error": message, "code": code}, status=status)
 
 
+def ingress_path(request: web.Request) -> str:
+    """The path prefix a proxy serves the app under (`X-Ingress-Path`), '' when none; a
+    value that is not a plain absolute path is ignored, so it can only point at this site."""
+    value = request.headers.get(INGRESS_HEADER, "").rstrip("/")
+    if not _INGRESS_PATH.fullmatch(value) or {".", ".."} & set(value.split("/")):
+        return ""
+    return value
+
+
+@functools.cache
+def _page_template() -> str:
+    path = importlib.resources.files("wyoming_polytts.http") / "static" / "index.html"
+    return path.read_text(encoding="utf-8")
+
+
 async def page(request: web.Request) -> web.StreamResponse:
-    path = Path(str(importlib.resources.files("wyoming_polytts.http") / "static" / "index.html"))
-    return web.FileResponse(path, headers={"Cache-Control": "no-store"})
+    """The page; behind a proxy its relative links resolve under the proxy's prefix."""
+    prefix = ingress_path(request)
+    base = f'<base href="{html.escape(prefix)}/">' if prefix else ""
+    return web.Response(
+        text=_page_template().replace(BASE_MARK, base),
+        content_type="text/html",
+        headers={"Cache-Control": "no-store"},
+    )
 
 
 async def openapi_json(request: web.Request) -> web.Response:
-    return web.json_response(request.app[DOCUMENT])
+    """The document; behind a proxy, its routes are served under the proxy's prefix."""
+    prefix = ingress_path(request)
+    document = request.app[DOCUMENT]
+    return web.json_response({**document, "servers": [{"url": prefix}]} if prefix else document)
 
 
 async def docs_page(request: web.Request) -> web.Response:
     if swagger_ui_folder() is None:
         return _error(501, "The docs page needs the swagger-ui-bundle package", "no-docs")
-    return web.Response(text=DOCS_PAGE.format(title="wyoming-polytts"), content_type="text/html")
+    text = DOCS_PAGE.format(title="wyoming-polytts", prefix=html.escape(ingress_path(request)))
+    return web.Response(text=text, content_type="text/html")
 
 
 # -- session --------------------------------------------------------------------------------
@@ -389,6 +478,7 @@ async def session(request: web.Request) -> web.Response:
     return web.json_response(
         {
             "authenticated": _is_admin(request),
+            "via_proxy": context.guard.via_trusted_proxy(request),  # no sign-in or -out
             "url_download": context.allow_url_download,
             "languages": list(context.registry.languages),
             "max_prompt_seconds": context.registry.limits.max_seconds,
@@ -397,6 +487,7 @@ async def session(request: web.Request) -> web.Response:
             "min_prompt_seconds": context.registry.limits.min_seconds,
             "lexicon": context.lexicon is not None,
             "lexicon_languages": list(context.lexicon.languages) if context.lexicon else [],
+            "presets": context.presets is not None,
         }
     )
 
@@ -423,7 +514,7 @@ async def login(request: web.Request) -> web.Response:
         max_age=guard.session_seconds,
         httponly=True,
         samesite="Strict",
-        path="/",
+        path=f"{ingress_path(request)}/",
         secure=request.secure,
     )
     return response
@@ -431,14 +522,16 @@ async def login(request: web.Request) -> web.Response:
 
 async def logout(request: web.Request) -> web.Response:
     response = web.json_response({"authenticated": False})
-    response.del_cookie(SESSION_COOKIE, path="/")
+    response.del_cookie(SESSION_COOKIE, path=f"{ingress_path(request)}/")
     return response
 
 
 # -- voices ---------------------------------------------------------------------------------
 
 
-def _voice_json(voice: Voice, clone: Optional[ClonedVoice], private: bool) -> Dict[str, Any]:
+def _voice_json(
+    request: web.Request, voice: Voice, clone: Optional[ClonedVoice], private: bool
+) -> Dict[str, Any]:
     """A voice as the API shows it; a clone's `PRIVATE_CLONE_FIELDS` only when `private`."""
     data: Dict[str, Any] = {
         "name": voice.name,
@@ -447,8 +540,11 @@ def _voice_json(voice: Voice, clone: Optional[ClonedVoice], private: bool) -> Di
         "description": voice.spec.description,
         "installed": voice.spec.installed,
     }
+    if voice.preset is not None:
+        data["preset"] = voice.preset.to_dict()
     if clone is not None:
-        details = {**clone.to_dict(), "prompt_url": f"/api/voices/{clone.name}/prompt"}
+        prompt_url = f"{ingress_path(request)}/api/voices/{clone.name}/prompt"
+        details = {**clone.to_dict(), "prompt_url": prompt_url}
         if not private:
             for field in PRIVATE_CLONE_FIELDS:
                 details.pop(field, None)
@@ -461,7 +557,8 @@ async def list_voices(request: web.Request) -> web.Response:
     clones = {clone.name: clone for clone in context.registry.list()}
     private = _is_admin(request)
     voices = [
-        _voice_json(voice, clones.get(voice.name), private) for voice in context.catalog.voices()
+        _voice_json(request, voice, None if voice.preset else clones.get(voice.name), private)
+        for voice in context.catalog.voices()
     ]
     return web.json_response({"voices": voices})
 
@@ -472,8 +569,10 @@ async def get_voice(request: web.Request) -> web.Response:
     voice = next((v for v in context.catalog.voices() if v.name == name), None)
     if voice is None:
         return _error(404, f"No voice is called {name!r}", "not-found")
-    clone = context.registry.get(name) if voice.engine.name == "zipvoice" else None
-    return web.json_response(_voice_json(voice, clone, _is_admin(request)))
+    clone = None
+    if voice.preset is None:
+        clone = next((c for c in context.registry.list() if c.name == name), None)
+    return web.json_response(_voice_json(request, voice, clone, _is_admin(request)))
 
 
 async def get_prompt(request: web.Request) -> web.StreamResponse:
@@ -509,18 +608,23 @@ async def delete_voice(request: web.Request) -> web.Response:
 
 
 async def preview_voice(request: web.Request) -> web.Response:
-    """A test sentence (or the `text` given) in a voice, as WAV, by the Wyoming path."""
+    """A test sentence (or the `text` given) in a voice, preset or blend, as WAV, by the
+    Wyoming path; JSON `{"text"?, "speed"?}`, the speed times the voice's own."""
     context = request.app[CONTEXT]
     name = request.match_info["name"]
     try:
         voice = context.catalog.resolve(name)
-    except VoiceNotFoundError:
-        return _error(404, f"No voice is called {name!r}", "not-found")
+    except VoiceNotFoundError as err:
+        return _error(404, str(err), "not-found")
     if not voice.spec.installed or context.pipeline is None:
         return _error(
             409, f"Voice {name!r} cannot speak: {voice.spec.description}", "not-installed"
         )
     fields = await read_fields(request) if request.can_read_body else {}
+    try:
+        speed = check_speed(fields.get("speed", 1.0))
+    except PresetError as err:
+        return _error(400, str(err), err.code)
     language = voice.spec.languages[0] if voice.spec.languages else ""
     text = fields.get("text") or PREVIEW_TEXT.get(language.split("-")[0], PREVIEW_TEXT[""])
     if not isinstance(text, str) or len(text) > MAX_PREVIEW_CHARS:
@@ -531,7 +635,9 @@ async def preview_voice(request: web.Request) -> web.Response:
     if not pieces:
         return _error(400, "Nothing to say: the text has no words", "empty-text")
     try:
-        samples = await context.pipeline.speak_all(voice, pieces, client="admin")
+        samples = await context.pipeline.speak_all(
+            voice, pieces, client="admin", speed=context.pipeline.speed * speed
+        )
     except SynthesisError as err:
         return _error(422, str(err), "synthesis-failed")
     wav = await asyncio.to_thread(wav_bytes, samples, voice.engine.sample_rate)
@@ -583,3 +689,61 @@ async def delete_lexicon_entry(request: web.Request) -> web.Response:
         lexicon.delete, request.match_info["language"], request.match_info["word"]
     )
     return web.json_response({"deleted": entry.to_dict()})
+
+
+# -- presets --------------------------------------------------------------------------------
+
+
+def _presets(request: web.Request) -> PresetStore:
+    presets = request.app[CONTEXT].presets
+    if presets is None:
+        raise PresetError("This server keeps no voice presets", "no-presets")
+    return presets
+
+
+def _preset_json(request: web.Request, name: str) -> Dict[str, Any]:
+    """A preset with what the voice list says of it (languages, whether it speaks)."""
+    voice = request.app[CONTEXT].catalog.resolve(name)
+    return _voice_json(request, voice, None, private=False)
+
+
+async def list_presets(request: web.Request) -> web.Response:
+    presets = _presets(request).list()
+    return web.json_response({"presets": [_preset_json(request, p.name) for p in presets]})
+
+
+async def get_preset(request: web.Request) -> web.Response:
+    preset = _presets(request).get(request.match_info["name"])
+    return web.json_response(_preset_json(request, preset.name))
+
+
+async def create_preset(request: web.Request) -> web.Response:
+    """A new preset: JSON `{"name", "voice", "speed"?, "description"?}`; 409 if it exists."""
+    fields = await read_fields(request)
+    preset, _ = await asyncio.to_thread(
+        _presets(request).put,
+        fields.get("name"),
+        fields.get("voice"),
+        fields.get("speed"),
+        fields.get("description"),
+        replace=False,
+    )
+    return web.json_response(_preset_json(request, preset.name), status=201)
+
+
+async def put_preset(request: web.Request) -> web.Response:
+    """Create or replace the preset NAME: JSON `{"voice", "speed"?, "description"?}`."""
+    fields = await read_fields(request)
+    preset, created = await asyncio.to_thread(
+        _presets(request).put,
+        request.match_info["name"],
+        fields.get("voice"),
+        fields.get("speed"),
+        fields.get("description"),
+    )
+    return web.json_response(_preset_json(request, preset.name), status=201 if created else 200)
+
+
+async def delete_preset(request: web.Request) -> web.Response:
+    preset = await asyncio.to_thread(_presets(request).delete, request.match_info["name"])
+    return web.json_response({"deleted": preset.name})

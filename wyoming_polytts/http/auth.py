@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import ipaddress
 import logging
 import math
 import secrets
 import time
 from collections import OrderedDict
 from pathlib import Path
-from typing import Callable, Optional, Sequence, Tuple
+from typing import Callable, Collection, Optional, Sequence, Tuple
 
 from aiohttp import web
 
@@ -96,7 +97,8 @@ class LoginLimiter:
 
 
 class Guard:
-    """Checks the admin token in a header (API) or a session cookie (page).
+    """Checks the admin token in a header (API) or a session cookie (page); requests from a
+    trusted proxy (`trusted_proxies`) need none.
 
     The cookie holds `<expires>.<HMAC-SHA256(token, "polytts-session:<expires>")>`, where
     `expires` is a Unix time: it proves a sign-in without holding the token, and ends.
@@ -109,9 +111,11 @@ class Guard:
         clock: Optional[Clock] = None,
         limiter: Optional[LoginLimiter] = None,
         api_keys: Sequence[str] = (),
+        trusted_proxies: Collection[str] = (),
     ) -> None:
         self._token = token.encode()
         self._api_keys = tuple(key.encode() for key in api_keys)
+        self.trusted_proxies = frozenset(ipaddress.ip_address(a) for a in trusted_proxies)
         self.session_seconds = session_seconds
         self._clock: Clock = clock or time.time
         self.limiter = limiter or LoginLimiter(clock=clock or time.monotonic)
@@ -146,8 +150,24 @@ class Guard:
         matches = [hmac.compare_digest(candidate, key) for key in self._api_keys]
         return bool(candidate) and any(matches)
 
+    def via_trusted_proxy(self, request: web.Request) -> bool:
+        """Whether the request comes from a trusted proxy (Home Assistant's ingress), which
+        lets only its own signed-in users through: it counts as signed in."""
+        if not self.trusted_proxies or not request.remote:
+            return False
+        try:
+            address = ipaddress.ip_address(request.remote)
+        except ValueError:  # a Unix socket or no peer
+            return False
+        if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped:
+            address = address.ipv4_mapped
+        return address in self.trusted_proxies
+
     def allows(self, request: web.Request) -> bool:
-        """Whether the request holds the admin token (header, Bearer or session cookie)."""
+        """Whether the request comes from a trusted proxy or holds the admin token (header,
+        Bearer or session cookie)."""
+        if self.via_trusted_proxy(request):
+            return True
         header = request.headers.get(TOKEN_HEADER, "") or _bearer(request)
         if header:
             return self.token_matches(header)

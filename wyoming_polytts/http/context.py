@@ -17,6 +17,7 @@ from aiohttp.http_exceptions import HttpProcessingError
 from ..background import Supervisor
 from ..lexicon import Lexicon
 from ..pipeline import SpeechPipeline
+from ..presets import PresetStore
 from ..registry import PROMPT_RATE, ClonedVoice, RegistryError, VoiceRegistry
 from ..text import ClausePolicy
 from ..transcriber import Transcriber, Transcript
@@ -45,6 +46,7 @@ class AdminContext:
     jobs: Optional[Supervisor] = None  # the background start-up work, for /api/health
     transcriber: Optional[Transcriber] = None
     lexicon: Optional[Lexicon] = None  # pronunciations, for /api/lexicon
+    presets: Optional[PresetStore] = None  # named voices at a speed, for /api/presets
     transcriber_missing: str = "speech recognition is not installed (the [asr] extra)"
     body_seconds: float = 30.0  # a request body must arrive within this (slow uploads)
     clones: Optional[ZipVoiceEngine] = None  # speaks URL and base64 prompts (/v1/zipvoice)

@@ -188,8 +188,8 @@ async def zipvoice_speech(request: web.Request) -> web.StreamResponse:
         )
         voice = Voice(spec, clones.tuned(settings, prompt))
     else:
-        registered = _voice(context, body.voice, "zipvoice")
-        voice = Voice(registered.spec, clones.tuned(settings))
+        registered = _voice(context, body.voice, "zipvoice")  # a clone, or a preset of one
+        voice = Voice(registered.spec, clones.tuned(settings), registered.preset)
     return await _speak(request, context, voice, body, body.max_duration)
 
 

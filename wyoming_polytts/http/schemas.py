@@ -172,6 +172,21 @@ class AdminVoiceForm(BaseModel):
 
 class Preview(BaseModel):
     text: Optional[str] = Field(None, max_length=300)
+    speed: float = Field(1.0, ge=0.25, le=4.0, description="times the voice's own speed")
+
+
+class PresetChange(BaseModel):
+    """A voice preset: a Kokoro voice, blend or clone spoken at a speed."""
+
+    voice: str = Field(
+        description="a Kokoro voice, a blend such as af_sarah(1)+am_adam(2), or a clone"
+    )
+    speed: float = Field(1.0, ge=0.25, le=4.0)
+    description: Optional[str] = Field(None, max_length=200)
+
+
+class NewPreset(PresetChange):
+    name: str = Field(description="1-64 of a-z, 0-9, '-' and '_'")
 
 
 class LexiconChange(BaseModel):

@@ -1,11 +1,15 @@
 "use strict";
-// The admin page: sign in, register a voice from a recording, list, play and delete voices,
-// and keep the pronunciation lexicon.
+// The admin page: sign in, a gallery of every voice to listen to, a blend builder that saves
+// presets, registering a voice clone from a recording, and the pronunciation lexicon.
+// Every URL is relative to the page, so it also works under a proxy's path (HA ingress).
 
 const $ = (id) => document.getElementById(id);
 let recording = null; // {stop: () => Promise<Blob>} while recording
 let recordedBlob = null;
 let canTranscribe = false;
+let signedIn = false;
+let allVoices = [];
+let editingPreset = null; // the preset loaded into the builder, saved with PUT
 
 async function api(method, path, body) {
   const options = { method, headers: {}, credentials: "same-origin" };
@@ -28,11 +32,14 @@ function element(tag, props = {}, children = []) {
 }
 
 async function loadSession() {
-  const session = await api("GET", "/api/session");
+  const session = await api("GET", "api/session");
+  signedIn = session.authenticated;
   $("login").hidden = session.authenticated;
   $("register").hidden = !session.authenticated;
-  $("logout").hidden = !session.authenticated;
-  $("session-state").textContent = session.authenticated ? "signed in" : "";
+  $("logout").hidden = !session.authenticated || session.via_proxy;
+  $("session-state").textContent = session.via_proxy ? "" : session.authenticated ? "signed in" : "";
+  $("builder").hidden = !session.authenticated || !session.presets;
+  $("listen-hint").hidden = session.authenticated;
   $("url-field").hidden = !session.url_download;
   $("prompt-limits").textContent =
     `${session.min_prompt_seconds} to ${session.max_prompt_seconds} seconds of speech, about 3 is best`;
@@ -57,90 +64,214 @@ async function loadSession() {
 
 async function loadVoices() {
   try {
-    const { voices } = await api("GET", "/api/voices");
-    const clones = voices.filter((voice) => voice.clone);
-    const builtin = voices.filter((voice) => !voice.clone);
-    $("clones").replaceChildren(...(clones.length ? clones.map(cloneItem)
-      : [element("li", { className: "hint", textContent: "No registered voices yet." })]));
-    $("builtin").replaceChildren(...builtin.map((voice) => element("li", {
-      textContent: `${voice.name} - ${voice.languages.join(", ")}${voice.installed ? "" : " (not installed)"}`,
-    })));
-    $("builtin-count").textContent = builtin.length;
+    const { voices } = await api("GET", "api/voices");
+    allVoices = voices;
+    const tags = [...new Set(voices.flatMap((voice) => voice.languages))].sort();
+    const filter = $("gallery-language");
+    const chosenTag = filter.value;
+    filter.replaceChildren(element("option", { value: "", textContent: "all" }),
+      ...tags.map((tag) => element("option", { value: tag, textContent: tag })));
+    if (tags.includes(chosenTag)) filter.value = chosenTag;
+    showGallery();
     const speaking = voices.filter((voice) => voice.installed);
     const chosen = $("lexicon-voice").value;
     $("lexicon-voice").replaceChildren(...speaking.map((voice) => element("option", {
       value: voice.name, textContent: `${voice.name} (${voice.languages.join(", ")})`,
     })));
     if (speaking.some((voice) => voice.name === chosen)) $("lexicon-voice").value = chosen;
+    fillBlendChoices();
     $("list-error").textContent = "";
   } catch (error) {
     $("list-error").textContent = `Could not load the voices: ${error.message}`;
   }
 }
 
-function cloneItem(voice) {
+function showGallery() {
+  const tag = $("gallery-language").value;
+  const shown = allVoices.filter((voice) => !tag || voice.languages.includes(tag));
+  $("voices").replaceChildren(...(shown.length ? shown.map(voiceCard)
+    : [element("li", { className: "hint", textContent: "No voice speaks this language." })]));
+}
+
+const kindOf = (voice) => (voice.preset ? "preset" : voice.clone ? "clone" : voice.engine);
+
+// Speak `text` (or the voice's sample sentence) with a voice, preset or blend, and play it.
+async function listen(name, { speed = 1, text = "", audio, button, errors }) {
+  const label = button.textContent;
+  button.disabled = true;
+  button.textContent = "Speaking...";
+  errors.textContent = "";
+  try {
+    const body = { speed };
+    if (text.trim()) body.text = text.trim();
+    const response = await fetch(`api/voices/${encodeURIComponent(name)}/preview`, {
+      method: "POST", credentials: "same-origin",
+      headers: { "Content-Type": "application/json" }, body: JSON.stringify(body),
+    });
+    if (!response.ok) throw new Error((await response.json().catch(() => ({}))).error || `HTTP ${response.status}`);
+    if (audio.src.startsWith("blob:")) URL.revokeObjectURL(audio.src);
+    audio.src = URL.createObjectURL(await response.blob());
+    audio.hidden = false;
+    await audio.play().catch(() => {});
+  } catch (error) {
+    errors.textContent = `Could not speak with ${name}: ${error.message}`;
+  } finally {
+    button.disabled = false;
+    button.textContent = label;
+  }
+}
+
+function button(text, className, onClick) {
+  const node = element("button", { type: "button", className, textContent: text });
+  node.addEventListener("click", onClick);
+  return node;
+}
+
+function voiceCard(voice) {
+  const kind = kindOf(voice);
+  const heard = element("audio", { controls: true, hidden: true, className: "preview" });
+  const actions = [];
+  if (voice.installed && signedIn) {
+    const play = button("Listen", "secondary listen", () =>
+      listen(voice.name, { text: $("sample-text").value, audio: heard, button: play, errors: $("list-error") }));
+    actions.push(play);
+  }
+  if (kind === "preset" && signedIn) {
+    actions.push(button("Edit", "secondary", () => editPreset(voice.preset)));
+    actions.push(button("Delete", "danger", () => removeVoice(voice.name, `api/presets/${encodeURIComponent(voice.name)}`)));
+  }
+  if (kind === "clone" && signedIn) {
+    actions.push(button("Delete", "danger", () => removeVoice(voice.name, `api/voices/${encodeURIComponent(voice.name)}`)));
+  }
+  const facts = [kind, voice.languages.join(", ") || "no language"];
+  if (voice.preset) facts.push(`${voice.preset.voice} at ${voice.preset.speed}×`);
+  if (voice.clone) facts.push(`${voice.clone.duration.toFixed(1)} s prompt`);
+  if (!voice.installed) facts.push("not speaking yet");
   const clone = voice.clone;
-  const remove = element("button", { type: "button", className: "danger", textContent: "Delete" });
-  remove.dataset.voice = voice.name;
-  remove.hidden = $("register").hidden;
-  remove.addEventListener("click", async () => {
-    if (!window.confirm(`Delete the voice "${voice.name}"? This cannot be undone.`)) return;
-    remove.disabled = true;
-    try {
-      await api("DELETE", `/api/voices/${encodeURIComponent(voice.name)}`);
-      await loadVoices();
-    } catch (error) {
-      $("list-error").textContent = `Could not delete ${voice.name}: ${error.message}`;
-      remove.disabled = false;
-    }
-  });
-  const state = voice.installed ? "ready" : "not speaking yet: the ZipVoice model is not installed";
-  const preview = element("button", { type: "button", className: "secondary", textContent: "Preview" });
-  preview.hidden = !voice.installed || $("register").hidden;
-  const heard = element("audio", { controls: true, hidden: true });
-  heard.className = "preview";
-  preview.addEventListener("click", async () => {
-    preview.disabled = true;
-    preview.textContent = "Speaking...";
-    try {
-      const response = await fetch(`/api/voices/${encodeURIComponent(voice.name)}/preview`,
-        { method: "POST", credentials: "same-origin" });
-      if (!response.ok) throw new Error((await response.json().catch(() => ({}))).error || `HTTP ${response.status}`);
-      heard.src = URL.createObjectURL(await response.blob());
-      heard.hidden = false;
-      await heard.play().catch(() => {});
-    } catch (error) {
-      $("list-error").textContent = `Could not preview ${voice.name}: ${error.message}`;
-    } finally {
-      preview.disabled = false;
-      preview.textContent = "Preview";
-    }
-  });
-  const item = element("li", {}, [
+  const item = element("li", { className: `card ${kind}` }, [
     element("div", { className: "voice-head" }, [
       element("span", { className: "voice-name", textContent: voice.name }),
-      element("span", { className: "actions" }, [preview, remove]),
+      element("span", { className: "actions" }, actions),
     ]),
-    element("div", { className: "meta",
-      textContent: `${voice.engine} · ${voice.languages.join(", ")} · ${clone.duration.toFixed(1)} s · ${state}` }),
-    // The transcript and the prompt are private: the API shows them only when signed in.
-    ...(clone.transcript === undefined ? [] : [element("div", { textContent: `“${clone.transcript}”` })]),
-    ...(clone.prompt_url ? [element("audio", { controls: true, preload: "none", src: clone.prompt_url })] : []),
+    element("div", { className: "meta", textContent: facts.join(" · ") }),
+    ...(voice.preset && voice.preset.description ? [element("div", { textContent: voice.preset.description })] : []),
+    ...(!voice.installed ? [element("div", { className: "meta", textContent: voice.description })] : []),
+    // A clone's transcript and prompt are private: the API shows them only when signed in.
+    ...(clone && clone.transcript !== undefined ? [element("div", { textContent: `“${clone.transcript}”` })] : []),
+    ...(clone && clone.prompt_url ? [element("audio", { controls: true, preload: "none",
+      className: "prompt", src: `api/voices/${encodeURIComponent(voice.name)}/prompt` })] : []),
     heard,
   ]);
   item.dataset.voice = voice.name;
+  item.dataset.kind = kind;
   return item;
+}
+
+async function removeVoice(name, path) {
+  if (!window.confirm(`Delete "${name}"? This cannot be undone.`)) return;
+  try {
+    await api("DELETE", path);
+    await loadVoices();
+  } catch (error) {
+    $("list-error").textContent = `Could not delete ${name}: ${error.message}`;
+  }
+}
+
+// -- blend builder and presets ------------------------------------------------------------
+
+function blendChoices() {
+  // Blends mix Kokoro voice packs; a preset of one voice may also be a clone.
+  return allVoices.filter((voice) => voice.installed && !voice.preset && !voice.name.includes("+"));
+}
+
+function fillBlendChoices() {
+  const choices = blendChoices();
+  for (const select of document.querySelectorAll(".blend-voice")) {
+    const chosen = select.value;
+    select.replaceChildren(...choices.map((voice) => element("option", {
+      value: voice.name, textContent: `${voice.name} (${voice.languages.join(", ")})`,
+    })));
+    if (choices.some((voice) => voice.name === chosen)) select.value = chosen;
+  }
+  if (!document.querySelector(".blend-row") && choices.length) addBlendRow();
+  showExpression();
+}
+
+function addBlendRow(name = "", weight = 1) {
+  const select = element("select", { className: "blend-voice" });
+  select.setAttribute("aria-label", "voice");
+  const amount = element("input", { type: "number", className: "blend-weight", min: "0.1", max: "10", step: "0.1", value: String(weight) });
+  amount.setAttribute("aria-label", "weight");
+  const row = element("li", { className: "blend-row" }, [
+    select, amount, button("Remove", "secondary", () => { row.remove(); showExpression(); }),
+  ]);
+  $("blend-rows").append(row);
+  fillBlendChoices();
+  if (name) select.value = name;
+  showExpression();
+}
+
+// The voice expression the server reads: `af_sarah(1)+am_adam(2)`, or one voice's name.
+function blendExpression() {
+  const rows = [...document.querySelectorAll(".blend-row")].map((row) => ({
+    name: row.querySelector(".blend-voice").value,
+    weight: Number(row.querySelector(".blend-weight").value) || 0,
+  })).filter((row) => row.name && row.weight > 0);
+  if (rows.length === 1) return rows[0].name;
+  return rows.map((row) => `${row.name}(${row.weight})`).join("+");
+}
+
+const blendSpeed = () => Number($("blend-speed").value);
+
+function showExpression() {
+  $("blend-expression").textContent = blendExpression() || "(pick a voice)";
+  $("blend-speed-value").textContent = blendSpeed().toFixed(2);
+}
+
+function editPreset(preset) {
+  editingPreset = preset.name;
+  $("blend-rows").replaceChildren();
+  for (const part of preset.voice.split("+")) {
+    const match = /^(.+?)(?:\(([\d.]+)\))?$/.exec(part);
+    addBlendRow(match[1], match[2] ? Number(match[2]) : 1);
+  }
+  $("blend-speed").value = String(preset.speed);
+  $("preset-name").value = preset.name;
+  $("preset-description").value = preset.description;
+  showExpression();
+  $("builder").scrollIntoView({ behavior: "smooth", block: "start" });
+}
+
+async function savePreset(event) {
+  event.preventDefault();
+  const name = $("preset-name").value.trim();
+  const body = { voice: blendExpression(), speed: blendSpeed(), description: $("preset-description").value };
+  $("builder-error").textContent = "";
+  $("builder-ok").textContent = "";
+  $("preset-save").disabled = true;
+  try {
+    const saved = name === editingPreset
+      ? await api("PUT", `api/presets/${encodeURIComponent(name)}`, body)
+      : await api("POST", "api/presets", { name, ...body });
+    editingPreset = saved.name;
+    $("builder-ok").textContent = `Saved the preset ${saved.name}: reload the Wyoming integration in Home Assistant to choose it.`;
+    await loadVoices();
+  } catch (error) {
+    $("builder-error").textContent = error.message;
+  } finally {
+    $("preset-save").disabled = false;
+  }
 }
 
 // -- pronunciation lexicon ----------------------------------------------------------------
 
 const lexiconUrl = (language, word) =>
-  `/api/lexicon/${encodeURIComponent(language)}/${encodeURIComponent(word)}`;
+  `api/lexicon/${encodeURIComponent(language)}/${encodeURIComponent(word)}`;
 
 async function loadLexicon() {
   if ($("lexicon").hidden) return;
   try {
-    const entries = await api("GET", "/api/lexicon");
+    const entries = await api("GET", "api/lexicon");
     $("lexicon-entries").replaceChildren(...(entries.length ? entries.map(lexiconItem)
       : [element("li", { className: "hint", textContent: "No pronunciations yet." })]));
     $("lexicon-list-error").textContent = "";
@@ -229,7 +360,7 @@ async function listenToWord() {
   button.disabled = true;
   button.textContent = "Speaking...";
   try {
-    const response = await fetch(`/api/voices/${encodeURIComponent(voice)}/preview`, {
+    const response = await fetch(`api/voices/${encodeURIComponent(voice)}/preview`, {
       method: "POST", credentials: "same-origin",
       headers: { "Content-Type": "application/json" },
       body: JSON.stringify({ text: `Here is ${word}. I said ${word}.` }),
@@ -298,7 +429,7 @@ async function fillTranscript(blob, filename) {
   data.append("audio", blob, filename);
   $("transcript-hint").textContent = "Transcribing the recording...";
   try {
-    const heard = await api("POST", "/api/transcribe", data);
+    const heard = await api("POST", "api/transcribe", data);
     if (!field.value.trim()) field.value = heard.text;
     if (heard.language) $("language").value = heard.language;
     $("transcript-hint").textContent = heard.language
@@ -345,7 +476,7 @@ async function register(event) {
   $("register-ok").textContent = "";
   $("register-button").disabled = true;
   try {
-    const voice = await api("POST", "/api/voices", data);
+    const voice = await api("POST", "api/voices", data);
     $("register-ok").textContent = `Registered ${voice.name} (${voice.duration.toFixed(1)} s).`;
     form.reset();
     recordedBlob = null;
@@ -362,7 +493,7 @@ async function login(event) {
   event.preventDefault();
   $("login-error").textContent = "";
   try {
-    await api("POST", "/api/login", { token: new FormData(event.target).get("token") });
+    await api("POST", "api/login", { token: new FormData(event.target).get("token") });
     event.target.reset();
     await loadSession();
     await loadVoices();
@@ -373,7 +504,7 @@ async function login(event) {
 }
 
 async function logout() {
-  await api("POST", "/api/logout");
+  await api("POST", "api/logout");
   await loadSession();
   await loadVoices();
   await loadLexicon();
@@ -393,6 +524,16 @@ document.addEventListener("DOMContentLoaded", async () => {
     if (event.target.name === "kind") showLexiconKind();
   });
   $("lexicon-listen").addEventListener("click", listenToWord);
+  $("gallery-language").addEventListener("change", showGallery);
+  $("blend-add").addEventListener("click", () => addBlendRow());
+  $("blend-rows").addEventListener("input", showExpression);
+  $("blend-rows").addEventListener("change", showExpression);
+  $("blend-speed").addEventListener("input", showExpression);
+  $("blend-listen").addEventListener("click", () => listen(blendExpression(), {
+    speed: blendSpeed(), text: $("sample-text").value, audio: $("blend-audio"),
+    button: $("blend-listen"), errors: $("builder-error"),
+  }));
+  $("preset-form").addEventListener("submit", savePreset);
   await loadSession();
   await loadVoices();
   await loadLexicon();

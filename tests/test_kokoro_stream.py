@@ -1,0 +1,251 @@
+"""Kokoro's windowed decoder on the embedded model: exactness, joins, sizes, caching."""
+
+from __future__ import annotations
+
+import contextlib
+import itertools
+from pathlib import Path
+from typing import Iterator, List, Tuple
+
+import numpy as np
+import onnx
+import pytest
+from onnx import TensorProto, helper
+
+from wyoming_polytts.audio import trim_silence
+from wyoming_polytts.engines import kokoro_stream
+from wyoming_polytts.engines.kokoro import KokoroEngine
+from wyoming_polytts.engines.kokoro_split import SplitError, split_model
+from wyoming_polytts.engines.kokoro_stream import (
+    CONTEXT,
+    SAMPLES_PER_FRAME,
+    DecoderSpeed,
+    WindowedSentence,
+)
+from wyoming_polytts.models import KokoroFiles, resolve_kokoro, sha256_file
+
+VOICE = "jm_kumo"
+LONG = (
+    "Today in Berlin, it will be mostly sunny with a high of twenty-one degrees and a light "
+    "breeze from the north west."
+)
+
+
+@pytest.fixture(scope="module")
+def files(data_dir: Path) -> KokoroFiles:
+    return resolve_kokoro(data_dir, download=False)
+
+
+@pytest.fixture(scope="module")
+def whole(files: KokoroFiles) -> KokoroEngine:
+    engine = KokoroEngine(files, threads=2)
+    engine.load()
+    return engine
+
+
+@pytest.fixture(scope="module")
+def windowed(files: KokoroFiles, tmp_path_factory: pytest.TempPathFactory) -> KokoroEngine:
+    engine = KokoroEngine(files, threads=2, parts_dir=tmp_path_factory.mktemp("parts"))
+    engine.load()
+    assert engine.streaming
+    return engine
+
+
+def sentence_of(engine: KokoroEngine, text: str, clock: object = None) -> WindowedSentence:
+    """The `WindowedSentence` the engine makes for `text` (one piece), with `clock`."""
+    tokens = [engine._vocab[s] for s in engine._phonemes(text, "en-US") if s in engine._vocab]
+    pack = engine._pack(VOICE)
+    style = pack[len(tokens) - 1].reshape(1, -1)
+    decoder = engine._decoder
+    assert decoder is not None
+    features = decoder.front(tokens, style, 1.0)
+    if clock is None:
+        return WindowedSentence(decoder, features)
+    return WindowedSentence(decoder, features, clock)  # type: ignore[arg-type]
+
+
+def chunks_of(sentence: WindowedSentence) -> List[np.ndarray]:
+    chunks = []
+    while not sentence.finished:
+        chunks.append(sentence.next_chunk())
+    return chunks
+
+
+@contextlib.contextmanager
+def decoder_at(engine: KokoroEngine, overhead: float, per_frame: float) -> Iterator[DecoderSpeed]:
+    """The engine's decoder believes (and never relearns) that it runs at this speed."""
+    decoder = engine._decoder
+    assert decoder is not None
+    real = decoder.speed
+    speed = DecoderSpeed(overhead, per_frame)
+    speed.learn = lambda frames, seconds: None  # type: ignore[method-assign]
+    decoder.speed = speed
+    try:
+        yield speed
+    finally:
+        decoder.speed = real
+
+
+def racing_clock(step: float) -> Iterator[float]:
+    """A clock that moves `step` seconds at every reading."""
+    return (step * n for n in itertools.count())
+
+
+def test_the_parts_decode_exactly_what_the_whole_model_does(
+    whole: KokoroEngine, windowed: KokoroEngine
+) -> None:
+    text = "Okay, I set a timer for ten minutes."
+    reference = whole.synthesize(text, VOICE, 1.0)
+    tokens = [whole._vocab[s] for s in whole._phonemes(text, "en-US") if s in whole._vocab]
+    style = whole._pack(VOICE)[len(tokens) - 1].reshape(1, -1)
+    assert np.array_equal(windowed._run(tokens, style, 1.0), reference)
+
+
+def test_one_window_is_the_whole_decode(whole: KokoroEngine, windowed: KokoroEngine) -> None:
+    with decoder_at(windowed, overhead=0.01, per_frame=0.008):
+        sentence = sentence_of(windowed, "Done.")
+        chunks = chunks_of(sentence)
+    assert sentence.windows == [(0, sentence._frames)]  # too short to window
+    assert np.array_equal(np.concatenate(chunks), whole.synthesize("Done.", VOICE, 1.0))
+
+
+def aligned(windowed: np.ndarray, reference: np.ndarray) -> np.ndarray:
+    """The part of `reference` that `windowed` covers (the decoder skips leading padding)."""
+    return reference[reference.size - windowed.size :]
+
+
+def log_spectral_distance(a: np.ndarray, b: np.ndarray) -> float:
+    """Mean absolute difference of log STFT magnitudes (1024-point Hann, hop 256)."""
+
+    def spectrum(x: np.ndarray) -> np.ndarray:
+        frames = [x[i : i + 1024] * np.hanning(1024) for i in range(0, x.size - 1024, 256)]
+        return np.log(np.maximum(np.abs(np.fft.rfft(np.array(frames), axis=1)), 1e-4))
+
+    return float(np.mean(np.abs(spectrum(a) - spectrum(b))))
+
+
+def test_windows_sound_like_the_whole_decode_and_join_without_clicks(
+    whole: KokoroEngine, windowed: KokoroEngine
+) -> None:
+    # A clock that races ahead: the decoder never gets ahead, so every window is the smallest
+    # and the sentence has as many joins as it can have.
+    with decoder_at(windowed, overhead=0.01, per_frame=0.008):
+        sentence = sentence_of(windowed, LONG, clock=racing_clock(100.0).__next__)
+        chunks = chunks_of(sentence)
+    assert len(chunks) >= 8
+    assert {end - start for start, end in sentence.windows[1:-1]} == {sentence._smallest}
+    streamed = np.concatenate(chunks)
+    reference = aligned(streamed, whole.synthesize(LONG, VOICE, 1.0))
+    # Windows with their own statistics measure 1.0-1.5 here; estimated ones about 0.45.
+    assert log_spectral_distance(streamed, reference) < 0.6
+
+    # The same statistics, one window, no joins: what the joins alone change.
+    decoder = windowed._decoder
+    assert decoder is not None and sentence._input is not None and sentence._source is not None
+    start = sentence.windows[0][0]
+    low = max(0, start - CONTEXT)
+    unjoined, _ = decoder.generate(
+        sentence._input[:, :, 2 * low :],
+        sentence._sentence.style,
+        sentence._source[:, low * SAMPLES_PER_FRAME :],
+        sentence._stats,
+    )
+    unjoined = unjoined[(start - low) * SAMPLES_PER_FRAME :]
+    assert unjoined.size == streamed.size
+    joins = np.cumsum([chunk.size for chunk in chunks])[:-1]
+    steps, unjoined_steps = np.abs(np.diff(streamed)), np.abs(np.diff(unjoined))
+    ceiling = np.percentile(steps, 99.9)
+    span = int(0.005 * 24000)
+    for join in joins:
+        around = slice(join - span, join + span)
+        assert steps[around].max() <= max(ceiling, 1.25 * unjoined_steps[around].max())
+
+
+def test_windows_grow_with_the_audio_sent_and_never_run_dry(windowed: KokoroEngine) -> None:
+    """On a simulated clock: a decoder at 0.6x real time, each call taking its modelled time."""
+    decoder = windowed._decoder
+    assert decoder is not None
+    now = [0.0]
+    real_generate = decoder.generate
+    with decoder_at(windowed, overhead=0.03, per_frame=0.015) as speed:
+
+        def timed_generate(generator_input, *args, **kwargs):  # type: ignore[no-untyped-def]
+            now[0] += speed.estimate(generator_input.shape[2] // 2)
+            return real_generate(generator_input, *args, **kwargs)
+
+        decoder.generate = timed_generate  # type: ignore[method-assign]
+        try:
+            sentence = sentence_of(windowed, LONG, clock=lambda: now[0])
+            arrivals: List[Tuple[float, float]] = []  # (arrived at, seconds of audio)
+            while not sentence.finished:
+                chunk = sentence.next_chunk()
+                arrivals.append((now[0], chunk.size / 24000))
+        finally:
+            decoder.generate = real_generate  # type: ignore[method-assign]
+    sizes = [end - start for start, end in sentence.windows]
+    assert len(sizes) >= 3 and sizes[-2] > sizes[1] >= sentence._smallest  # they grow
+    playing_until = arrivals[0][0]
+    for arrived, seconds in arrivals:
+        assert arrived <= playing_until + 1e-9 or arrived == arrivals[0][0], "playback ran dry"
+        playing_until = max(playing_until, arrived) + seconds
+
+
+def test_the_parts_are_made_once_and_kept_by_the_models_hash(
+    files: KokoroFiles, tmp_path: Path
+) -> None:
+    parts = split_model(files.model, tmp_path)
+    assert parts.generator.parent.name.startswith(sha256_file(files.model)[:16])
+    made = {path: path.stat().st_mtime_ns for path in parts.generator.parent.iterdir()}
+    assert split_model(files.model, tmp_path) == parts
+    assert {path: path.stat().st_mtime_ns for path in parts.generator.parent.iterdir()} == made
+
+
+def not_kokoro(path: Path) -> Path:
+    """An ONNX model with Kokoro's inputs and output but none of its insides."""
+    graph = helper.make_graph(
+        [
+            helper.make_node("Cast", ["tokens"], ["as_float"], to=TensorProto.FLOAT),
+            helper.make_node("ReduceMean", ["as_float"], ["level"], keepdims=0),
+            helper.make_node("Mul", ["level", "speed"], ["scaled"]),
+            helper.make_node("Expand", ["scaled", "length"], ["audio"]),
+        ],
+        "not_kokoro",
+        [
+            helper.make_tensor_value_info("tokens", TensorProto.INT64, [1, None]),
+            helper.make_tensor_value_info("style", TensorProto.FLOAT, [1, 256]),
+            helper.make_tensor_value_info("speed", TensorProto.FLOAT, [1]),
+        ],
+        [helper.make_tensor_value_info("audio", TensorProto.FLOAT, [None])],
+        [helper.make_tensor("length", TensorProto.INT64, [1], [2400])],
+    )
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
+    model.ir_version = 8
+    onnx.save(model, str(path))
+    return path
+
+
+def test_a_model_that_cannot_be_split_is_decoded_whole(files: KokoroFiles, tmp_path: Path) -> None:
+    model = not_kokoro(tmp_path / "other.onnx")
+    with pytest.raises(SplitError, match="lacks the tensors"):
+        split_model(model, tmp_path / "parts")
+    other = KokoroFiles(model=model, voices=files.voices, vocab=files.vocab, source="test")
+    engine = KokoroEngine(other, threads=1, parts_dir=tmp_path / "parts")
+    engine.load()
+    assert not engine.streaming
+    assert engine.synthesize("Hello.", VOICE, 1.0).size == 2400
+
+
+def test_silence_is_trimmed_at_the_ends_of_a_windowed_sentence(
+    whole: KokoroEngine, windowed: KokoroEngine
+) -> None:
+    with decoder_at(windowed, overhead=0.01, per_frame=0.008):
+        streamed = trim_silence(windowed.synthesize(LONG, VOICE, 1.0), 24000)
+    reference = trim_silence(whole.synthesize(LONG, VOICE, 1.0), 24000)
+    assert abs(streamed.size - reference.size) <= 0.02 * 24000
+
+
+def test_the_decoder_speed_is_measured_at_load(windowed: KokoroEngine) -> None:
+    decoder = windowed._decoder
+    assert decoder is not None
+    default = kokoro_stream.DecoderSpeed()
+    assert decoder.speed.per_frame > 0 and decoder.speed.per_frame != default.per_frame

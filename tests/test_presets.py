@@ -1,0 +1,171 @@
+"""Voice presets: stored durably, validated by the voice list, listed and spoken as voices."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Sequence
+
+import numpy as np
+import pytest
+from wyoming.tts import Synthesize, SynthesizeVoice
+
+from wyoming_polytts.engines.base import VoiceSpec
+from wyoming_polytts.presets import Preset, PresetError, PresetStore
+from wyoming_polytts.registry import RegistryError, VoiceRegistry
+from wyoming_polytts.voices import VoiceCatalog, VoiceNotFoundError
+
+from .fake_engine import FakeEngine, read_until, serve_fake, types
+from .helpers import encode, voice_like
+
+
+class JapaneseEngine(FakeEngine):
+    """Two voices: one speaks Japanese and English, one cannot speak (no G2P)."""
+
+    name = "japanese"
+
+    def voices(self) -> Sequence[VoiceSpec]:
+        return [
+            VoiceSpec("jf_fake", ("ja", "en-US"), "jf_fake (fake)", True, "tests", ""),
+            VoiceSpec("zf_mute", ("zh",), "zf_mute - no G2P", False, "tests", ""),
+        ]
+
+
+def store_and_catalog(tmp_path: Path) -> tuple[PresetStore, VoiceCatalog]:
+    presets = PresetStore(tmp_path / "presets.json")
+    return presets, VoiceCatalog([JapaneseEngine()], presets=presets)
+
+
+def test_a_preset_is_stored_durably_and_read_back_after_a_restart(tmp_path: Path) -> None:
+    presets, _ = store_and_catalog(tmp_path)
+    preset, created = presets.put("slow", "jf_fake", 0.8, "  Slow   and calm ")
+    assert created and preset == Preset("slow", "jf_fake", 0.8, "Slow and calm")
+    _, created = presets.put("slow", "jf_fake", 0.7)
+    assert not created
+
+    again, catalog = store_and_catalog(tmp_path)
+    assert again.list() == [Preset("slow", "jf_fake", 0.7, "")]
+    assert catalog.resolve("slow").speed == 0.7
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["presets.json"]  # no temp files
+
+    again.delete("slow")
+    assert PresetStore(tmp_path / "presets.json").list() == []
+
+
+@pytest.mark.parametrize(
+    ("name", "voice", "speed", "description", "code"),
+    [
+        ("Bad Name", "jf_fake", 1.0, None, "invalid-name"),
+        ("ok", "", 1.0, None, "bad-voice"),
+        ("ok", "jf_fake", 0.1, None, "bad-speed"),
+        ("ok", "jf_fake", 5, None, "bad-speed"),
+        ("ok", "jf_fake", "fast", None, "bad-speed"),
+        ("ok", "jf_fake", True, None, "bad-speed"),
+        ("ok", "jf_fake", float("nan"), None, "bad-speed"),
+        ("ok", "jf_fake", 1.0, "x" * 201, "bad-description"),
+        ("ok", "jf_fake", 1.0, 42, "bad-description"),
+        ("jf_fake", "jf_fake", 1.0, None, "name-taken"),  # a voice's name
+        ("ok", "nobody", 1.0, None, "unknown-voice"),
+        ("ok", "zf_mute", 1.0, None, "not-installed"),  # exists but cannot speak
+    ],
+)
+def test_bad_presets_are_refused_and_nothing_is_stored(
+    tmp_path: Path, name: object, voice: object, speed: object, description: object, code: str
+) -> None:
+    presets, catalog = store_and_catalog(tmp_path)
+    with pytest.raises(PresetError) as refused:
+        presets.put(name, voice, speed, description)
+    assert refused.value.code == code and str(refused.value)
+    assert presets.list() == [] and not (tmp_path / "presets.json").exists()
+    assert "ok" not in catalog.names()
+
+
+def test_a_preset_cannot_be_made_of_a_preset_and_post_refuses_an_existing_name(
+    tmp_path: Path,
+) -> None:
+    presets, _ = store_and_catalog(tmp_path)
+    presets.put("calm", "jf_fake", 0.9)
+    with pytest.raises(PresetError) as refused:
+        presets.put("calmer", "calm", 0.9)
+    assert refused.value.code == "bad-voice"
+    with pytest.raises(PresetError) as refused:
+        presets.put("calm", "jf_fake", 1.2, replace=False)
+    assert refused.value.code == "name-taken"
+    assert presets.get("calm").speed == 0.9
+
+
+def test_the_voice_list_shows_a_preset_with_its_base_languages(tmp_path: Path) -> None:
+    presets, catalog = store_and_catalog(tmp_path)
+    presets.put("quick", "jf_fake", 1.25)
+    presets.put("story", "jf_fake", 0.8, "Bedtime stories")
+    voices = {voice.name: voice for voice in catalog.info().tts[0].voices}
+    assert voices["quick"].languages == ["ja", "en-US"] and voices["quick"].installed
+    assert voices["quick"].description == "quick (jf_fake, speed 1.25)"
+    assert voices["story"].description == "Bedtime stories"
+    voice = catalog.resolve("quick")
+    assert (voice.engine_voice, voice.speed, voice.engine.name) == ("jf_fake", 1.25, "japanese")
+    assert catalog.default("ja").name == "jf_fake"  # a preset is no one's default voice
+
+    presets.delete("quick")
+    with pytest.raises(VoiceNotFoundError):
+        catalog.resolve("quick")
+
+
+def test_a_preset_whose_base_is_gone_is_listed_as_not_installed(tmp_path: Path) -> None:
+    path = tmp_path / "presets.json"
+    path.write_text(json.dumps({"presets": [{"name": "lost", "voice": "af_gone", "speed": 1}]}))
+    catalog = VoiceCatalog([JapaneseEngine()], presets=PresetStore(path))
+    lost = next(voice for voice in catalog.info().tts[0].voices if voice.name == "lost")
+    assert lost.installed is False and "af_gone" in (lost.description or "")
+
+
+def test_an_unreadable_presets_file_is_set_aside_not_lost(tmp_path: Path) -> None:
+    path = tmp_path / "presets.json"
+    path.write_text("{ not json")
+    presets = PresetStore(path)
+    assert presets.list() == []
+    kept = [p for p in tmp_path.iterdir() if p.name.startswith("presets.json.corrupt-")]
+    assert len(kept) == 1 and kept[0].read_text() == "{ not json"
+
+
+def test_a_clone_used_by_a_preset_cannot_be_deleted_nor_named_like_one(tmp_path: Path) -> None:
+    presets = PresetStore(tmp_path / "presets.json")
+    registry = VoiceRegistry(
+        tmp_path / "voices",
+        ("en-US",),
+        is_reserved=presets.__contains__,
+        removal_guard=presets.keeping_bases,
+    )
+    registry.load()
+    registry.register("grandma", "Hello there.", "en-US", encode(voice_like(2.0)), "test")
+    presets.put("slow-grandma", "grandma", 0.8)
+
+    with pytest.raises(PresetError) as refused:
+        registry.delete("grandma")
+    assert refused.value.code == "in-use" and "slow-grandma" in str(refused.value)
+    assert [clone.name for clone in registry.list()] == ["grandma"]
+    with pytest.raises(RegistryError) as taken:
+        registry.register("slow-grandma", "Hello.", "en-US", encode(voice_like(2.0)), "test")
+    assert taken.value.code == "name-taken"
+
+    presets.delete("slow-grandma")
+    registry.delete("grandma")
+    assert registry.list() == []
+
+
+async def test_a_faster_preset_speaks_the_same_words_in_less_time(tmp_path: Path) -> None:
+    presets = PresetStore(tmp_path / "presets.json")
+    async with serve_fake(presets=presets) as server:
+        presets.put("fast-one", "fake_one", 2.0)
+        text = "The kitchen lights are on."
+        lengths = {}
+        async with server.client() as client:
+            for name in ("fake_one", "fast-one"):
+                voice = SynthesizeVoice(name=name)
+                await client.write_event(Synthesize(text=text, voice=voice).event())
+                events = await read_until(client, "audio-stop")
+                assert "error" not in types(events)
+                pcm = b"".join(e.payload or b"" for e in events if e.type == "audio-chunk")
+                lengths[name] = len(np.frombuffer(pcm, "<i2"))
+        assert server.engine.voices_used == ["fake_one", "fake_one"]  # the base voice speaks
+        assert lengths["fast-one"] < 0.6 * lengths["fake_one"]

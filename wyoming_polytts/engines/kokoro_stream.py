@@ -1,0 +1,325 @@
+"""Kokoro's decoder in windows: audio leaves before the sentence is decoded, sounding as the
+whole-sentence decode does.
+
+A window of the generator differs from the same stretch of a whole-sentence decode for three
+reasons, and each is dealt with:
+
+- the harmonic source integrates pitch from the sentence's start: it is made once for the
+  whole sentence and sliced (`kokoro_split` SOURCE);
+- the frame-rate decoder blocks normalize over the sentence: they run once, whole;
+- the generator's instance norms and int8 activation ranges are statistics over time: they are
+  estimated once per sentence from a decode of the whole sentence at a third of its frames
+  (every third generator input frame, pitch kept, so the same sounds in the same proportions),
+  then handed to every window. Measured against the whole decode this keeps PESQ at 3.9-4.2,
+  where windows with their own statistics fall to 1.2-2.8.
+
+Each window is decoded with `CONTEXT` frames on both sides and joined to the previous one by a
+one-frame cross-fade. Window sizes follow the audio already sent: each window is sized so that
+it is decoded before what was sent has finished playing, at the decoder speed measured at
+load and learnt from every window.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import threading
+import time
+from dataclasses import dataclass
+from typing import Callable, Dict, List, Optional, Sequence, Tuple
+
+import numpy as np
+
+from .kokoro_split import (
+    DURATIONS,
+    ENERGY,
+    F0,
+    FEATURES,
+    GENERATOR_INPUT,
+    GIVEN_PREFIX,
+    SOURCE,
+    STATS_GIVEN,
+    ModelParts,
+)
+
+_LOGGER = logging.getLogger(__name__)
+
+SAMPLE_RATE = 24000
+SAMPLES_PER_FRAME = 600  # 25 ms
+CONTEXT = 8  # frames decoded on each side of a window and thrown away
+CROSSFADE = 1  # frames shared by two neighbouring windows
+FIRST_WINDOW = 22  # frames of the first window, counted from where the speech starts
+MIN_WINDOW = 12
+LEAD_KEPT = 4  # frames of the leading padding that are decoded (more than the trimmer keeps)
+STATS_STRIDE = 3  # the statistics decode takes every third generator input frame
+SAFETY = 0.7  # share of the buffered audio a window's decode may take
+WORTHWHILE = 0.75  # windows only when the first call decodes less than this share of frames
+
+
+@dataclass
+class Features:
+    """The front's output for one sentence."""
+
+    features: np.ndarray  # [1, 512, T]
+    f0: np.ndarray  # [1, 2T]
+    energy: np.ndarray  # [1, 2T]
+    durations: np.ndarray  # [tokens]
+    style: np.ndarray  # [1, 256]
+
+    @property
+    def frames(self) -> int:
+        return int(self.features.shape[2])
+
+
+class DecoderSpeed:
+    """How long a generator call takes: `overhead + per_frame * frames`, learnt as it runs."""
+
+    def __init__(self, overhead: float = 0.01, per_frame: float = 0.015) -> None:
+        self.overhead = overhead
+        self.per_frame = per_frame
+        self._lock = threading.Lock()
+
+    def estimate(self, frames: int) -> float:
+        return self.overhead + self.per_frame * frames
+
+    def frames_within(self, seconds: float) -> int:
+        """The most frames one call decodes in `seconds`."""
+        return int((seconds - self.overhead) / self.per_frame)
+
+    def learn(self, frames: int, seconds: float) -> None:
+        if frames <= 0:
+            return
+        measured = max(1e-4, (seconds - self.overhead) / frames)
+        with self._lock:
+            self.per_frame = 0.7 * self.per_frame + 0.3 * measured
+
+
+class KokoroDecoder:
+    """The split model's sessions: front, source, frame-rate decoder, generator."""
+
+    def __init__(self, parts: ModelParts, session: Callable[[str], object]):
+        self._front = session(str(parts.front))
+        self._source = session(str(parts.source))
+        self._framerate = session(str(parts.framerate))
+        self._generator = session(str(parts.generator))
+        front_inputs = {item.name for item in self._front.get_inputs()}  # type: ignore[attr-defined]
+        self.token_input = "tokens" if "tokens" in front_inputs else "input_ids"
+        speed_type = next(i.type for i in self._front.get_inputs() if i.name == "speed")  # type: ignore[attr-defined]
+        self._speed_dtype = np.int32 if "int" in speed_type else np.float32
+        outputs = self._generator.get_outputs()  # type: ignore[attr-defined]
+        self._stat_names = [output.name for output in outputs[1:]]
+        self._no_stats = {
+            item.name: np.zeros(
+                (1, 1, 1) if len(item.shape) == 3 else (),
+                np.uint8 if "uint8" in item.type else np.float32,
+            )
+            for item in self._generator.get_inputs()  # type: ignore[attr-defined]
+            if item.name.startswith(GIVEN_PREFIX)
+        }
+        self.speed = DecoderSpeed()
+
+    def front(self, tokens: Sequence[int], style: np.ndarray, speed: float) -> Features:
+        feeds = {
+            self.token_input: np.array([[0, *tokens, 0]], dtype=np.int64),
+            "style": style,
+            "speed": np.array([speed], dtype=self._speed_dtype),
+        }
+        names = [FEATURES, F0, ENERGY, DURATIONS]
+        features, f0, energy, durations = self._front.run(names, feeds)  # type: ignore[attr-defined]
+        return Features(features, f0, energy, np.asarray(durations).reshape(-1), style)
+
+    def source(self, f0: np.ndarray) -> np.ndarray:
+        return self._source.run([SOURCE], {F0: f0})[0]  # type: ignore[attr-defined]
+
+    def framerate(self, sentence: Features) -> np.ndarray:
+        feeds = {
+            FEATURES: sentence.features,
+            F0: sentence.f0,
+            ENERGY: sentence.energy,
+            "style": sentence.style,
+        }
+        return self._framerate.run([GENERATOR_INPUT], feeds)[0]  # type: ignore[attr-defined]
+
+    def generate(
+        self,
+        generator_input: np.ndarray,
+        style: np.ndarray,
+        source: np.ndarray,
+        stats: Optional[Dict[str, np.ndarray]] = None,
+    ) -> Tuple[np.ndarray, Dict[str, np.ndarray]]:
+        """Audio of `generator_input` ([1, 512, 2n] for n frames) and the statistics used."""
+        feeds: Dict[str, np.ndarray] = {
+            GENERATOR_INPUT: generator_input,
+            "style": style,
+            SOURCE: source,
+            STATS_GIVEN: np.array(stats is not None),
+        }
+        for name, empty in self._no_stats.items():
+            feeds[name] = empty if stats is None else stats[name[len(GIVEN_PREFIX) :]]
+        frames = generator_input.shape[2] // 2
+        started = time.perf_counter()
+        outputs = self._generator.run(None, feeds)  # type: ignore[attr-defined]
+        self.speed.learn(frames, time.perf_counter() - started)
+        audio = np.asarray(outputs[0], dtype=np.float32).reshape(-1)
+        return audio, dict(zip(self._stat_names, outputs[1:], strict=True))
+
+    def whole(self, sentence: Features) -> np.ndarray:
+        """The whole-sentence decode: the same samples as the unsplit model."""
+        audio, _ = self.generate(self.framerate(sentence), sentence.style, self.source(sentence.f0))
+        return audio
+
+    def calibrate(self) -> None:
+        """Measure the generator's speed (two calls on noise), so the first windows fit."""
+        rng = np.random.default_rng(0)
+        style = rng.normal(0, 0.1, (1, 256)).astype(np.float32)
+        timings = []
+        for frames in (8, 8, 40):
+            generator_input = rng.normal(0, 1, (1, 512, 2 * frames)).astype(np.float32)
+            source = np.zeros((1, frames * SAMPLES_PER_FRAME, 1), np.float32)
+            started = time.perf_counter()
+            self.generate(generator_input, style, source)
+            timings.append((frames, time.perf_counter() - started))
+        (small, small_time), (large, large_time) = timings[1], timings[2]
+        per_frame = max(1e-4, (large_time - small_time) / (large - small))
+        self.speed = DecoderSpeed(max(0.0, small_time - per_frame * small), per_frame)
+        _LOGGER.info(
+            "Kokoro decoder: %.1f ms per 25 ms frame, %.1f ms per call",
+            per_frame * 1000,
+            self.speed.overhead * 1000,
+        )
+
+
+class WindowedSentence:
+    """One sentence decoded window by window (an `AudioStream`).
+
+    The first call decodes the frame-rate blocks, the statistics and the first window; each
+    later call one window, sized to what has been sent.
+    """
+
+    def __init__(
+        self,
+        decoder: KokoroDecoder,
+        sentence: Features,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self._decoder = decoder
+        self._sentence = sentence
+        self._clock = clock
+        frames = sentence.frames
+        lead = int(sentence.durations[0]) if sentence.durations.size else 0
+        self._position = max(0, min(frames, lead - LEAD_KEPT))
+        self._frames = frames
+        self._input: Optional[np.ndarray] = None
+        self._source: Optional[np.ndarray] = None
+        self._stats: Optional[Dict[str, np.ndarray]] = None
+        self._held = np.zeros(0, np.float32)  # the cross-fade frame of the last window
+        self._smallest = MIN_WINDOW
+        self._first_sent_at: Optional[float] = None
+        self._sent_seconds = 0.0
+        self.windows: List[Tuple[int, int]] = []  # decoded ranges, for tests and logs
+
+    @property
+    def finished(self) -> bool:
+        return self._input is not None and self._position >= self._frames
+
+    def next_chunk(self) -> np.ndarray:
+        """The next stretch of audio (blocking: one window, or the first window's set-up)."""
+        if self.finished:
+            return np.zeros(0, np.float32)
+        if self._input is None:
+            chunk = self._first_chunk()
+        else:
+            chunk = self._window(self._position + self._next_size())
+        if self._first_sent_at is None:
+            self._first_sent_at = self._clock()
+        self._sent_seconds += chunk.size / SAMPLE_RATE
+        return chunk
+
+    def _first_chunk(self) -> np.ndarray:
+        sentence, decoder = self._sentence, self._decoder
+        self._input = decoder.framerate(sentence)
+        self._source = decoder.source(sentence.f0)
+        plan = self._plan()
+        if plan is None:
+            # Too short for windows to bring the first audio forward, or a decoder too slow
+            # to keep ahead of playback: one decode of the whole sentence, with its own
+            # statistics (exactly the unsplit model's output).
+            self._position = 0
+            return self._window(self._frames)
+        first, self._smallest = plan
+        self._stats = self._estimate_statistics()
+        return self._window(self._position + first)
+
+    def _plan(self) -> Optional[Tuple[int, int]]:
+        """Frames of the first window and of the smallest later one; None: decode whole.
+
+        A window costs `overhead + per_frame * (frames + context)` and gives 25 ms a frame,
+        so below some size it plays out faster than it decodes. The first window holds
+        enough audio for the next one to be at least a quarter above that size.
+        """
+        speed = self._decoder.speed
+        frame_seconds = SAMPLES_PER_FRAME / SAMPLE_RATE
+        extra = 2 * CONTEXT + CROSSFADE
+        if speed.per_frame >= frame_seconds:
+            return None
+        steady = (speed.overhead + speed.per_frame * extra) / (frame_seconds - speed.per_frame)
+        smallest = max(MIN_WINDOW, math.ceil(1.25 * steady))
+        needed = speed.estimate(smallest + extra) / SAFETY
+        first = max(FIRST_WINDOW, LEAD_KEPT + math.ceil(needed / frame_seconds))
+        first_call = self._frames / STATS_STRIDE + first + extra
+        if first_call >= WORTHWHILE * self._frames:
+            return None
+        return first, smallest
+
+    def _estimate_statistics(self) -> Dict[str, np.ndarray]:
+        """The generator's statistics from a decode of every `STATS_STRIDE`-th input frame."""
+        assert self._input is not None
+        sparse = self._input[:, :, ::STATS_STRIDE]
+        frames = sparse.shape[2] // 2
+        f0 = self._sentence.f0[:, ::STATS_STRIDE][:, : 2 * frames]
+        source = self._decoder.source(f0)[:, : frames * SAMPLES_PER_FRAME]
+        _, stats = self._decoder.generate(sparse[:, :, : 2 * frames], self._sentence.style, source)
+        return stats
+
+    def _next_size(self) -> int:
+        """Frames of the next window: as many as can be decoded before the audio runs out."""
+        remaining = self._frames - self._position
+        assert self._first_sent_at is not None
+        buffered = self._sent_seconds - (self._clock() - self._first_sent_at)
+        size = self._decoder.speed.frames_within(SAFETY * buffered) - 2 * CONTEXT - CROSSFADE
+        size = max(self._smallest, size)
+        if remaining - size < self._smallest:
+            size = remaining
+        return min(size, remaining)
+
+    def _window(self, end: int) -> np.ndarray:
+        """Decode frames [position, end) and return them, the last frame held back for the
+        cross-fade with the next window (all of it at the sentence's end)."""
+        assert self._input is not None and self._source is not None
+        start, end = self._position, min(end, self._frames)
+        self._position = end  # first: `finished` tells the caller no call follows this one
+        self.windows.append((start, end))
+        tail = min(self._frames, end + CROSSFADE)
+        low, high = max(0, start - CONTEXT), min(self._frames, tail + CONTEXT)
+        audio, _ = self._decoder.generate(
+            self._input[:, :, 2 * low : 2 * high],
+            self._sentence.style,
+            self._source[:, low * SAMPLES_PER_FRAME : high * SAMPLES_PER_FRAME],
+            self._stats,
+        )
+        audio = audio[(start - low) * SAMPLES_PER_FRAME : (tail - low) * SAMPLES_PER_FRAME]
+        if self._held.size:
+            fade = np.linspace(0.0, 1.0, self._held.size, dtype=np.float32)
+            overlap = audio[: self._held.size]
+            audio = np.concatenate(
+                [
+                    self._held * (1 - fade[: overlap.size]) + overlap * fade[: overlap.size],
+                    audio[overlap.size :],
+                ]
+            )
+        keep = (end - start) * SAMPLES_PER_FRAME
+        if end >= self._frames:
+            self._held = np.zeros(0, np.float32)
+            return audio
+        self._held = audio[keep:]
+        return audio[:keep]
