@@ -21,15 +21,18 @@ from wyoming.tts import Synthesize, SynthesizeVoice
 
 from wyoming_polytts.engines.zipvoice import PromptAudio
 from wyoming_polytts.http.app import create_app
+from wyoming_polytts.http.auth import Guard
 from wyoming_polytts.http.download import UrlCache
 from wyoming_polytts.http.encoder import FORMATS
 from wyoming_polytts.http.openai import MODELS
 from wyoming_polytts.http.prompts import PromptCache
+from wyoming_polytts.presets import PresetStore
 
 from .fake_engine import (
     ADMIN,
     RATE,
     InProcessServer,
+    StreamingFakeEngine,
     http_context,
     read_until,
     serve_fake,
@@ -290,3 +293,65 @@ async def test_a_client_that_stops_reading_is_dropped(tmp_path: Path) -> None:
                 assert calls < sentences
                 await asyncio.sleep(0.3)
                 assert len(running.engine.calls) == calls, "still working for it"
+
+
+async def test_a_preset_speaks_its_voice_at_its_speed_and_is_listed(tmp_path: Path) -> None:
+    presets = PresetStore(tmp_path / "presets.json")
+    async with (
+        serve_fake(presets=presets) as running,
+        serve_http(running, tmp_path) as url,
+        httpx.AsyncClient(base_url=url, headers={"X-Admin-Token": ADMIN}) as http,
+    ):
+        saved = await http.put("/api/presets/slow-two", json={"voice": "fake_two", "speed": 0.5})
+        assert saved.status_code == 201, saved.text
+        voices = (await http.get("/v1/audio/voices")).json()["voices"]
+        assert voices == ["fake_one", "fake_two", "slow-two"]
+        client = sdk(url)
+        for speed, times in ((1.0, 2.0), (2.0, 1.0)):  # the request's speed times the preset's
+            running.engine.calls.clear()
+            answer = await client.audio.speech.create(
+                model="tts-1",
+                voice="slow-two",
+                input="Slowly now.",
+                speed=speed,
+                response_format="pcm",
+            )
+            seconds = len(decode_audio(answer.content, "pcm")) / RATE
+            assert seconds == pytest.approx(spoken_seconds(running) * times, abs=0.02)
+        assert running.engine.voices_used == ["fake_two", "fake_two"]
+
+
+async def test_every_stretch_of_a_streamed_piece_is_sent_as_it_is_made(tmp_path: Path) -> None:
+    engine = StreamingFakeEngine(stretches=3)
+    async with serve_fake(engine=engine) as running, serve_http(running, tmp_path) as url:
+        engine.later_gate.clear()  # only the first stretch of each piece can be made
+        speech = sdk(url).audio.speech.with_streaming_response.create(
+            model="tts-1", voice="fake_one", input="One piece in three stretches.",
+            response_format="pcm",
+        )  # fmt: skip
+        async with speech as response:
+            chunks = response.iter_bytes()
+            first = await asyncio.wait_for(chunks.__anext__(), 20)  # stretches 2-3 are held
+            assert first and len(engine.stretches_made) == 1
+            engine.later_gate.set()
+            rest = b"".join([chunk async for chunk in chunks])
+    assert len(engine.stretches_made) == 3
+    audio = decode_audio(first + rest, "pcm")  # every stretch, its model silence trimmed
+    assert len(audio) / RATE == pytest.approx(sum(engine.stretches_made) / RATE, abs=0.02)
+
+
+async def test_the_ingress_proxy_needs_no_key_and_other_clients_still_do(tmp_path: Path) -> None:
+    request = {"model": "tts-1", "voice": "fake_one", "input": "Hi.", "response_format": "pcm"}
+    # The client connects from 127.0.0.1: trusted as the proxy, or not.
+    for proxy, passes in (("127.0.0.1", True), ("172.30.32.2", False)):
+        guard = Guard(ADMIN, api_keys=["key-1"], trusted_proxies=[proxy])
+        async with (
+            serve_fake() as running,
+            serve_http(running, tmp_path / proxy, ["key-1"], guard=guard) as url,
+        ):
+            if passes:
+                assert len((await sdk(url, "no-key").audio.speech.create(**request)).content)
+            else:
+                with pytest.raises(openai.AuthenticationError):
+                    await sdk(url, "no-key").audio.speech.create(**request)
+            assert len((await sdk(url, "key-1").audio.speech.create(**request)).content)

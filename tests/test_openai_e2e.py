@@ -195,3 +195,31 @@ async def test_a_base64_prompt_speaks_with_the_requests_settings(server: Running
     assert len(decode_audio(whole.content, "wav")) / RATE > 2.0
     assert untranscribed.status_code == 501  # this server runs without speech recognition
     assert untranscribed.json()["error"]["code"] == "no-transcriber"
+
+
+async def test_a_preset_of_a_clone_speaks_through_the_zipvoice_route(server: RunningServer) -> None:
+    url = str(server.http_url)
+    headers = {"X-Admin-Token": ADMIN_TOKEN}
+    async with httpx.AsyncClient(base_url=url, headers=headers, timeout=60) as http:
+        files = {"audio_file": ("aunt.wav", encode(voice_like(2.5)), "audio/wav")}
+        form = {"name": "aunt", "transcription": "Hello world."}
+        registered = await http.post("/v1/zipvoice/voices/register", data=form, files=files)
+        assert registered.status_code == 201, registered.text
+        await wait_until_ready(url, "clone", "aunt")
+        saved = await http.put("/api/presets/slow-aunt", json={"voice": "aunt", "speed": 0.5})
+        assert saved.status_code == 201, saved.text
+        body = {
+            "model": "zipvoice",
+            "input": "Good morning, the lights are off.",
+            "num_steps": 2,
+            "remove_long_silence": False,
+            "response_format": "wav",
+            "stream": False,
+        }
+        # The route speaks the preset's clone with the request's settings (the speed is the
+        # pipeline's to apply, tested with the fake engine in test_openai.py).
+        answer = await http.post("/v1/zipvoice/audio/speech", json={**body, "voice": "slow-aunt"})
+        assert (await http.delete("/api/presets/slow-aunt")).status_code == 200
+        assert (await http.delete("/v1/zipvoice/voices/aunt")).status_code == 200
+    assert answer.status_code == 200, answer.text
+    assert len(decode_audio(answer.content, "wav")) / RATE > 0.5

@@ -105,3 +105,21 @@ async def test_every_route_is_in_the_document_with_its_models(tmp_path: Path) ->
     assert fields["voice"]["nullable"] is True
     register = document["paths"]["/v1/zipvoice/voices/register"]["post"]
     assert "multipart/form-data" in register["requestBody"]["content"]
+
+
+async def test_behind_a_proxy_the_docs_page_and_document_carry_its_path(tmp_path: Path) -> None:
+    ingress = {"X-Ingress-Path": "/api/hassio_ingress/abc123"}
+    async with (
+        serve_fake() as running,
+        serve_http(running, tmp_path) as url,
+        httpx.AsyncClient(base_url=url) as http,
+    ):
+        docs = (await http.get("/docs", headers=ingress)).text
+        document = (await http.get("/openapi.json", headers=ingress)).json()
+        plain = (await http.get("/openapi.json")).json()
+        evil = (await http.get("/docs", headers={"X-Ingress-Path": "//evil.example"})).text
+    assert 'src="/api/hassio_ingress/abc123/docs/static/swagger-ui-bundle.js"' in docs
+    assert 'url: "/api/hassio_ingress/abc123/openapi.json"' in docs
+    assert document["servers"] == [{"url": "/api/hassio_ingress/abc123"}]
+    assert "servers" not in plain and document["paths"] == plain["paths"]
+    assert "evil" not in evil and 'url: "/openapi.json"' in evil
