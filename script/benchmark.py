@@ -35,6 +35,7 @@ from pathlib import Path
 from typing import Any, Dict, List, Optional, Sequence
 
 import benchmark_decoder
+import benchmark_http
 from wyoming.info import Describe
 from wyoming.tts import Synthesize, SynthesizeChunk, SynthesizeStart, SynthesizeStop
 
@@ -289,7 +290,9 @@ async def measure_server(
     _LOGGER.info("concurrency done")
     describe = await describe_latency(server, texts["paragraph"], voice)
     spoken = {name: await capture(server, text, voice) for name, text in texts.items()}
+    http = await benchmark_http.measure(server, texts, voice, args.rounds, request)
     return {
+        "http": http,
         "requests": requests,
         "concurrency": concurrency,
         "describe": describe,
@@ -508,6 +511,7 @@ def report(measured: dict, texts: Dict[str, str]) -> str:
         f"Server peak RSS: {measured['peak_rss_mib']:.0f} MiB",
         f"Start-up: `describe` answered {measured['startup']['describe_s']:.2f} s after launch, "
         f"first audio of a short answer {measured['startup']['first_audio_s']:.2f} s after launch",
+        *benchmark_http.report(measured["http"]),
         "",
         "Targets:",
         "",

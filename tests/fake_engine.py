@@ -8,19 +8,28 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import socket
 import threading
 from dataclasses import dataclass, field
 from functools import partial
-from typing import AsyncIterator, List, Optional, Sequence, Set
+from pathlib import Path
+from typing import Any, AsyncIterator, List, Optional, Sequence, Set
 
 import numpy as np
+from aiohttp.test_utils import TestServer
 from wyoming.client import AsyncTcpClient
 from wyoming.event import Event
 
 from wyoming_polytts.engines.base import SynthesisError, VoiceSpec
+from wyoming_polytts.engines.zipvoice import LANGUAGES
+from wyoming_polytts.http.app import AdminContext, create_app
+from wyoming_polytts.http.auth import Guard
+from wyoming_polytts.http.download import UrlCache, UrlPolicy
+from wyoming_polytts.lexicon import Lexicon
 from wyoming_polytts.pipeline import SpeechPipeline
 from wyoming_polytts.presets import PresetStore
+from wyoming_polytts.registry import VoiceRegistry
 from wyoming_polytts.scheduler import Scheduler
 from wyoming_polytts.server import ConnectionLimits, PolyTtsEventHandler, ServiceContext
 from wyoming_polytts.voices import VoiceCatalog
@@ -32,7 +41,8 @@ class FakeEngine:
     """Speaks `seconds_per_char` of tone per character; records every call.
 
     `gate`, when set, is waited on by each synthesis (cleared: calls block until set);
-    a text containing "FAIL" raises `SynthesisError`.
+    `hold` likewise, by texts containing "HOLD" only; a text containing "FAIL" raises
+    `SynthesisError`.
     """
 
     name = "fake"
@@ -42,6 +52,8 @@ class FakeEngine:
         self.seconds_per_char = 0.01
         self.gate = threading.Event()
         self.gate.set()
+        self.hold = threading.Event()
+        self.hold.set()
         self.calls: List[str] = []
         self.voices_used: List[str] = []
         self.running = 0
@@ -66,6 +78,8 @@ class FakeEngine:
             self.running += 1
         try:
             self.gate.wait(timeout=30)
+            if "HOLD" in text:
+                self.hold.wait(timeout=30)
             if "FAIL" in text:
                 raise SynthesisError(f"cannot say {text!r}")
             samples = int(RATE * self.seconds_per_char * len(text) / speed)
@@ -127,6 +141,7 @@ class InProcessServer:
     context: ServiceContext
     port: int = 0
     handlers: Set[asyncio.Task[None]] = field(default_factory=set)
+    presets: Optional[PresetStore] = None
 
     @contextlib.asynccontextmanager
     async def client(self, receive_buffer: Optional[int] = None) -> AsyncIterator[AsyncTcpClient]:
@@ -166,7 +181,7 @@ async def serve_fake(
         samples_per_chunk=1024,
         limits=limits or ConnectionLimits(),
     )
-    running = InProcessServer(engine, scheduler, context)
+    running = InProcessServer(engine, scheduler, context, presets=presets)
 
     async def on_connect(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         task = asyncio.current_task()
@@ -181,6 +196,7 @@ async def serve_fake(
         yield running
     finally:
         engine.gate.set()
+        engine.hold.set()
         if isinstance(engine, StreamingFakeEngine):
             engine.later_gate.set()
         server.close()
@@ -203,3 +219,39 @@ async def read_until(client: AsyncTcpClient, last: str, timeout: float = 20.0) -
 
 def types(events: List[Event]) -> List[str]:
     return [event.type for event in events]
+
+
+ADMIN = "fake-admin-token"
+
+
+def http_context(
+    running: InProcessServer, root: Path, api_keys: Sequence[str] = ()
+) -> AdminContext:
+    """The web app's context, speaking through `running`'s pipeline and scheduler."""
+    registry = VoiceRegistry(root / "voices", LANGUAGES)
+    registry.load()
+    return AdminContext(
+        registry=registry,
+        catalog=running.context.catalog,
+        guard=Guard(ADMIN, api_keys=api_keys),
+        url_policy=UrlPolicy(),
+        url_cache=UrlCache(root / "downloads"),
+        allow_url_download=False,
+        pipeline=running.context.pipeline,
+        lexicon=Lexicon(root / "lexicon.json", LANGUAGES),
+        presets=running.presets,
+        clause_policy=running.context.clause_policy,
+        max_text=running.context.limits.text_chars,
+    )
+
+
+@contextlib.asynccontextmanager
+async def serve_http(
+    running: InProcessServer, root: Path, api_keys: Sequence[str] = (), **changes: Any
+) -> AsyncIterator[str]:
+    """The web app (admin API and /v1) on 127.0.0.1, speaking through the same pipeline and
+    scheduler as `running`'s Wyoming handler; yields its base URL. `changes` are fields of
+    its context."""
+    app = create_app(dataclasses.replace(http_context(running, root, api_keys), **changes))
+    async with TestServer(app, host="127.0.0.1") as server:
+        yield str(server.make_url("")).rstrip("/")

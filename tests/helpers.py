@@ -156,7 +156,8 @@ def encode(
 
 async def wait_until_ready(http_url: str, what: str, name: str = "", timeout: float = 120) -> None:
     """Wait until the server's background loading made `what` ready: the transcriber
-    ("transcriber") or a clone that can speak ("clone", `name`)."""
+    ("transcriber"), the ZipVoice model ("zipvoice") or a clone that can speak ("clone",
+    `name`)."""
     import aiohttp
 
     deadline = asyncio.get_running_loop().time() + timeout
@@ -165,6 +166,10 @@ async def wait_until_ready(http_url: str, what: str, name: str = "", timeout: fl
             if what == "transcriber":
                 async with http.get("/api/session") as response:
                     ready = (await response.json())["transcriber"]
+            elif what == "zipvoice":
+                async with http.get("/api/health") as response:
+                    jobs = (await response.json())["jobs"]
+                    ready = jobs.get("zipvoice", {}).get("state") == "ready"
             else:
                 async with http.get(f"/api/voices/{name}") as response:
                     ready = response.status == 200 and (await response.json())["installed"]
@@ -183,3 +188,18 @@ def serve_for_tests(
         yield running
     finally:
         running.stop()
+
+
+def decode_audio(data: bytes, response_format: str, rate: int = 24000) -> np.ndarray:
+    """An HTTP speech answer as float mono samples at `rate`: raw PCM, or decoded by PyAV."""
+    if response_format == "pcm":
+        return samples(data)
+    import av
+
+    parts = []
+    resampler = av.AudioResampler(format="flt", layout="mono", rate=rate)
+    with av.open(io.BytesIO(data)) as container:
+        for frame in container.decode(audio=0):
+            parts += [out.to_ndarray().reshape(-1) for out in resampler.resample(frame)]
+    parts += [out.to_ndarray().reshape(-1) for out in resampler.resample(None)]
+    return np.concatenate(parts) if parts else np.zeros(0, np.float32)

@@ -193,11 +193,13 @@ bashio::log.info() { :; }
 """
 
 
-def _run_script_arguments(options: Dict[str, Any]) -> List[str]:
+def _run_script_arguments(options: Dict[str, Any], launch_as: str = "printf '%s\\n'") -> List[str]:
+    """The server's command line that run.sh builds from `options`; or what `launch_as`
+    prints, run in its place."""
     script = (ADDON / "run.sh").read_text(encoding="utf-8")
     launch = "exec /opt/polytts/bin/wyoming-polytts"
     assert script.count(launch) == 1
-    script = script.replace(launch, "printf '%s\\n'")
+    script = script.replace(launch, launch_as)
     env = {f"OPT_{key}": str(value).lower() if isinstance(value, bool) else str(value)
            for key, value in options.items()}  # fmt: skip
     done = subprocess.run(
@@ -235,7 +237,7 @@ def test_the_run_script_starts_the_server_as_the_add_on_is_declared(
         "zipvoice_model": "/share/zipvoice",
         "debug_logging": True,
     }
-    assert set(changed) | {"admin_token"} == set(config["schema"])
+    assert set(changed) | {"admin_token", "api_key"} == set(config["schema"])
     settings = parse_settings(_run_script_arguments(changed))
     assert (settings.voice, settings.speed, settings.download) == ("af_heart", 1.25, False)
     assert (settings.zipvoice, settings.transcriber, settings.whole_sentences) == (
@@ -244,6 +246,24 @@ def test_the_run_script_starts_the_server_as_the_add_on_is_declared(
         True,
     )
     assert str(settings.zipvoice_model) == "/share/zipvoice" and settings.debug
+
+
+def test_the_token_and_api_keys_reach_the_server_by_its_environment(
+    config: Dict[str, Any], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    options = {**config["options"], "admin_token": "the-token", "api_key": "key-1, key-2"}
+    arguments = _run_script_arguments(options)
+    assert not any("the-token" in arg or "key-1" in arg for arg in arguments)  # not in `ps`
+    printed = _run_script_arguments(options, "env #")
+    environment = dict(line.partition("=")[::2] for line in printed if "=" in line)
+    for name in ("POLYTTS_ADMIN_TOKEN", "POLYTTS_API_KEYS"):
+        monkeypatch.setenv(name, environment[name])
+    settings = parse_settings(arguments)
+    assert settings.admin_token == "the-token" and settings.api_keys == ("key-1", "key-2")
+    for name in ("POLYTTS_ADMIN_TOKEN", "POLYTTS_API_KEYS"):
+        monkeypatch.delenv(name)
+    unset = _run_script_arguments(config["options"], "env #")
+    assert not any(line.startswith("POLYTTS_") for line in unset)
 
 
 async def test_the_server_announces_itself_to_the_supervisor(

@@ -21,7 +21,8 @@ from aiohttp.test_utils import TestClient, TestServer
 from wyoming_polytts.background import Supervisor
 from wyoming_polytts.engines.kokoro import KokoroEngine
 from wyoming_polytts.engines.zipvoice import LANGUAGES, ZipVoiceEngine
-from wyoming_polytts.http.app import OPEN_ROUTES, SAFE_METHODS, AdminContext, create_app
+from wyoming_polytts.http.apidoc import AUTH_SPEECH
+from wyoming_polytts.http.app import OPEN_ROUTES, OPERATIONS, SAFE_METHODS, AdminContext, create_app
 from wyoming_polytts.http.auth import TOKEN_FILE, Guard, LoginLimiter, load_or_create_token
 from wyoming_polytts.http.download import UrlCache, UrlPolicy
 from wyoming_polytts.lexicon import Lexicon
@@ -180,10 +181,13 @@ async def test_register_from_base64_json(client: TestClient) -> None:
 
 
 async def test_every_state_changing_route_needs_the_token(client: TestClient) -> None:
+    """Speech (/v1/.../speech) is open without API keys, like the Wyoming port; see
+    test_openai.py for it with keys."""
+    speech = {op.path for op in client.server.app[OPERATIONS] if op.auth == AUTH_SPEECH}
     checked = 0
     for route in client.server.app.router.routes():
         path = route.resource.canonical if route.resource else ""
-        if route.method in SAFE_METHODS or route.method == "*" or path in OPEN_ROUTES:
+        if route.method in SAFE_METHODS or route.method == "*" or path in OPEN_ROUTES | speech:
             continue
         url = (
             path.replace("{name}", "grandma")
@@ -194,9 +198,15 @@ async def test_every_state_changing_route_needs_the_token(client: TestClient) ->
             url = "/api/presets/calm"
         for headers in ({}, {"X-Admin-Token": "wrong"}, {"Authorization": "Bearer wrong"}):
             response = await client.request(route.method, url, headers=headers, data=b"{}")
-            await error_of(response, 401)
+            if path.startswith("/v1/"):
+                assert response.status == 401
+                assert (await response.json())["error"]["type"] == "authentication_error"
+            else:
+                await error_of(response, 401)
         checked += 1
-    assert checked >= 9  # voices, caches, logout, lexicon, presets (post, put, delete)
+    # /api: voices, preview, caches, transcribe, logout, lexicon, presets (post, put, delete);
+    # /v1: register, delete, caches
+    assert checked >= 14
 
 
 PUBLIC_VOICE_FIELDS = {"name", "engine", "languages", "description", "installed"}

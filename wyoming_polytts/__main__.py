@@ -23,6 +23,7 @@ from .engines.zipvoice import ZipVoiceEngine, ZipVoiceOptions
 from .http.app import AdminContext, create_app
 from .http.auth import Guard, load_or_create_token
 from .http.download import UrlCache, UrlPolicy
+from .http.prompts import PromptCache
 from .lexicon import Lexicon
 from .pipeline import SpeechPipeline
 from .presets import PresetStore
@@ -88,7 +89,7 @@ async def serve(settings: Settings) -> None:
         on_failure=partial(_clones_failed, catalog, clones),
     )
     admin, admin_context = await _start_admin(
-        settings, registry, catalog, pipeline, lexicon, presets, jobs
+        settings, registry, catalog, pipeline, lexicon, presets, jobs, clones
     )
     if admin_context is not None:
         jobs.start(
@@ -189,34 +190,52 @@ async def _start_admin(
     lexicon: Lexicon,
     presets: PresetStore,
     jobs: Supervisor,
+    clones: ZipVoiceEngine,
 ) -> Tuple[Optional[web.AppRunner], Optional[AdminContext]]:
-    """The admin page and API on --http-uri, in this event loop."""
+    """The admin page, its API and the OpenAI-style API on --http-uri, in this event loop."""
     if settings.http_uri is None:
         return None, None
     parsed = urlparse(settings.http_uri)
+    cache_seconds = settings.prompt_cache_hours * 3600
     context = AdminContext(
         registry=registry,
         catalog=catalog,
         guard=Guard(
             load_or_create_token(settings.data_dir, settings.admin_token),
+            api_keys=settings.api_keys,
             trusted_proxies=settings.ingress_proxies,
         ),
         url_policy=UrlPolicy(
             allow_private=settings.allow_private_urls,
             max_bytes=registry.limits.max_bytes,
         ),
-        url_cache=UrlCache(settings.data_dir / "cache" / "downloads"),
+        url_cache=UrlCache(
+            settings.data_dir / "cache" / "downloads",
+            max_entries=settings.prompt_cache_size,
+            max_age_seconds=cache_seconds,
+        ),
         allow_url_download=settings.allow_url_download,
         pipeline=pipeline,
         lexicon=lexicon,
         presets=presets,
         jobs=jobs,
         transcriber_missing="speech recognition is still starting; try again shortly",
+        clones=clones if settings.zipvoice else None,
+        prompt_cache=PromptCache(settings.prompt_cache_size, cache_seconds),
+        clause_policy=ClausePolicy(enabled=not settings.whole_sentences),
+        max_text=settings.max_text,
+        write_seconds=settings.write_timeout,
     )
     runner = web.AppRunner(create_app(context), access_log=None)
     await runner.setup()
     await web.TCPSite(runner, parsed.hostname, parsed.port).start()
-    _LOGGER.info("Admin page on %s", settings.http_uri)
+    _LOGGER.info(
+        "Admin page on %s, OpenAI-style speech at %s/v1/audio/speech (%s), API docs at %s/docs",
+        settings.http_uri,
+        settings.http_uri,
+        "API key needed" if settings.api_keys else "open",
+        settings.http_uri,
+    )
     return runner, context
 
 

@@ -162,7 +162,7 @@ class VoiceRegistry:
     ) -> ClonedVoice:
         """Validate and store a new voice; raises `RegistryError` and stores nothing on error."""
         name = self._check_name(name)
-        transcript = self._check_transcript(transcript)
+        transcript = self.check_transcript(transcript)
         language = self._check_language(language)
         samples = self.prepare(audio)
         wav = wav_bytes(samples, PROMPT_RATE)
@@ -230,7 +230,8 @@ class VoiceRegistry:
             raise RegistryError(f"The name {name!r} is already taken by a voice", "name-taken")
         return name
 
-    def _check_transcript(self, transcript: object) -> str:
+    def check_transcript(self, transcript: object) -> str:
+        """A prompt's transcript with its spaces folded; refused when empty or too long."""
         text = " ".join(transcript.split()) if isinstance(transcript, str) else ""
         if not text:
             raise RegistryError("The transcript of the recording is empty", "bad-transcript")

@@ -15,7 +15,7 @@ import contextlib
 import logging
 import socket
 import sys
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from typing import AsyncGenerator, Dict, List, Optional, Union
 
 from wyoming.audio import AudioChunk, AudioStart, AudioStop
@@ -33,11 +33,14 @@ from wyoming.tts import (
 )
 
 from .audio import CHANNELS, SAMPLE_WIDTH, iter_chunks, resample, to_pcm16
-from .engines.base import PHONEMES_END, PHONEMES_START, SynthesisError
+from .engines.base import SynthesisError
 from .frames import FrameError, FrameLimits, read_frame
 from .pipeline import PieceFeed, Pieces, SpeechPipeline
 from .scheduler import SchedulerBusy
-from .speech.ssml import SsmlError, parse_ssml
+from .speech.pieces import SSML_ROOT, ssml_pieces, text_pieces
+from .speech.pieces import client_text as _text_of
+from .speech.pieces import is_ssml as _is_ssml
+from .speech.ssml import SsmlError
 from .text import ClausePolicy, Piece, SentenceStream, split_text
 from .voices import Voice, VoiceCatalog, VoiceNotFoundError
 
@@ -231,10 +234,16 @@ class PolyTtsEventHandler(AsyncEventHandler):
         try:
             voice = self._resolve(request.voice)
             text = self._checked_text(request.text)
-            if _is_ssml(request.text_format, text):
-                pieces = self._ssml_pieces(text, voices)
-            else:
-                pieces = split_text(text, self._context.clause_policy)
+            try:
+                pieces = text_pieces(
+                    text,
+                    request.text_format,
+                    self._context.clause_policy,
+                    self._resolve_name,
+                    voices,
+                )
+            except SsmlError as err:
+                raise RequestError(str(err), "bad-ssml") from None
             if not pieces:
                 raise RequestError("Nothing to say: the text has no words", "empty-text")
         except RequestError as err:
@@ -310,23 +319,12 @@ class PolyTtsEventHandler(AsyncEventHandler):
     def _ssml_pieces(self, document: str, voices: Dict[str, Voice]) -> List[Piece]:
         """The pieces of an SSML answer; the voices it names are resolved into `voices`."""
         try:
-            spans = parse_ssml(document)
+            return ssml_pieces(document, self._resolve_name, voices)
         except SsmlError as err:
             raise RequestError(str(err), "bad-ssml") from None
-        pieces: List[Piece] = []
-        for span in spans:
-            if span.voice and span.voice not in voices:
-                voices[span.voice] = self._resolve(SynthesizeVoice(name=span.voice))
-            if span.pause:
-                if pieces:  # the break takes the place of the sentence pause
-                    pieces[-1] = replace(pieces[-1], pause=0.0)
-                pieces.append(Piece("", pause=0.0, silence=max(0.0, span.pause - LEAD_SECONDS)))
-                continue
-            pieces += [
-                replace(piece, voice=span.voice, rate=span.rate)
-                for piece in split_text(span.text, ClausePolicy(enabled=False))
-            ]
-        return pieces
+
+    def _resolve_name(self, name: str) -> Voice:
+        return self._resolve(SynthesizeVoice(name=name))
 
     def _checked_text(self, value: object) -> str:
         text = _text_of(value)
@@ -488,27 +486,3 @@ def _limit_send_buffer(writer: asyncio.StreamWriter) -> None:
 def _error(text: str, code: str) -> Event:
     _LOGGER.warning("Request refused: %s", text)
     return Error(text=text, code=code).event()
-
-
-LEAD_SECONDS = 0.05  # model silence kept before each piece (audio.trim_silence)
-
-
-SSML_ROOT = "<speak"
-
-
-def _is_ssml(text_format: object, text: Optional[str] = None) -> Optional[bool]:
-    """Whether a request's text is SSML: as its `text_format` says, else (for clients such as
-    Home Assistant's `tts.speak`, which send none) whether it starts with `<speak`; None when
-    neither tells yet."""
-    if text_format is not None:
-        return str(getattr(text_format, "value", text_format)).lower() == "ssml"
-    if text is None:
-        return None
-    return text.lstrip().startswith(SSML_ROOT)
-
-
-def _text_of(value: object) -> str:
-    """A client's text; the marks that hand phonemes to engines are ours alone."""
-    if not isinstance(value, str):
-        raise TypeError(f"text must be a string, not {type(value).__name__}")
-    return value.replace(PHONEMES_START, "").replace(PHONEMES_END, "")

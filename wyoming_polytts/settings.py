@@ -56,6 +56,9 @@ class Settings:
     threads: int
     http_uri: Optional[str]
     admin_token: Optional[str]
+    api_keys: Tuple[str, ...]
+    prompt_cache_size: int
+    prompt_cache_hours: float
     allow_url_download: bool
     allow_private_urls: bool
     max_prompt_seconds: float
@@ -108,6 +111,12 @@ def _positive_int(value: str) -> int:
     if number < 1:
         raise argparse.ArgumentTypeError("must be 1 or more")
     return number
+
+
+def _api_keys(given: Optional[Sequence[str]]) -> Tuple[str, ...]:
+    """`--api-key` values, else `$POLYTTS_API_KEYS` split at commas; blanks dropped."""
+    keys = given if given else os.environ.get("POLYTTS_API_KEYS", "").split(",")
+    return tuple(key.strip() for key in keys if key.strip())
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -303,6 +312,29 @@ def build_parser() -> argparse.ArgumentParser:
         "$POLYTTS_ADMIN_TOKEN, else one generated and kept in DATA_DIR/admin_token)",
     )
     parser.add_argument(
+        "--api-key",
+        action="append",
+        dest="api_keys",
+        metavar="KEY",
+        help="a key that OpenAI-style clients send as 'Authorization: Bearer KEY' (repeat for "
+        "several; default: $POLYTTS_API_KEYS, comma-separated). With keys, /v1 speech needs "
+        "one; without, it is open like the Wyoming port. Changing voices through /v1 always "
+        "needs a key or the admin token",
+    )
+    parser.add_argument(
+        "--prompt-cache-size",
+        type=_positive_int,
+        default=32,
+        help="URL and base64 voice prompts kept ready, and downloads kept on disk "
+        "(default: %(default)s)",
+    )
+    parser.add_argument(
+        "--prompt-cache-hours",
+        type=_positive_seconds,
+        default=24.0,
+        help="hours a cached URL or base64 voice prompt is kept (default: %(default)s)",
+    )
+    parser.add_argument(
         "--allow-url-download",
         action="store_true",
         help="let the API fetch voice recordings from URLs",
@@ -389,6 +421,9 @@ def parse_settings(argv: Optional[Sequence[str]] = None) -> Settings:
         threads=args.threads,
         http_uri=None if args.no_http else _http_uri(args.http_uri),
         admin_token=args.admin_token,
+        api_keys=_api_keys(args.api_keys),
+        prompt_cache_size=args.prompt_cache_size,
+        prompt_cache_hours=args.prompt_cache_hours,
         allow_url_download=args.allow_url_download,
         allow_private_urls=args.allow_private_urls,
         max_prompt_seconds=args.max_prompt_seconds,

@@ -40,6 +40,10 @@ if bashio::config.has_value 'admin_token'; then
     export POLYTTS_ADMIN_TOKEN
     POLYTTS_ADMIN_TOKEN="$(bashio::config 'admin_token')"
 fi
+if bashio::config.has_value 'api_key'; then
+    export POLYTTS_API_KEYS
+    POLYTTS_API_KEYS="$(bashio::config 'api_key')"
+fi
 
 bashio::log.info "Starting wyoming-polytts"
 exec /opt/polytts/bin/wyoming-polytts "${args[@]}"

@@ -33,6 +33,23 @@ class ZipVoiceOptions:
 
 
 @dataclass(frozen=True)
+class CloneSettings:
+    """One request's ZipVoice settings; None keeps the server's (`ZipVoiceOptions`)."""
+
+    steps: Optional[int] = None
+    guidance_scale: Optional[float] = None
+    remove_long_silence: bool = True  # shorten pauses longer than half a second
+
+
+@dataclass(frozen=True)
+class PromptAudio:
+    """A prompt that is not registered (a URL or base64 voice): samples at `PROMPT_RATE`."""
+
+    samples: np.ndarray
+    transcript: str
+
+
+@dataclass(frozen=True)
 class _Prompt:
     samples: List[float]
     tokens: List[str]
@@ -142,10 +159,32 @@ class ZipVoiceEngine:
             )
 
     def synthesize(self, text: str, voice: str, speed: float) -> np.ndarray:
+        return self.generate(text, voice, speed, CloneSettings())
+
+    def tuned(self, settings: CloneSettings, prompt: Optional[PromptAudio] = None) -> TunedZipVoice:
+        """This engine with one request's settings, speaking a registered voice or `prompt`."""
+        return TunedZipVoice(self, settings, prompt)
+
+    def generate(
+        self,
+        text: str,
+        voice: str,
+        speed: float,
+        settings: CloneSettings,
+        prompt_audio: Optional[PromptAudio] = None,
+    ) -> np.ndarray:
+        """Speak `text` with the registered `voice`, or with `prompt_audio` when given."""
         if self._failure is not None:
             raise SynthesisError(f"Voice {voice!r} is a clone, and {self._failure}")
         self.load()
-        prompt = self._prompt(voice)
+        if prompt_audio is None:
+            prompt = self._prompt(voice)
+        else:
+            prompt = _Prompt(
+                prompt_audio.samples.tolist(),
+                self._tokens(prompt_audio.transcript),
+                prompt_audio.transcript,
+            )
         tokens = self._tokens(text)
         if not tokens:
             raise SynthesisError(f"ZipVoice cannot pronounce any word of {text!r}")
@@ -156,14 +195,18 @@ class ZipVoiceEngine:
         generation.reference_sample_rate = PROMPT_RATE
         generation.reference_text = prompt.transcript
         generation.tokens = [prompt.tokens, tokens]
-        generation.num_steps = self.options.steps
+        generation.num_steps = settings.steps or self.options.steps
         generation.speed = speed
         generation.silence_scale = 1.0  # pauses are shortened below, not scaled
+        if settings.guidance_scale is not None:
+            generation.extra = {"guidance_scale": str(settings.guidance_scale)}
         with self._generate_lock:
             audio = self._tts.generate(text, generation)
         samples = np.asarray(audio.samples, dtype=np.float32)
         samples = resample(samples, int(audio.sample_rate), self.sample_rate)
-        return shorten_pauses(samples, self.sample_rate)
+        return (
+            shorten_pauses(samples, self.sample_rate) if settings.remove_long_silence else samples
+        )
 
     def _tokens(self, text: str) -> List[str]:
         assert self._tokenizer is not None
@@ -191,3 +234,30 @@ class ZipVoiceEngine:
             if version == self._prompts_version:  # else the clone changed while it was read
                 self._prompts[name] = prompt
         return prompt
+
+
+class TunedZipVoice:
+    """A `ZipVoiceEngine` with one request's settings (and maybe its own prompt): an engine
+    for the speech pipeline, which calls `synthesize(text, voice, speed)`."""
+
+    name = ZipVoiceEngine.name
+    sample_rate = ZipVoiceEngine.sample_rate
+
+    def __init__(
+        self, engine: ZipVoiceEngine, settings: CloneSettings, prompt: Optional[PromptAudio]
+    ) -> None:
+        self._engine = engine
+        self._settings = settings
+        self._prompt = prompt
+
+    def voices(self) -> Sequence[VoiceSpec]:
+        return self._engine.voices()
+
+    def custom_voice(self, name: str) -> Optional[VoiceSpec]:
+        return None
+
+    def load(self) -> None:
+        self._engine.load()
+
+    def synthesize(self, text: str, voice: str, speed: float) -> np.ndarray:
+        return self._engine.generate(text, voice, speed, self._settings, self._prompt)

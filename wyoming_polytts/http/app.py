@@ -1,39 +1,65 @@
-"""The admin web app: a JSON API over the voices, presets and lexicon, and the page using it.
+"""The web app: the admin page and its JSON API under /api (voices, presets, lexicon), the
+OpenAI-style speech API under /v1 (`openai.py`), and the OpenAPI document of every route
+with its docs page.
 
-The page works behind a reverse proxy that serves it under a path prefix (Home Assistant's
-ingress): every link in it is relative, and the prefix the proxy names in `X-Ingress-Path`
+The pages work behind a reverse proxy that serves them under a path prefix (Home Assistant's
+ingress): every link in them is relative, and the prefix the proxy names in `X-Ingress-Path`
 goes into the page's base and into the URLs the API hands out.
 """
 
 from __future__ import annotations
 
 import asyncio
-import base64
-import binascii
+import functools
 import html
 import importlib.resources
 import logging
 import re
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Awaitable, Callable, Dict, Optional, Tuple
+from typing import Any, Dict, List, Optional
 
 from aiohttp import web
 
 from .. import __version__
 from ..audio import wav_bytes
-from ..background import Supervisor
 from ..engines.base import SynthesisError
 from ..lexicon import Lexicon, LexiconError
-from ..pipeline import SpeechPipeline
 from ..presets import PresetError, PresetStore, check_speed
-from ..registry import PROMPT_RATE, ClonedVoice, RegistryError, VoiceRegistry
+from ..registry import ClonedVoice, RegistryError
 from ..scheduler import SchedulerBusy
 from ..text import ClausePolicy, split_text
-from ..transcriber import Transcriber, Transcript
-from ..voices import Voice, VoiceCatalog, VoiceNotFoundError
-from .auth import SESSION_COOKIE, Guard
-from .download import DownloadError, UrlCache, UrlPolicy, fetch
+from ..voices import Voice, VoiceNotFoundError
+from . import openai
+from . import schemas as s
+from .apidoc import (
+    AUTH_ADMIN,
+    AUTH_KEY,
+    AUTH_SPEECH,
+    DOCS_PAGE,
+    Answer,
+    Handler,
+    Operation,
+    openapi_document,
+    swagger_ui_folder,
+)
+from .auth import SESSION_COOKIE
+from .context import (
+    CONTEXT,
+    AdminContext,
+    ApiError,
+    audio_source,
+    clear_caches,
+    clone_language,
+    error_response,
+    read_fields,
+    register,
+)
+from .context import (
+    transcribe as transcribe_audio,
+)
+from .download import DownloadError
+
+__all__ = ["CONTEXT", "AdminContext", "create_app"]
 
 _LOGGER = logging.getLogger(__name__)
 
@@ -48,6 +74,7 @@ _STATUS_BY_CODE = {
     "not-installed": 409,
     "too-large": 413,
     "no-lexicon": 501,
+    "no-transcriber": 501,
     "no-presets": 501,
 }
 INGRESS_HEADER = "X-Ingress-Path"
@@ -58,98 +85,292 @@ PREVIEW_TEXT = {
     "": "Hello! This is how I sound as a voice clone. Does it sound like me?",
 }
 MAX_PREVIEW_CHARS = 300
-Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
-
-
-@dataclass
-class AdminContext:
-    """What the web app works with."""
-
-    registry: VoiceRegistry
-    catalog: VoiceCatalog
-    guard: Guard
-    url_policy: UrlPolicy
-    url_cache: UrlCache
-    allow_url_download: bool
-    pipeline: Optional[SpeechPipeline] = None  # speaks previews, as it speaks Wyoming requests
-    jobs: Optional[Supervisor] = None  # the background start-up work, for /api/health
-    transcriber: Optional[Transcriber] = None
-    lexicon: Optional[Lexicon] = None  # pronunciations, for /api/lexicon
-    presets: Optional[PresetStore] = None  # named voices at a speed, for /api/presets
-    transcriber_missing: str = "speech recognition is not installed (the [asr] extra)"
-    body_seconds: float = 30.0  # a request body must arrive within this (slow uploads)
-
-
-CONTEXT = web.AppKey("polytts", AdminContext)
+OPERATIONS = web.AppKey("operations", list)
+DOCUMENT = web.AppKey("openapi", dict)
 
 
 def create_app(context: AdminContext) -> web.Application:
-    """The aiohttp application: API under /api, the page at /."""
+    """The aiohttp application: every route of `operations()`, the page and its files."""
     max_body = context.registry.limits.max_bytes * 4 // 3 + 64 * 1024  # base64 and form fields
     app = web.Application(middlewares=[_errors_as_json, _require_token], client_max_size=max_body)
     app[CONTEXT] = context
+    table = operations()
+    app[OPERATIONS] = table
+    app[DOCUMENT] = api_document(table)
+    for operation in table:
+        if operation.method == "GET":  # and HEAD
+            app.router.add_get(operation.path, operation.handler)
+        else:
+            app.router.add_route(operation.method, operation.path, operation.handler)
     static = Path(str(importlib.resources.files("wyoming_polytts.http") / "static"))
-    app.router.add_get("/", _page((static / "index.html").read_text(encoding="utf-8")))
     app.router.add_static("/static/", static)
-    app.router.add_get("/api/health", health)
-    app.router.add_get("/api/session", session)
-    app.router.add_post("/api/login", login)
-    app.router.add_post("/api/logout", logout)
-    app.router.add_get("/api/voices", list_voices)
-    app.router.add_post("/api/voices", register_voice)
-    app.router.add_get("/api/voices/{name}", get_voice)
-    app.router.add_delete("/api/voices/{name}", delete_voice)
-    app.router.add_get("/api/voices/{name}/prompt", get_prompt)
-    app.router.add_post("/api/voices/{name}/preview", preview_voice)
-    app.router.add_post("/api/cache/clear", clear_cache)
-    app.router.add_post("/api/transcribe", transcribe)
-    app.router.add_get("/api/lexicon", list_lexicon)
-    app.router.add_put("/api/lexicon/{language}/{word}", put_lexicon_entry)
-    app.router.add_delete("/api/lexicon/{language}/{word}", delete_lexicon_entry)
-    app.router.add_get("/api/presets", list_presets)
-    app.router.add_post("/api/presets", create_preset)
-    app.router.add_get("/api/presets/{name}", get_preset)
-    app.router.add_put("/api/presets/{name}", put_preset)
-    app.router.add_delete("/api/presets/{name}", delete_preset)
+    swagger = swagger_ui_folder()
+    if swagger is not None:
+        app.router.add_static("/docs/static/", swagger)
     return app
 
 
-def _error(status: int, message: str, code: str) -> web.Response:
-    return web.json_response({"error": message, "code": code}, status=status)
+def operations() -> List[Operation]:
+    """Every route of the app, as the OpenAPI document describes it."""
+    admin, json_list = "admin", s.json_object_list()
+    return [
+        Operation("GET", "/", page, "The admin page", admin, responses={200: "text/html"}),
+        Operation(
+            "GET",
+            "/api/health",
+            health,
+            "Health and start-up jobs",
+            admin,
+            responses={200: s.JsonObject},
+        ),
+        Operation(
+            "GET",
+            "/api/session",
+            session,
+            "What the page may show and do",
+            admin,
+            responses={200: s.JsonObject},
+        ),
+        Operation(
+            "POST",
+            "/api/login",
+            login,
+            "Sign in with the admin token (sets a cookie)",
+            admin,
+            body=s.Login,
+            form=True,
+            responses={200: s.Authenticated},
+        ),
+        Operation(
+            "POST",
+            "/api/logout",
+            logout,
+            "Sign out",
+            admin,
+            body_required=False,
+            responses={200: s.Authenticated},
+            auth=AUTH_ADMIN,
+        ),
+        Operation(
+            "GET",
+            "/api/voices",
+            list_voices,
+            "Every voice, clones included",
+            admin,
+            responses={200: s.JsonObject},
+        ),
+        Operation(
+            "POST",
+            "/api/voices",
+            register_voice,
+            "Register a voice clone",
+            admin,
+            body=s.AdminVoiceForm,
+            form=True,
+            responses={201: s.JsonObject},
+            auth=AUTH_ADMIN,
+        ),
+        Operation(
+            "GET",
+            "/api/voices/{name}",
+            get_voice,
+            "One voice",
+            admin,
+            responses={200: s.JsonObject},
+        ),
+        Operation(
+            "DELETE",
+            "/api/voices/{name}",
+            delete_voice,
+            "Delete a voice clone",
+            admin,
+            responses={200: s.Deleted},
+            auth=AUTH_ADMIN,
+        ),
+        Operation(
+            "GET",
+            "/api/voices/{name}/prompt",
+            get_prompt,
+            "A clone's prompt recording",
+            admin,
+            responses={200: "audio/wav"},
+            auth=AUTH_ADMIN,
+        ),
+        Operation(
+            "POST",
+            "/api/voices/{name}/preview",
+            preview_voice,
+            "A test sentence in a voice, preset or blend",
+            admin,
+            body=s.Preview,
+            body_required=False,
+            responses={200: "audio/wav"},
+            auth=AUTH_ADMIN,
+        ),
+        Operation(
+            "POST",
+            "/api/cache/clear",
+            clear_cache,
+            "Forget prepared prompts and downloads",
+            admin,
+            body_required=False,
+            responses={200: s.CacheCleared},
+            auth=AUTH_ADMIN,
+        ),
+        Operation(
+            "POST",
+            "/api/transcribe",
+            transcribe,
+            "What is said in a recording",
+            admin,
+            body=s.AdminVoiceForm,
+            form=True,
+            responses={200: s.JsonObject},
+            auth=AUTH_ADMIN,
+        ),
+        Operation(
+            "GET",
+            "/api/lexicon",
+            list_lexicon,
+            "The pronunciation lexicon",
+            admin,
+            responses={200: json_list},
+        ),
+        Operation(
+            "PUT",
+            "/api/lexicon/{language}/{word}",
+            put_lexicon_entry,
+            "Say a word this way",
+            admin,
+            body=s.LexiconChange,
+            responses={200: s.JsonObject},
+            auth=AUTH_ADMIN,
+        ),
+        Operation(
+            "DELETE",
+            "/api/lexicon/{language}/{word}",
+            delete_lexicon_entry,
+            "Forget how a word is said",
+            admin,
+            responses={200: s.JsonObject},
+            auth=AUTH_ADMIN,
+        ),
+        Operation(
+            "GET",
+            "/api/presets",
+            list_presets,
+            "Every voice preset",
+            admin,
+            responses={200: s.JsonObject},
+        ),
+        Operation(
+            "POST",
+            "/api/presets",
+            create_preset,
+            "Save a new voice preset",
+            admin,
+            body=s.NewPreset,
+            responses={201: s.JsonObject},
+            auth=AUTH_ADMIN,
+        ),
+        Operation(
+            "GET",
+            "/api/presets/{name}",
+            get_preset,
+            "One voice preset",
+            admin,
+            responses={200: s.JsonObject},
+        ),
+        Operation(
+            "PUT",
+            "/api/presets/{name}",
+            put_preset,
+            "Save a voice preset, new or replacing one",
+            admin,
+            body=s.PresetChange,
+            responses={200: s.JsonObject, 201: s.JsonObject},
+            auth=AUTH_ADMIN,
+        ),
+        Operation(
+            "DELETE",
+            "/api/presets/{name}",
+            delete_preset,
+            "Delete a voice preset",
+            admin,
+            responses={200: s.Deleted},
+            auth=AUTH_ADMIN,
+        ),
+        *openai.operations(),
+        Operation(
+            "GET",
+            "/openapi.json",
+            openapi_json,
+            "This document",
+            "docs",
+            responses={200: s.JsonObject},
+        ),
+        Operation(
+            "GET",
+            "/docs",
+            docs_page,
+            "The API's docs page (Swagger UI)",
+            "docs",
+            responses={200: "text/html"},
+        ),
+    ]
+
+
+_ERRORS: Dict[str, Answer] = {"/v1/": s.OpenAIError, "/api/": s.AdminError}
+
+
+def api_document(table: Optional[List[Operation]] = None) -> Dict[str, Any]:
+    """The OpenAPI document of the app's routes."""
+    return openapi_document(table or operations(), "wyoming-polytts", __version__, _ERRORS)
 
 
 @web.middleware
 async def _errors_as_json(request: web.Request, handler: Handler) -> web.StreamResponse:
-    """Every failure becomes `{"error": ..., "code": ...}` with a fitting status."""
+    """Every failure becomes a JSON error with a fitting status: `{"error": ..., "code": ...}`
+    under /api, OpenAI's `{"error": {"message": ..., "type": ..., ...}}` under /v1."""
     try:
         return await handler(request)
+    except ApiError as err:
+        return error_response(request, err.status, err.message, err.code, err.param)
     except (RegistryError, LexiconError, PresetError) as err:
-        return _error(_STATUS_BY_CODE.get(err.code, 400), str(err), err.code)
+        return error_response(request, _STATUS_BY_CODE.get(err.code, 400), str(err), err.code)
     except DownloadError as err:
-        return _error(400, str(err), "download-failed")
+        return error_response(request, 400, str(err), "download-failed")
     except SchedulerBusy as err:
-        return _error(503, str(err), "busy")
+        return error_response(request, 503, str(err), "busy")
     except web.HTTPRequestEntityTooLarge:
-        return _error(413, "The request is too large", "too-large")
+        return error_response(request, 413, "The request is too large", "too-large")
     except web.HTTPException as err:
         if err.status < 400:
             raise
-        return _error(err.status, err.reason, "http-error")
+        return error_response(request, err.status, err.reason, "http-error")
     except Exception:  # noqa: BLE001 - the server outlives one bad request
         _LOGGER.exception("Request %s %s failed", request.method, request.path)
-        return _error(500, "Internal error; see the server log", "internal")
+        return error_response(request, 500, "Internal error; see the server log", "internal")
 
 
 @web.middleware
 async def _require_token(request: web.Request, handler: Handler) -> web.StreamResponse:
     """Changes and private reads need the admin token; changes may not come from elsewhere.
 
-    Which routes are open or private is data: `SAFE_METHODS`, `OPEN_ROUTES`, `PRIVATE_READS`.
+    Which routes are open or private is data: `SAFE_METHODS`, `OPEN_ROUTES`, `PRIVATE_READS`,
+    and the `auth` of the /v1 operations: speech needs an API key only when the server has
+    keys; changes through /v1 take an API key as well as the admin token.
     """
     route = _route_of(request)
+    auth = _auth_of(request, route)
+    guard = request.app[CONTEXT].guard
+    if auth == AUTH_SPEECH:
+        if guard.has_api_keys and not (guard.api_key_matches(request) or _is_admin(request)):
+            return _unauthorized(request, "This needs an API key: Authorization: Bearer KEY")
+        return await handler(request)
     if request.method in SAFE_METHODS:
         if route in PRIVATE_READS and not _is_admin(request):
-            return _error(401, "This needs the admin token", "unauthorized")
+            return _unauthorized(request, "This needs the admin token")
         return await handler(request)
     if route in OPEN_ROUTES:
         return await handler(request)
@@ -158,10 +379,26 @@ async def _require_token(request: web.Request, handler: Handler) -> web.StreamRe
         return await handler(request)
     origin = request.headers.get("Origin")
     if origin is not None and origin != f"{request.scheme}://{request.host}":
-        return _error(403, "Requests from other sites are not accepted", "cross-origin")
-    if not _is_admin(request):
-        return _error(401, "This needs the admin token", "unauthorized")
+        return error_response(
+            request, 403, "Requests from other sites are not accepted", "cross-origin"
+        )
+    if not (_is_admin(request) or (auth == AUTH_KEY and guard.api_key_matches(request))):
+        needed = "the admin token or an API key" if auth == AUTH_KEY else "the admin token"
+        return _unauthorized(request, f"This needs {needed}")
     return await handler(request)
+
+
+def _unauthorized(request: web.Request, message: str) -> web.Response:
+    code = "invalid_api_key" if request.path.startswith("/v1/") else "unauthorized"
+    return error_response(request, 401, message, code)
+
+
+def _auth_of(request: web.Request, route: str) -> Optional[str]:
+    """The `auth` of the operation serving `route`, if the table knows it."""
+    for operation in request.app[OPERATIONS]:
+        if operation.path == route and operation.method == request.method:
+            return operation.auth
+    return None
 
 
 def _route_of(request: web.Request) -> str:
@@ -176,6 +413,10 @@ def _is_admin(request: web.Request) -> bool:
     return request.app[CONTEXT].guard.allows(request)
 
 
+def _error(status: int, message: str, code: str) -> web.Response:
+    return web.json_response({"error": message, "code": code}, status=status)
+
+
 def ingress_path(request: web.Request) -> str:
     """The path prefix a proxy serves the app under (`X-Ingress-Path`), '' when none; a
     value that is not a plain absolute path is ignored, so it can only point at this site."""
@@ -185,19 +426,35 @@ def ingress_path(request: web.Request) -> str:
     return value
 
 
-def _page(template: str) -> Handler:
+@functools.cache
+def _page_template() -> str:
+    path = importlib.resources.files("wyoming_polytts.http") / "static" / "index.html"
+    return path.read_text(encoding="utf-8")
+
+
+async def page(request: web.Request) -> web.StreamResponse:
     """The page; behind a proxy its relative links resolve under the proxy's prefix."""
+    prefix = ingress_path(request)
+    base = f'<base href="{html.escape(prefix)}/">' if prefix else ""
+    return web.Response(
+        text=_page_template().replace(BASE_MARK, base),
+        content_type="text/html",
+        headers={"Cache-Control": "no-store"},
+    )
 
-    async def handler(request: web.Request) -> web.StreamResponse:
-        prefix = ingress_path(request)
-        base = f'<base href="{html.escape(prefix)}/">' if prefix else ""
-        return web.Response(
-            text=template.replace(BASE_MARK, base),
-            content_type="text/html",
-            headers={"Cache-Control": "no-store"},
-        )
 
-    return handler
+async def openapi_json(request: web.Request) -> web.Response:
+    """The document; behind a proxy, its routes are served under the proxy's prefix."""
+    prefix = ingress_path(request)
+    document = request.app[DOCUMENT]
+    return web.json_response({**document, "servers": [{"url": prefix}]} if prefix else document)
+
+
+async def docs_page(request: web.Request) -> web.Response:
+    if swagger_ui_folder() is None:
+        return _error(501, "The docs page needs the swagger-ui-bundle package", "no-docs")
+    text = DOCS_PAGE.format(title="wyoming-polytts", prefix=html.escape(ingress_path(request)))
+    return web.Response(text=text, content_type="text/html")
 
 
 # -- session --------------------------------------------------------------------------------
@@ -237,7 +494,7 @@ async def session(request: web.Request) -> web.Response:
 
 async def login(request: web.Request) -> web.Response:
     guard = request.app[CONTEXT].guard
-    fields = await _fields(request)
+    fields = await read_fields(request)
     # No await from here on: the limit is checked and the failure counted in one step, so
     # guesses sent in parallel from one address cannot all slip past the limit.
     client = request.remote or ""
@@ -324,16 +581,7 @@ async def get_prompt(request: web.Request) -> web.StreamResponse:
 
 
 async def register_voice(request: web.Request) -> web.Response:
-    context = request.app[CONTEXT]
-    fields = await _fields(request)
-    audio, source = await _audio_source(context, fields)
-    transcript, language = fields.get("transcript"), fields.get("language")
-    if not (isinstance(transcript, str) and transcript.strip()) and context.transcriber:
-        heard = await _transcribe(context, audio)
-        transcript, language = heard.text, language or _clone_language(context, heard)
-    voice = await asyncio.to_thread(
-        context.registry.register, fields.get("name"), transcript, language, audio, source
-    )
+    voice = await register(request.app[CONTEXT], await read_fields(request))
     return web.json_response(voice.to_dict(), status=201)
 
 
@@ -342,34 +590,15 @@ async def transcribe(request: web.Request) -> web.Response:
     context = request.app[CONTEXT]
     if context.transcriber is None:
         return _error(501, f"Cannot transcribe: {context.transcriber_missing}", "no-transcriber")
-    audio, _ = await _audio_source(context, await _fields(request))
-    heard = await _transcribe(context, audio)
+    audio, _ = await audio_source(context, await read_fields(request))
+    heard = await transcribe_audio(context, audio)
     return web.json_response(
         {
             "text": heard.text,
             "detected_language": heard.language,
-            "language": _clone_language(context, heard),
+            "language": clone_language(context, heard),
         }
     )
-
-
-async def _transcribe(context: AdminContext, audio: bytes) -> Transcript:
-    assert context.transcriber is not None
-    samples = await asyncio.to_thread(context.registry.prepare, audio)
-    if context.pipeline is not None:  # the one pool that decides what runs when
-        heard = await context.pipeline.scheduler.run(
-            context.transcriber.transcribe, samples, PROMPT_RATE, client="admin"
-        )
-    else:
-        heard = await asyncio.to_thread(context.transcriber.transcribe, samples, PROMPT_RATE)
-    if not heard.text:
-        raise RegistryError("No speech was recognized in the recording", "no-speech")
-    return heard
-
-
-def _clone_language(context: AdminContext, heard: Transcript) -> Optional[str]:
-    """The first clone language of the detected one (`en` -> `en-US`), if clones speak it."""
-    return context.registry.match_language(heard.language)
 
 
 async def delete_voice(request: web.Request) -> web.Response:
@@ -391,7 +620,7 @@ async def preview_voice(request: web.Request) -> web.Response:
         return _error(
             409, f"Voice {name!r} cannot speak: {voice.spec.description}", "not-installed"
         )
-    fields = await _fields(request) if request.can_read_body else {}
+    fields = await read_fields(request) if request.can_read_body else {}
     try:
         speed = check_speed(fields.get("speed", 1.0))
     except PresetError as err:
@@ -416,10 +645,7 @@ async def preview_voice(request: web.Request) -> web.Response:
 
 
 async def clear_cache(request: web.Request) -> web.Response:
-    context = request.app[CONTEXT]
-    prepared = context.registry.clear_caches()
-    downloads = await asyncio.to_thread(context.url_cache.clear)
-    return web.json_response({"prepared_prompts": prepared, "downloads": downloads})
+    return web.json_response(await clear_caches(request.app[CONTEXT]))
 
 
 # -- lexicon --------------------------------------------------------------------------------
@@ -440,7 +666,7 @@ async def list_lexicon(request: web.Request) -> web.Response:
 async def put_lexicon_entry(request: web.Request) -> web.Response:
     """Add or replace how a word is said: `{"say": ...}` or `{"phonemes": ...}`."""
     lexicon = _lexicon(request)
-    fields = await _fields(request)
+    fields = await read_fields(request)
     case_sensitive = fields.get("case_sensitive", False)
     if isinstance(case_sensitive, str):  # from a form
         case_sensitive = {"true": True, "on": True, "false": False, "": False}.get(
@@ -493,7 +719,7 @@ async def get_preset(request: web.Request) -> web.Response:
 
 async def create_preset(request: web.Request) -> web.Response:
     """A new preset: JSON `{"name", "voice", "speed"?, "description"?}`; 409 if it exists."""
-    fields = await _fields(request)
+    fields = await read_fields(request)
     preset, _ = await asyncio.to_thread(
         _presets(request).put,
         fields.get("name"),
@@ -507,7 +733,7 @@ async def create_preset(request: web.Request) -> web.Response:
 
 async def put_preset(request: web.Request) -> web.Response:
     """Create or replace the preset NAME: JSON `{"voice", "speed"?, "description"?}`."""
-    fields = await _fields(request)
+    fields = await read_fields(request)
     preset, created = await asyncio.to_thread(
         _presets(request).put,
         request.match_info["name"],
@@ -521,71 +747,3 @@ async def put_preset(request: web.Request) -> web.Response:
 async def delete_preset(request: web.Request) -> web.Response:
     preset = await asyncio.to_thread(_presets(request).delete, request.match_info["name"])
     return web.json_response({"deleted": preset.name})
-
-
-# -- request bodies -------------------------------------------------------------------------
-
-
-async def _fields(request: web.Request) -> Dict[str, Any]:
-    """Fields of the body, which must arrive within the context's `body_seconds`."""
-    seconds = request.app[CONTEXT].body_seconds
-    try:
-        return await asyncio.wait_for(_read_fields(request), seconds)
-    except asyncio.TimeoutError:
-        raise web.HTTPRequestTimeout(
-            reason=f"The request body took longer than {seconds:g} s"
-        ) from None
-
-
-async def _read_fields(request: web.Request) -> Dict[str, Any]:
-    """Fields of a JSON body, a multipart form or a urlencoded form."""
-    if request.content_type == "application/json":
-        try:
-            data = await request.json()
-        except ValueError:
-            raise RegistryError("The body is not valid JSON", "bad-request") from None
-        if not isinstance(data, dict):
-            raise RegistryError("The JSON body must be an object", "bad-request")
-        return data
-    if request.content_type in ("multipart/form-data", "application/x-www-form-urlencoded"):
-        form = await request.post()
-        fields: Dict[str, Any] = {}
-        for key, value in form.items():
-            if isinstance(value, web.FileField):
-                fields[key] = (value.filename, value.file.read())
-            else:
-                fields[key] = value
-        return fields
-    raise RegistryError("Send JSON or a form (multipart/form-data)", "bad-request")
-
-
-async def _audio_source(context: AdminContext, fields: Dict[str, Any]) -> Tuple[bytes, str]:
-    """The recording's bytes and where they came from: upload, base64 or URL."""
-    upload = fields.get("audio")
-    if isinstance(upload, tuple):
-        filename, body = upload
-        return body, f"upload:{filename or 'recording'}"
-    encoded = fields.get("audio_base64")
-    if isinstance(encoded, str) and encoded:
-        if len(encoded) > context.registry.limits.max_bytes * 4 // 3 + 4:
-            raise RegistryError("The audio is larger than the upload limit", "too-large")
-        try:
-            return base64.b64decode(encoded, validate=True), "base64"
-        except (binascii.Error, ValueError):
-            raise RegistryError("audio_base64 is not valid base64", "bad-request") from None
-    url = fields.get("url")
-    if isinstance(url, str) and url:
-        if not context.allow_url_download:
-            raise RegistryError(
-                "Downloading from a URL is off; start the server with --allow-url-download",
-                "url-download-off",
-            )
-        cached = await asyncio.to_thread(context.url_cache.get, url)
-        if cached is None:
-            cached = await fetch(url, context.url_policy)
-            await asyncio.to_thread(context.url_cache.put, url, cached)
-        return cached, f"url:{url}"
-    raise RegistryError(
-        "No recording: send a file as 'audio', base64 as 'audio_base64', or a 'url'",
-        "no-audio",
-    )

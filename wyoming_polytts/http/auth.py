@@ -11,7 +11,7 @@ import secrets
 import time
 from collections import OrderedDict
 from pathlib import Path
-from typing import Callable, Collection, Optional, Tuple
+from typing import Callable, Collection, Optional, Sequence, Tuple
 
 from aiohttp import web
 
@@ -110,9 +110,11 @@ class Guard:
         session_seconds: int = SESSION_SECONDS,
         clock: Optional[Clock] = None,
         limiter: Optional[LoginLimiter] = None,
+        api_keys: Sequence[str] = (),
         trusted_proxies: Collection[str] = (),
     ) -> None:
         self._token = token.encode()
+        self._api_keys = tuple(key.encode() for key in api_keys)
         self.trusted_proxies = frozenset(ipaddress.ip_address(a) for a in trusted_proxies)
         self.session_seconds = session_seconds
         self._clock: Clock = clock or time.time
@@ -137,6 +139,17 @@ class Guard:
         message = f"polytts-session:{expires}".encode()
         return hmac.new(self._token, message, hashlib.sha256).hexdigest()
 
+    @property
+    def has_api_keys(self) -> bool:
+        return bool(self._api_keys)
+
+    def api_key_matches(self, request: web.Request) -> bool:
+        """Whether the request's `Authorization: Bearer` holds one of the API keys."""
+        candidate = _bearer(request).encode()
+        # Every key is compared, so the time taken says nothing about which one is close.
+        matches = [hmac.compare_digest(candidate, key) for key in self._api_keys]
+        return bool(candidate) and any(matches)
+
     def via_trusted_proxy(self, request: web.Request) -> bool:
         """Whether the request comes from a trusted proxy (Home Assistant's ingress), which
         lets only its own signed-in users through: it counts as signed in."""
@@ -151,13 +164,11 @@ class Guard:
         return address in self.trusted_proxies
 
     def allows(self, request: web.Request) -> bool:
+        """Whether the request comes from a trusted proxy or holds the admin token (header,
+        Bearer or session cookie)."""
         if self.via_trusted_proxy(request):
             return True
-        header = request.headers.get(TOKEN_HEADER, "")
-        if not header:
-            authorization = request.headers.get("Authorization", "")
-            if authorization.startswith("Bearer "):
-                header = authorization[len("Bearer ") :]
+        header = request.headers.get(TOKEN_HEADER, "") or _bearer(request)
         if header:
             return self.token_matches(header)
         cookie = request.cookies.get(SESSION_COOKIE, "")
@@ -166,3 +177,8 @@ class Guard:
     def login_retry_after(self, client: str) -> int:
         """Whole seconds `client` must wait before its next sign-in; 0 if it may sign in."""
         return math.ceil(self.limiter.retry_after(client))
+
+
+def _bearer(request: web.Request) -> str:
+    authorization = request.headers.get("Authorization", "")
+    return authorization[len("Bearer ") :] if authorization.startswith("Bearer ") else ""

@@ -13,6 +13,7 @@ import hashlib
 import ipaddress
 import logging
 import socket
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import List, Optional, Sequence, Union
@@ -127,21 +128,53 @@ async def _read_capped(response: aiohttp.ClientResponse, limit: int) -> bytes:
 
 
 class UrlCache:
-    """Downloaded sources on disk, by the SHA-256 of their URL."""
+    """Downloaded sources on disk, by the SHA-256 of their URL.
 
-    def __init__(self, folder: Path) -> None:
+    At most `max_entries` files, none older than `max_age_seconds`: older ones are not used
+    and are removed at the next download, and beyond the count the oldest go first.
+    """
+
+    def __init__(
+        self, folder: Path, max_entries: int = 32, max_age_seconds: float = 24 * 3600.0
+    ) -> None:
         self.folder = folder
+        self.max_entries = max_entries
+        self.max_age_seconds = max_age_seconds
 
     def _path(self, url: str) -> Path:
         return self.folder / hashlib.sha256(url.encode()).hexdigest()
 
+    def _expired(self, path: Path) -> bool:
+        return time.time() - path.stat().st_mtime > self.max_age_seconds
+
     def get(self, url: str) -> Optional[bytes]:
         path = self._path(url)
-        return path.read_bytes() if path.is_file() else None
+        try:
+            return None if self._expired(path) else path.read_bytes()
+        except FileNotFoundError:
+            return None
 
     def put(self, url: str, body: bytes) -> None:
         self.folder.mkdir(parents=True, exist_ok=True)
         atomic_write_bytes(self._path(url), body)
+        self._prune()
+
+    def _prune(self) -> None:
+        """Remove expired files, then the oldest beyond `max_entries`."""
+        files = []
+        for item in self.folder.iterdir():
+            try:
+                files.append((item.stat().st_mtime, item))
+            except FileNotFoundError:
+                continue  # removed meanwhile by another request
+        files.sort(reverse=True)  # newest first
+        cutoff = time.time() - self.max_age_seconds
+        for index, (modified, item) in enumerate(files):
+            if index >= self.max_entries or modified < cutoff:
+                item.unlink(missing_ok=True)
+
+    def __len__(self) -> int:
+        return sum(1 for _ in self.folder.iterdir()) if self.folder.is_dir() else 0
 
     def clear(self) -> int:
         """Remove every cached download; returns how many."""

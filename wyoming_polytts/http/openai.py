@@ -1,0 +1,487 @@
+"""The OpenAI-compatible speech API and the ZipVoice routes of the origin document.
+
+`POST /v1/audio/speech` takes OpenAI's request (plus Kokoro-FastAPI's `stream`) and speaks it
+through the one speech pipeline and scheduler that the Wyoming port uses, so clients of both
+doors take turns. A streamed answer starts when the first piece of audio exists and sends
+each piece as soon as it is encoded; errors found before that are JSON errors in OpenAI's
+shape. The `/v1/zipvoice/...` routes share the registry, its validation and the URL guard
+with the admin API; prompts given as `url+...` or `base64+...` are kept in a bounded cache.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from functools import partial
+from typing import Any, Dict, List, Optional, Tuple, Type, TypeVar
+
+from aiohttp import web
+from pydantic import BaseModel, ValidationError
+
+from ..audio import resample
+from ..engines.base import SynthesisError, VoiceSpec
+from ..engines.zipvoice import ATTRIBUTION, CloneSettings, PromptAudio
+from ..registry import ClonedVoice
+from ..scheduler import SchedulerBusy
+from ..speech.pieces import client_text, text_pieces
+from ..speech.ssml import SsmlError
+from ..text import Piece
+from ..voices import Voice, VoiceNotFoundError
+from . import schemas as s
+from .apidoc import AUTH_KEY, AUTH_SPEECH, Operation
+from .context import (
+    CONTEXT,
+    AdminContext,
+    ApiError,
+    clear_caches,
+    decode_base64,
+    download,
+    hear,
+    read_fields,
+    register,
+)
+from .encoder import FORMATS, AudioEncoder
+
+_LOGGER = logging.getLogger(__name__)
+
+MODELS = ("tts-1", "tts-1-hd", "gpt-4o-mini-tts", "kokoro", "zipvoice")
+ENGINE_OF_MODEL = {"kokoro": "kokoro", "zipvoice": "zipvoice"}  # else the voice's own engine
+# OpenAI's voice names: the Kokoro voice of that name when installed, else the default voice.
+OPENAI_VOICES = {
+    "alloy": "af_alloy",
+    "ash": "am_adam",
+    "ballad": "bm_george",
+    "coral": "af_heart",
+    "echo": "am_echo",
+    "fable": "bm_fable",
+    "nova": "af_nova",
+    "onyx": "am_onyx",
+    "sage": "af_sarah",
+    "shimmer": "af_sky",
+    "verse": "am_michael",
+}
+PROMPT_SOURCES = ("url+", "base64+")
+Model = TypeVar("Model", bound=BaseModel)
+
+
+def operations() -> List[Operation]:
+    """The /v1 routes, for the app's route table and its OpenAPI document."""
+    audio = {200: tuple(dict.fromkeys(kind.content_type for kind in FORMATS.values()))}
+    zipvoice = "zipvoice"
+    return [
+        Operation(
+            "POST",
+            "/v1/audio/speech",
+            speech,
+            "Speak a text (OpenAI's speech API)",
+            "openai",
+            body=s.SpeechRequest,
+            responses=audio,
+            auth=AUTH_SPEECH,
+        ),
+        Operation(
+            "GET",
+            "/v1/audio/voices",
+            audio_voices,
+            "The voices that can speak",
+            "openai",
+            responses={200: s.VoiceNames},
+        ),
+        Operation(
+            "GET",
+            "/v1/models",
+            models,
+            "The models a request may name",
+            "openai",
+            responses={200: s.ModelList},
+        ),
+        Operation(
+            "POST",
+            "/v1/zipvoice/audio/speech",
+            zipvoice_speech,
+            "Speak with a cloned voice",
+            zipvoice,
+            body=s.ZipVoiceSpeechRequest,
+            responses=audio,
+            auth=AUTH_SPEECH,
+        ),
+        Operation(
+            "POST",
+            "/v1/zipvoice/voices/register",
+            zipvoice_register,
+            "Register a reusable voice",
+            zipvoice,
+            body=s.VoiceRegistration,
+            form=True,
+            responses={201: s.ZipVoiceInfo},
+            auth=AUTH_KEY,
+        ),
+        Operation(
+            "GET",
+            "/v1/zipvoice/voices",
+            zipvoice_voices,
+            "List registered voices",
+            zipvoice,
+            responses={200: s.ZipVoiceList},
+        ),
+        Operation(
+            "GET",
+            "/v1/zipvoice/voices/{name}",
+            zipvoice_voice,
+            "A registered voice",
+            zipvoice,
+            responses={200: s.ZipVoiceInfo},
+        ),
+        Operation(
+            "DELETE",
+            "/v1/zipvoice/voices/{name}",
+            zipvoice_delete,
+            "Delete a registered voice",
+            zipvoice,
+            responses={200: s.Deleted},
+            auth=AUTH_KEY,
+        ),
+        Operation(
+            "POST",
+            "/v1/zipvoice/voices/cache/clear",
+            zipvoice_clear_cache,
+            "Clear the prompt caches",
+            zipvoice,
+            body_required=False,
+            responses={200: s.CacheCleared},
+            auth=AUTH_KEY,
+        ),
+    ]
+
+
+# -- speech ---------------------------------------------------------------------------------
+
+
+async def speech(request: web.Request) -> web.StreamResponse:
+    context = request.app[CONTEXT]
+    body = await _body(request, s.SpeechRequest)
+    voice = _voice(context, body.voice, body.model)
+    return await _speak(request, context, voice, body)
+
+
+async def zipvoice_speech(request: web.Request) -> web.StreamResponse:
+    """Speech in a registered clone, or in the voice of a prompt sent with the request."""
+    context = request.app[CONTEXT]
+    body = await _body(request, s.ZipVoiceSpeechRequest)
+    _check_model(body.model, "zipvoice")
+    clones = context.clones
+    if clones is None or not clones.installed:
+        reason = "ZipVoice is off" if clones is None else "the ZipVoice model is not ready"
+        raise ApiError(400, f"Voice clones cannot speak: {reason}", "voice_not_installed", "voice")
+    settings = CloneSettings(body.num_steps, body.guidance_scale, body.remove_long_silence)
+    if body.voice.startswith(PROMPT_SOURCES):
+        prompt = await _prompt(context, body.voice, body.prompt_text)
+        kind = body.voice.partition("+")[0]
+        spec = VoiceSpec(
+            name=f"{kind}-prompt",
+            languages=("en-US", "zh"),  # the input's script decides (`reading_language`)
+            description=f"a {kind} voice prompt",
+            installed=True,
+            attribution_name=ATTRIBUTION[0],
+            attribution_url=ATTRIBUTION[1],
+        )
+        voice = Voice(spec, clones.tuned(settings, prompt))
+    else:
+        registered = _voice(context, body.voice, "zipvoice")  # a clone, or a preset of one
+        voice = Voice(registered.spec, clones.tuned(settings), registered.preset)
+    return await _speak(request, context, voice, body, body.max_duration)
+
+
+async def _speak(
+    request: web.Request,
+    context: AdminContext,
+    voice: Voice,
+    body: s.SpeechRequest,
+    max_seconds: Optional[float] = None,
+) -> web.StreamResponse:
+    """Speak `body.input` with `voice`, encoded as `body.response_format`, streamed or whole."""
+    if context.pipeline is None:
+        raise ApiError(503, "This server does not speak over HTTP", "unavailable")
+    pieces, voices = _pieces(context, body.input, voice)
+    rate = voice.engine.sample_rate
+    limit = None if max_seconds is None else int(max_seconds * rate)
+    encoder = AudioEncoder(body.response_format, rate, streaming=body.stream)
+    spoken = context.pipeline.speak(voice, pieces, client=object(), speed=body.speed, voices=voices)
+    response: Optional[web.StreamResponse] = None
+    whole: List[bytes] = []
+    produced = 0
+    try:
+        async with contextlib.aclosing(spoken):
+            async for part in spoken:
+                samples = resample(part.samples, part.rate, rate)
+                if limit is not None:
+                    samples = samples[: limit - produced]
+                produced += len(samples)
+                if encoder.format.costly:
+                    data = await asyncio.to_thread(encoder.encode, samples)
+                else:
+                    data = encoder.encode(samples)
+                if body.stream:
+                    if response is None:  # the headers leave with the first audio
+                        response = await _start(request, body.response_format)
+                    await _send(request, response, data, context.write_seconds)
+                else:
+                    whole.append(data)
+                if (limit is not None and produced >= limit) or _gone(request):
+                    break
+    except (SynthesisError, SchedulerBusy) as err:
+        if response is None:
+            busy = isinstance(err, SchedulerBusy)
+            status, code = (503, "busy") if busy else (422, "synthesis_failed")
+            raise ApiError(status, str(err), code) from err
+        return _cut_off(request, response, err)
+    except ConnectionError:
+        _LOGGER.debug("The client of %s went away", request.path)
+        return response or web.Response(status=499)
+    tail = await asyncio.to_thread(encoder.finish)
+    if not body.stream:
+        content_type = FORMATS[body.response_format].content_type
+        return web.Response(body=b"".join(whole) + tail, headers={"Content-Type": content_type})
+    if response is None:  # nothing was said (only silence or symbols): an empty file
+        response = await _start(request, body.response_format)
+    with contextlib.suppress(ConnectionError):
+        await _send(request, response, tail, context.write_seconds)
+        await response.write_eof()
+    return response
+
+
+async def _send(
+    request: web.Request, response: web.StreamResponse, data: bytes, seconds: float
+) -> None:
+    """Write `data`; a client that stops reading for `seconds` is dropped."""
+    if not data:
+        return
+    try:
+        await asyncio.wait_for(response.write(data), seconds)
+    except asyncio.TimeoutError:
+        _LOGGER.info("Dropping an HTTP speech client that stopped reading for %s s", seconds)
+        if request.transport is not None:
+            request.transport.abort()
+        raise ConnectionResetError("the client stopped reading") from None
+
+
+async def _start(request: web.Request, response_format: str) -> web.StreamResponse:
+    """Send the headers of a streamed answer."""
+    response = web.StreamResponse(
+        headers={
+            "Content-Type": FORMATS[response_format].content_type,
+            "Cache-Control": "no-store",
+        }
+    )
+    response.enable_chunked_encoding()
+    await response.prepare(request)
+    return response
+
+
+def _gone(request: web.Request) -> bool:
+    transport = request.transport
+    return transport is None or transport.is_closing()
+
+
+def _cut_off(
+    request: web.Request, response: web.StreamResponse, error: Exception
+) -> web.StreamResponse:
+    """A failure after the answer began: the connection is dropped before the end of the
+    chunked body, so the client sees an incomplete answer, never a short one that looks whole."""
+    _LOGGER.warning("Speech over HTTP stopped: %s", error)
+    if request.transport is not None:
+        request.transport.abort()
+    return response
+
+
+def _pieces(context: AdminContext, text: str, voice: Voice) -> Tuple[List[Piece], Dict[str, Voice]]:
+    """The pieces of the input (plain or SSML) and the voices its SSML names."""
+    text = client_text(text)
+    if len(text) > context.max_text:
+        raise ApiError(
+            400,
+            f"The input is {len(text)} characters long; at most {context.max_text} are spoken",
+            "input_too_long",
+            "input",
+        )
+    voices: Dict[str, Voice] = {}
+    try:
+        pieces = text_pieces(
+            text, None, context.clause_policy, partial(_voice, context, model="tts-1"), voices
+        )
+    except SsmlError as err:
+        raise ApiError(400, str(err), "invalid_ssml", "input") from None
+    if not pieces:
+        raise ApiError(400, "Nothing to say: the input has no words", "empty_input", "input")
+    return pieces, voices
+
+
+def _check_model(model: str, engine: Optional[str] = None) -> None:
+    if model not in MODELS:
+        raise ApiError(
+            400,
+            f"Unknown model {model!r}; use one of: {', '.join(MODELS)}",
+            "model_not_found",
+            "model",
+        )
+    wanted = ENGINE_OF_MODEL.get(model)
+    if engine is not None and wanted is not None and wanted != engine:
+        raise ApiError(
+            400, f"This route speaks with {engine}, not {model}", "model_mismatch", "model"
+        )
+
+
+def _voice(context: AdminContext, name: Optional[str], model: str) -> Voice:
+    """The voice a request names (a name, blend, clone or OpenAI voice), checked against
+    its model and whether it can speak."""
+    _check_model(model)
+    catalog = context.catalog
+    try:
+        if not name:
+            voice = catalog.default()
+        elif name.lower() in OPENAI_VOICES and name not in catalog.names():
+            kokoro = OPENAI_VOICES[name.lower()]
+            voice = catalog.resolve(kokoro) if kokoro in catalog.names() else catalog.default()
+        else:
+            voice = catalog.resolve(name)
+    except VoiceNotFoundError as err:
+        raise ApiError(400, str(err), "voice_not_found", "voice") from None
+    wanted = ENGINE_OF_MODEL.get(model)
+    if wanted is not None and voice.engine.name != wanted:
+        raise ApiError(
+            400,
+            f"Voice {voice.name!r} is spoken by {voice.engine.name}, not by {model}",
+            "model_mismatch",
+            "voice",
+        )
+    if not voice.spec.installed:
+        raise ApiError(
+            400,
+            f"Voice {voice.name!r} cannot speak: {voice.spec.description}",
+            "voice_not_installed",
+            "voice",
+        )
+    return voice
+
+
+async def _prompt(context: AdminContext, source: str, transcript: Optional[str]) -> PromptAudio:
+    """The prompt of a `url+...` or `base64+...` voice: from the cache, else fetched or
+    decoded, validated like a registration, and transcribed when no text is given."""
+    key = f"{source}\n{transcript or ''}"
+    cached = context.prompt_cache.get(key)
+    if cached is not None:
+        return cached
+    kind, _, data = source.partition("+")
+    if kind == "url":
+        audio = await download(context, data)
+    else:
+        audio = decode_base64(context, data)
+    samples = await asyncio.to_thread(context.registry.prepare, audio)
+    if transcript and transcript.strip():
+        text = context.registry.check_transcript(transcript)
+    else:
+        text = (await hear(context, samples)).text
+    prompt = PromptAudio(samples, text)
+    context.prompt_cache.put(key, prompt)
+    return prompt
+
+
+async def _body(request: web.Request, model: Type[Model]) -> Model:
+    """The request's body, validated by `model`; a 400 in OpenAI's shape when it is not."""
+    return _validated(model, await read_fields(request))
+
+
+def _validated(model: Type[Model], fields: Dict[str, Any]) -> Model:
+    try:
+        return model.model_validate(fields)
+    except ValidationError as err:
+        first = err.errors()[0]
+        param = ".".join(str(part) for part in first["loc"]) or None
+        raise ApiError(400, f"{param}: {first['msg']}", "invalid_value", param) from None
+
+
+# -- lists ----------------------------------------------------------------------------------
+
+
+async def audio_voices(request: web.Request) -> web.Response:
+    catalog = request.app[CONTEXT].catalog
+    names = [voice.name for voice in catalog.voices() if voice.spec.installed]
+    return web.json_response(s.VoiceNames(voices=names).model_dump())
+
+
+async def models(request: web.Request) -> web.Response:
+    listed = s.ModelList(data=[s.ModelInfo(id=name) for name in MODELS])
+    return web.json_response(listed.model_dump())
+
+
+# -- registered voices ----------------------------------------------------------------------
+
+
+def _may_see_private(request: web.Request) -> bool:
+    guard = request.app[CONTEXT].guard
+    return guard.allows(request) or guard.api_key_matches(request)
+
+
+def _clone_info(context: AdminContext, clone: ClonedVoice, private: bool) -> s.ZipVoiceInfo:
+    listed = next((v for v in context.catalog.voices() if v.name == clone.name), None)
+    return s.ZipVoiceInfo(
+        name=clone.name,
+        language=clone.language,
+        duration=clone.duration,
+        sample_rate=clone.sample_rate,
+        created=clone.created,
+        installed=bool(listed and listed.spec.installed),
+        transcription=clone.transcript if private else None,
+    )
+
+
+async def zipvoice_register(request: web.Request) -> web.Response:
+    """The origin's form (`name`, `transcription`, `audio_file`), or base64 or a URL."""
+    context = request.app[CONTEXT]
+    fields = await read_fields(request)
+    upload = fields.get("audio_file")
+    form = _validated(
+        s.VoiceRegistration,
+        {**fields, "audio_file": upload[1] if isinstance(upload, tuple) else upload},
+    )
+    transcript = form.transcription
+    clone = await register(
+        context,
+        {
+            "name": form.name,
+            "transcript": transcript,
+            "language": form.language or ("en-US" if transcript else None),
+            "audio": (upload[0] if isinstance(upload, tuple) else "audio_file", form.audio_file)
+            if form.audio_file is not None
+            else None,
+            "audio_base64": form.audio_base64,
+            "url": form.url,
+        },
+    )
+    info = _clone_info(context, clone, private=True)
+    return web.json_response(info.model_dump(), status=201)
+
+
+async def zipvoice_voices(request: web.Request) -> web.Response:
+    context = request.app[CONTEXT]
+    private = _may_see_private(request)
+    infos = [_clone_info(context, clone, private) for clone in context.registry.list()]
+    return web.json_response(s.ZipVoiceList(voices=infos, total=len(infos)).model_dump())
+
+
+async def zipvoice_voice(request: web.Request) -> web.Response:
+    context = request.app[CONTEXT]
+    clone = context.registry.get(request.match_info["name"])
+    return web.json_response(_clone_info(context, clone, _may_see_private(request)).model_dump())
+
+
+async def zipvoice_delete(request: web.Request) -> web.Response:
+    registry = request.app[CONTEXT].registry
+    name = request.match_info["name"]
+    await asyncio.to_thread(registry.delete, name)
+    return web.json_response(s.Deleted(deleted=name).model_dump())
+
+
+async def zipvoice_clear_cache(request: web.Request) -> web.Response:
+    return web.json_response(await clear_caches(request.app[CONTEXT]))

@@ -1,0 +1,206 @@
+"""Request and response models of the HTTP API (pydantic): they validate the bodies of the
+OpenAI-style routes and describe every route in the OpenAPI document."""
+
+from __future__ import annotations
+
+from typing import Any, Dict, List, Literal, Optional
+
+from pydantic import BaseModel, ConfigDict, Field
+
+ResponseFormat = Literal["mp3", "opus", "aac", "flac", "wav", "pcm"]
+
+
+class _Lenient(BaseModel):
+    """A request body: fields that other servers know and this one does not are ignored."""
+
+    model_config = ConfigDict(extra="ignore")
+
+
+# -- OpenAI-style speech ----------------------------------------------------------------------
+
+
+class SpeechRequest(_Lenient):
+    """OpenAI's `POST /v1/audio/speech` body, with Kokoro-FastAPI's `stream`."""
+
+    model: str = Field(
+        "tts-1",
+        description="tts-1, tts-1-hd, gpt-4o-mini-tts (the voice's own engine), kokoro or zipvoice",
+    )
+    input: str = Field(
+        min_length=1, description="the text to speak (plain, or SSML starting with <speak>)"
+    )
+    voice: Optional[str] = Field(
+        None,
+        description="a voice name, a blend such as af_bella(2)+af_sky(1), a clone, or an OpenAI "
+        "voice (alloy, echo, ...: the Kokoro voice of that name, else the default voice)",
+    )
+    response_format: ResponseFormat = Field(
+        "mp3", description="pcm is raw 16-bit little-endian mono at 24 kHz"
+    )
+    speed: float = Field(1.0, ge=0.25, le=4.0)
+    stream: bool = Field(
+        True, description="send audio as it is spoken (chunked), instead of the whole file at once"
+    )
+    instructions: Optional[str] = Field(None, description="accepted and ignored")
+
+
+class ZipVoiceSpeechRequest(SpeechRequest):
+    """Speech in a cloned voice: registered, or a prompt given with the request."""
+
+    model: str = "zipvoice"
+    voice: str = Field(
+        min_length=1,
+        description="a registered voice, url+https://... or base64+<audio as base64>",
+    )
+    prompt_text: Optional[str] = Field(
+        None,
+        description="what is said in a URL or base64 prompt (a registered voice has its own); "
+        "without it the server transcribes the prompt when it can",
+    )
+    num_steps: Optional[int] = Field(None, ge=1, le=32, description="flow-matching steps")
+    guidance_scale: Optional[float] = Field(None, ge=0.1, le=10)
+    remove_long_silence: bool = Field(True, description="shorten pauses longer than 0.5 s")
+    max_duration: Optional[float] = Field(
+        None, ge=0.1, le=3600, description="seconds of audio at most; the rest is not spoken"
+    )
+
+
+class ModelInfo(BaseModel):
+    id: str
+    object: Literal["model"] = "model"
+    created: int = 0
+    owned_by: str = "wyoming-polytts"
+
+
+class ModelList(BaseModel):
+    object: Literal["list"] = "list"
+    data: List[ModelInfo]
+
+
+class VoiceNames(BaseModel):
+    """Kokoro-FastAPI's voice list: the names of the voices that can speak."""
+
+    voices: List[str]
+
+
+class OpenAIErrorDetail(BaseModel):
+    message: str
+    type: str
+    param: Optional[str] = None
+    code: Optional[str] = None
+
+
+class OpenAIError(BaseModel):
+    """How every /v1 route answers an error."""
+
+    error: OpenAIErrorDetail
+
+
+# -- the origin's ZipVoice voice routes ------------------------------------------------------
+
+
+class VoiceRegistration(BaseModel):
+    """`POST /v1/zipvoice/voices/register`, as a multipart form (or JSON without the file)."""
+
+    name: str = Field(description="1-64 of a-z, 0-9, '-' and '_'")
+    transcription: Optional[str] = Field(
+        None, description="what is said in the recording; transcribed when left out, if it can be"
+    )
+    audio_file: Optional[bytes] = Field(
+        None, json_schema_extra={"format": "binary"}, description="the recording"
+    )
+    audio_base64: Optional[str] = None
+    url: Optional[str] = Field(None, description="needs --allow-url-download")
+    language: Optional[str] = Field(None, description="en-US (default), en-GB or zh")
+
+
+class ZipVoiceInfo(BaseModel):
+    name: str
+    language: str
+    duration: float
+    sample_rate: int
+    created: str
+    installed: bool
+    transcription: Optional[str] = Field(
+        None, description="shown with the admin token or an API key"
+    )
+
+
+class ZipVoiceList(BaseModel):
+    voices: List[ZipVoiceInfo]
+    total: int
+
+
+class Deleted(BaseModel):
+    deleted: str
+
+
+class CacheCleared(BaseModel):
+    prepared_prompts: int
+    downloads: int
+    url_and_base64_prompts: int = 0
+
+
+# -- the admin API ---------------------------------------------------------------------------
+
+
+class AdminError(BaseModel):
+    """How every /api route answers an error."""
+
+    error: str
+    code: str
+
+
+class Login(BaseModel):
+    token: str
+
+
+class Authenticated(BaseModel):
+    authenticated: bool
+
+
+class AdminVoiceForm(BaseModel):
+    """A recording and its facts, as a multipart form (or JSON with base64 or a URL)."""
+
+    name: Optional[str] = None
+    language: Optional[str] = None
+    transcript: Optional[str] = None
+    audio: Optional[bytes] = Field(None, json_schema_extra={"format": "binary"})
+    audio_base64: Optional[str] = None
+    url: Optional[str] = None
+
+
+class Preview(BaseModel):
+    text: Optional[str] = Field(None, max_length=300)
+    speed: float = Field(1.0, ge=0.25, le=4.0, description="times the voice's own speed")
+
+
+class PresetChange(BaseModel):
+    """A voice preset: a Kokoro voice, blend or clone spoken at a speed."""
+
+    voice: str = Field(
+        description="a Kokoro voice, a blend such as af_sarah(1)+am_adam(2), or a clone"
+    )
+    speed: float = Field(1.0, ge=0.25, le=4.0)
+    description: Optional[str] = Field(None, max_length=200)
+
+
+class NewPreset(PresetChange):
+    name: str = Field(description="1-64 of a-z, 0-9, '-' and '_'")
+
+
+class LexiconChange(BaseModel):
+    say: Optional[str] = None
+    phonemes: Optional[str] = None
+    case_sensitive: bool = False
+
+
+class JsonObject(BaseModel):
+    """A JSON object; see the README for its fields."""
+
+    model_config = ConfigDict(extra="allow")
+
+
+def json_object_list() -> Dict[str, Any]:
+    """The schema of a JSON array of objects."""
+    return {"type": "array", "items": {"type": "object"}}
