@@ -97,7 +97,9 @@ async def serve(settings: Settings) -> None:
             _prepare_transcriber(settings, admin_context),
             on_failure=partial(_transcriber_failed, admin_context),
         )
-    announcer = await _announce(settings)
+    announcer = _zeroconf_announcer(settings)
+    if announcer is not None:
+        jobs.start("zeroconf", _announce(settings, announcer))
     if settings.supervisor_url is not None:
         jobs.start("supervisor-discovery", _supervisor_discovery(settings))
     _LOGGER.info("Listening on %s (default voice %s)", settings.uri, catalog.default().name)
@@ -274,15 +276,23 @@ def _wyoming_server(uri: str) -> AsyncServer:
     return StdioServer() if urlparse(uri).scheme == "stdio" else AsyncServer.from_uri(uri)
 
 
-async def _announce(settings: Settings) -> Optional[ZeroconfAnnouncer]:
+def _zeroconf_announcer(settings: Settings) -> Optional[ZeroconfAnnouncer]:
+    """The announcer of `--zeroconf`, not started yet."""
     if settings.zeroconf_name is None:
         return None
     parsed = urlparse(settings.uri)
     if parsed.scheme != "tcp" or parsed.port is None:
         raise SystemExit("--zeroconf needs a tcp:// --uri with a port")
-    announcer = ZeroconfAnnouncer(settings.zeroconf_name, parsed.port, settings.zeroconf_host)
+    return ZeroconfAnnouncer(settings.zeroconf_name, parsed.port, settings.zeroconf_host)
+
+
+async def _announce(settings: Settings, announcer: ZeroconfAnnouncer) -> None:
+    """Announce by zeroconf once the Wyoming port is open: a client that hears of the
+    server connects at once."""
+    parsed = urlparse(settings.uri)
+    assert parsed.port is not None
+    await addon.wait_listening(parsed.hostname or "", parsed.port)
     await announcer.start()
-    return announcer
 
 
 async def _supervisor_discovery(settings: Settings) -> None:

@@ -42,11 +42,16 @@ class ZeroconfAnnouncer:
             addresses=[ipaddress.ip_address(self.host).packed],
             port=port,
         )
+        self._registered = False
 
     async def start(self) -> None:
         await self._zeroconf.async_register_service(self._info)
+        self._registered = True
         _LOGGER.info("Announced %s on %s:%s by zeroconf", self._info.name, self.host, self.port)
 
     async def stop(self) -> None:
-        await self._zeroconf.async_unregister_service(self._info)
+        """Withdraw the announcement, if it was made, and close the mDNS sockets."""
+        if self._registered:
+            await self._zeroconf.async_unregister_service(self._info)
+            self._registered = False
         await self._zeroconf.async_close()
