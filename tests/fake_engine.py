@@ -21,7 +21,7 @@ from aiohttp.test_utils import TestServer
 from wyoming.client import AsyncTcpClient
 from wyoming.event import Event
 
-from wyoming_polytts.engines.base import SynthesisError, VoiceSpec
+from wyoming_polytts.engines.base import Playback, SynthesisError, VoiceSpec
 from wyoming_polytts.engines.zipvoice import LANGUAGES
 from wyoming_polytts.http.app import AdminContext, create_app
 from wyoming_polytts.http.auth import Guard
@@ -101,7 +101,9 @@ class StreamingFakeEngine(FakeEngine):
         self.later_gate.set()
         self.stretches_made: List[int] = []
 
-    def stream(self, text: str, voice: str, speed: float) -> FakeStream:
+    def stream(
+        self, text: str, voice: str, speed: float, playback: Optional[Playback] = None
+    ) -> FakeStream:
         return FakeStream(self, text, voice, speed)
 
 

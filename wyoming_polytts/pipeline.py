@@ -38,7 +38,14 @@ from typing import (
 import numpy as np
 
 from .audio import SilenceTrimmer, resample
-from .engines.base import AudioStream, WholeAudio, audio_stream, mark_phonemes, split_phonemes_runs
+from .engines.base import (
+    AudioStream,
+    Playback,
+    WholeAudio,
+    audio_stream,
+    mark_phonemes,
+    split_phonemes_runs,
+)
 from .language_tags import primary
 from .scheduler import Scheduler
 from .speech.normalize import normalize
@@ -178,6 +185,7 @@ class SpeechPipeline:
         waiting: Deque[Piece] = deque()  # read, not started yet
         exhausted = False
         admitted = False  # whether the scheduler took this answer's first synthesis
+        playback = Playback()  # shared by the answer's streams, to size their windows
 
         def request(speech: _Speech) -> None:
             """Queue the call that makes `speech`'s next stretch."""
@@ -204,7 +212,11 @@ class SpeechPipeline:
             _LOGGER.debug("Speaking with %s: %s", speaker.name, text)
             # a preset speaks its base voice at its own speed
             stream = audio_stream(
-                speaker.engine, text, speaker.engine_voice, speed * piece.rate * speaker.speed
+                speaker.engine,
+                text,
+                speaker.engine_voice,
+                speed * piece.rate * speaker.speed,
+                playback,
             )
             ahead.append(_Speech(piece, rate, stream))
             request(ahead[-1])
@@ -248,18 +260,18 @@ class SpeechPipeline:
                     samples = call.result()
                     speech.call = None
                     last = speech.stream.finished
-                    if not last:
-                        request(speech)  # the next stretch is made while this one is sent
-                    else:
-                        ahead.popleft()
                     if speech.trimmer is not None:
                         samples = speech.trimmer.push(samples)
                         if last:
                             samples = np.concatenate([samples, speech.trimmer.finish()])
+                    playback.sent(samples.size / speech.rate)  # before the next call sizes itself
+                    if not last:
+                        request(speech)  # the next stretch is made while this one is sent
+                    else:
+                        ahead.popleft()
                     if samples.size or last:
-                        yield SpokenPiece(
-                            speech.piece, samples, speech.rate, not speech.sent_any, last
-                        )
+                        first = not speech.sent_any
+                        yield SpokenPiece(speech.piece, samples, speech.rate, first, last)
                         speech.sent_any = True
         finally:
             unused: List[asyncio.Future[Any]] = [s.call for s in ahead if s.call is not None]

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import re
+import threading
+import time
 from dataclasses import dataclass
 from typing import Callable, List, Optional, Protocol, Sequence, Tuple
 
@@ -101,9 +103,39 @@ class WholeAudio:
         return self._synthesize()
 
 
-def audio_stream(engine: Engine, text: str, voice: str, speed: float) -> AudioStream:
+class Playback:
+    """How far the audio sent to a listener runs ahead of its playing.
+
+    The streams of one answer share one, so a sentence's windows can be as large as the
+    audio of the sentences before it allows, not only its own.
+    """
+
+    def __init__(self, clock: Callable[[], float] = time.monotonic) -> None:
+        self._clock = clock
+        self._started: Optional[float] = None
+        self._sent = 0.0
+        self._lock = threading.Lock()
+
+    def sent(self, seconds: float) -> None:
+        """Audio of `seconds` was handed out (playing starts with the first)."""
+        with self._lock:
+            if self._started is None:
+                self._started = self._clock()
+            self._sent += seconds
+
+    def buffered(self) -> float:
+        """Seconds of audio handed out and not yet played."""
+        with self._lock:
+            if self._started is None:
+                return 0.0
+            return max(0.0, self._sent - (self._clock() - self._started))
+
+
+def audio_stream(
+    engine: Engine, text: str, voice: str, speed: float, playback: Optional[Playback] = None
+) -> AudioStream:
     """`engine`'s stream of `text` where it streams (a `stream` method), else one stretch."""
     stream = getattr(engine, "stream", None)
     if stream is not None:
-        return stream(text, voice, speed)
+        return stream(text, voice, speed, playback=playback)
     return WholeAudio(lambda: engine.synthesize(text, voice, speed))

@@ -12,7 +12,14 @@ from typing import Any, Dict, List, Mapping, Optional, Sequence
 import numpy as np
 
 from ..models import KokoroFiles
-from .base import AudioStream, SynthesisError, VoiceSpec, WholeAudio, split_phonemes_runs
+from .base import (
+    AudioStream,
+    Playback,
+    SynthesisError,
+    VoiceSpec,
+    WholeAudio,
+    split_phonemes_runs,
+)
 from .kokoro_g2p import Phonemizer, spoken_languages, text_language, voice_language
 from .kokoro_split import split_model
 from .kokoro_stream import KokoroDecoder, WindowedSentence
@@ -240,17 +247,26 @@ class KokoroEngine:
             audio.append(speech.next_chunk())
         return np.concatenate(audio) if audio else np.zeros(0, np.float32)
 
-    def stream(self, text: str, voice: str, speed: float) -> KokoroSpeech:
+    def stream(
+        self, text: str, voice: str, speed: float, playback: Optional[Playback] = None
+    ) -> KokoroSpeech:
         """Audio of one sentence in stretches: windows with the streaming decoder, else the
         pieces of at most `MAX_PHONEMES` whole. Nothing runs before the first `next_chunk`."""
-        return KokoroSpeech(self, text, voice, speed)
+        return KokoroSpeech(self, text, voice, speed, playback)
 
-    def sentence(self, tokens: List[int], style: np.ndarray, speed: float) -> AudioStream:
+    def sentence(
+        self,
+        tokens: List[int],
+        style: np.ndarray,
+        speed: float,
+        playback: Optional[Playback] = None,
+    ) -> AudioStream:
         """The audio of one piece of token ids (within the model's context)."""
         self.load()
         if self._decoder is None:
             return WholeAudio(lambda: self._run(tokens, style, speed))
-        return WindowedSentence(self._decoder, self._decoder.front(tokens, style, speed))
+        features = self._decoder.front(tokens, style, speed)
+        return WindowedSentence(self._decoder, features, playback)
 
     def _phonemes(self, text: str, language: str) -> str:
         """Kokoro phonemes of `text`: its words through the G2P, marked IPA as it is."""
@@ -281,8 +297,16 @@ class KokoroEngine:
 class KokoroSpeech:
     """A text's audio from `KokoroEngine`, stretch by stretch (an `AudioStream`)."""
 
-    def __init__(self, engine: KokoroEngine, text: str, voice: str, speed: float) -> None:
+    def __init__(
+        self,
+        engine: KokoroEngine,
+        text: str,
+        voice: str,
+        speed: float,
+        playback: Optional[Playback] = None,
+    ) -> None:
         self._engine = engine
+        self._playback = playback
         self._text = text
         self._voice = voice
         self._speed = speed
@@ -311,7 +335,7 @@ class KokoroSpeech:
             tokens = self._pieces.pop(0)
             pack = self._engine._pack(self._voice)
             style = pack[min(len(tokens), len(pack)) - 1].reshape(1, STYLE_DIM)
-            self._current = self._engine.sentence(tokens, style, self._speed)
+            self._current = self._engine.sentence(tokens, style, self._speed, self._playback)
         return self._current.next_chunk()
 
     def _prepare(self) -> None:

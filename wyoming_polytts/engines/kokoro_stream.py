@@ -30,6 +30,7 @@ from typing import Callable, Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
 
+from .base import Playback
 from .kokoro_split import (
     DURATIONS,
     ENERGY,
@@ -200,11 +201,13 @@ class WindowedSentence:
         self,
         decoder: KokoroDecoder,
         sentence: Features,
-        clock: Callable[[], float] = time.monotonic,
+        playback: Optional[Playback] = None,
     ) -> None:
         self._decoder = decoder
         self._sentence = sentence
-        self._clock = clock
+        # Given: the caller reports what it sends. None: as if each stretch were sent when made.
+        self._own_playback = playback is None
+        self._playback = playback or Playback()
         frames = sentence.frames
         lead = int(sentence.durations[0]) if sentence.durations.size else 0
         self._position = max(0, min(frames, lead - LEAD_KEPT))
@@ -215,8 +218,6 @@ class WindowedSentence:
         self._held = np.zeros(0, np.float32)  # the cross-fade frame of the last window
         self._smallest = MIN_WINDOW
         self._next_end = 0  # where the next window ends
-        self._first_sent_at: Optional[float] = None
-        self._sent_seconds = 0.0
         self.windows: List[Tuple[int, int]] = []  # decoded ranges, for tests and logs
 
     @property
@@ -228,11 +229,12 @@ class WindowedSentence:
         if self.finished:
             return np.zeros(0, np.float32)
         chunk = self._first_chunk() if self._input is None else self._window(self._next_end)
-        if self._first_sent_at is None:
-            self._first_sent_at = self._clock()
-        self._sent_seconds += chunk.size / SAMPLE_RATE
+        seconds = chunk.size / SAMPLE_RATE
+        if self._own_playback:
+            self._playback.sent(seconds)
         if not self.finished:  # planned now, so the caller knows whether it is the last
-            self._next_end = self._position + self._next_size()
+            unsent = 0.0 if self._own_playback else seconds  # the caller sends it next
+            self._next_end = self._position + self._next_size(unsent)
         return chunk
 
     @property
@@ -260,7 +262,8 @@ class WindowedSentence:
 
         A window costs `overhead + per_frame * (frames + context)` and gives 25 ms a frame,
         so below some size it plays out faster than it decodes. The first window holds
-        enough audio for the next one to be at least a quarter above that size.
+        enough audio (with what the answer has sent before) for the next one to be at least
+        a quarter above that size.
         """
         speed = self._decoder.speed
         frame_seconds = SAMPLES_PER_FRAME / SAMPLE_RATE
@@ -286,12 +289,11 @@ class WindowedSentence:
         _, stats = self._decoder.generate(sparse[:, :, : 2 * frames], self._sentence.style, source)
         return stats
 
-    def _next_size(self) -> int:
+    def _next_size(self, unsent: float) -> int:
         """Frames of the next window: as many as can be decoded before the audio sent so far
         has played out."""
         remaining = self._frames - self._position
-        assert self._first_sent_at is not None
-        buffered = self._sent_seconds - (self._clock() - self._first_sent_at)
+        buffered = self._playback.buffered() + unsent
         size = self._decoder.speed.frames_within(SAFETY * buffered) - 2 * CONTEXT - CROSSFADE
         size = max(self._smallest, size)
         if remaining - size < self._smallest:
