@@ -201,16 +201,14 @@ def engine_direct(
     texts of `benchmark_decoder.ONE_ROUND` in the first only), and the first round's audio
     of both goes into `pairs`.
     """
-    settings = parse_settings(["--data-dir", str(data_dir), *server_args])
+    settings = parse_settings(["--data-dir", str(data_dir), *server_args, "--decode-windows"])
     files = kokoro_files(settings)
     engine = kokoro_engine(settings, files, runtime)
     engine.load()
     engine.synthesize("The living room lights are now off.", voice, settings.speed)  # warm-up
     whole = None
     if pairs is not None and getattr(engine, "streaming", False):
-        whole_settings = parse_settings(
-            ["--data-dir", str(data_dir), *server_args, "--decode-whole"]
-        )
+        whole_settings = parse_settings(["--data-dir", str(data_dir), *server_args])
         whole = kokoro_engine(whole_settings, files, runtime)
         whole.load()
         whole.synthesize("The living room lights are now off.", voice, settings.speed)

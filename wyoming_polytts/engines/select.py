@@ -32,5 +32,5 @@ def kokoro_engine(settings: Settings, files: KokoroFiles, runtime: str = "") -> 
         )
         _LOGGER.info("Kokoro PyTorch weights: %s (%s)", torch_files.weights, torch_files.source)
         return KokoroTorchEngine(files, torch_files, settings.threads, device=settings.device)
-    parts = None if settings.decode_whole else settings.data_dir / "kokoro" / "parts"
+    parts = settings.data_dir / "kokoro" / "parts" if settings.decode_windows else None
     return KokoroEngine(files, threads=settings.threads, device=settings.device, parts_dir=parts)
