@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+import json
+import logging
 import os
 import tempfile
 import time
 from pathlib import Path
-from typing import BinaryIO, Callable, Optional
+from typing import Any, BinaryIO, Callable, List, Optional
+
+_LOGGER = logging.getLogger(__name__)
 
 
 def _read_umask() -> int:
@@ -79,3 +83,33 @@ def set_aside(path: Path) -> Path:
         aside = path.with_name(f"{path.name}.corrupt-{stamp}-{counter}")
     os.replace(path, aside)
     return aside
+
+
+def write_document(path: Path, version: int, key: str, items: List[Any]) -> None:
+    """Save `{"version": version, key: items}` as UTF-8 JSON, atomically."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    document = {"version": version, key: items}
+    data = json.dumps(document, ensure_ascii=False, indent=2).encode("utf-8") + b"\n"
+    atomic_write_bytes(path, data)
+
+
+def read_document(path: Path, key: str, what: str) -> List[Any]:
+    """The list under `key` of the JSON document `path` wrote by `write_document`.
+
+    No file: an empty list. An unreadable file is set aside (logged, with where it went)
+    and an empty list returned, so a damaged file is never lost nor overwritten.
+    """
+    try:
+        raw = path.read_bytes()
+    except FileNotFoundError:
+        return []
+    try:
+        document = json.loads(raw.decode("utf-8"))
+        items = document[key] if isinstance(document, dict) else None
+        if not isinstance(items, list):
+            raise ValueError(f"no list of {key}")
+    except (ValueError, KeyError, UnicodeDecodeError) as err:
+        aside = set_aside(path)
+        _LOGGER.error("The %s %s is unreadable (%s); moved it to %s", what, path, err, aside)
+        return []
+    return items

@@ -9,7 +9,6 @@ which applies to every variant of it (`en-US`, `en-GB`).
 
 from __future__ import annotations
 
-import json
 import logging
 import re
 import threading
@@ -19,7 +18,7 @@ from pathlib import Path
 from typing import Callable, Dict, Iterable, List, Optional, Sequence, Tuple
 
 from .engines.base import mark_phonemes
-from .fileio import atomic_write_bytes, set_aside
+from .fileio import read_document, set_aside, write_document
 from .language_tags import fold
 
 _LOGGER = logging.getLogger(__name__)
@@ -213,29 +212,12 @@ class Lexicon:
     def _save(self, entries: Dict[_Key, LexiconEntry]) -> None:
         """Write `entries` to disk, then make them current; call with the lock held."""
         ordered = sorted(entries.values(), key=lambda e: (e.language.lower(), e.word.casefold()))
-        document = {"version": FILE_VERSION, "entries": [e.to_dict() for e in ordered]}
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        data = json.dumps(document, ensure_ascii=False, indent=2).encode("utf-8") + b"\n"
-        atomic_write_bytes(self.path, data)
+        write_document(self.path, FILE_VERSION, "entries", [e.to_dict() for e in ordered])
         self._entries = entries
         self._patterns = {}
 
     def _load(self) -> None:
-        try:
-            raw = self.path.read_bytes()
-        except FileNotFoundError:
-            return
-        try:
-            document = json.loads(raw.decode("utf-8"))
-            items = document["entries"] if isinstance(document, dict) else None
-            if not isinstance(items, list):
-                raise ValueError("no list of entries")
-        except (ValueError, KeyError, UnicodeDecodeError) as err:
-            aside = set_aside(self.path)
-            _LOGGER.error(
-                "The lexicon %s is unreadable (%s); moved it to %s", self.path, err, aside
-            )
-            return
+        items = read_document(self.path, "entries", "lexicon")
         entries: Dict[_Key, LexiconEntry] = {}
         bad = 0
         for item in items:

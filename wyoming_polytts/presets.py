@@ -9,7 +9,6 @@ base voice exists and speaks is for the voice list to say: it sets `check`.
 from __future__ import annotations
 
 import contextlib
-import json
 import logging
 import math
 import threading
@@ -17,7 +16,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Callable, Dict, Iterator, List, Tuple
 
-from .fileio import atomic_write_bytes, set_aside
+from .fileio import read_document, write_document
 from .registry import NAME_PATTERN
 
 _LOGGER = logging.getLogger(__name__)
@@ -195,28 +194,12 @@ class PresetStore:
 
     def _save(self, presets: Dict[str, Preset]) -> None:
         """Write `presets` to disk, then make them current; call with the lock held."""
-        document = {
-            "version": FILE_VERSION,
-            "presets": [presets[name].to_dict() for name in sorted(presets)],
-        }
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        data = json.dumps(document, ensure_ascii=False, indent=2).encode("utf-8") + b"\n"
-        atomic_write_bytes(self.path, data)
+        items = [presets[name].to_dict() for name in sorted(presets)]
+        write_document(self.path, FILE_VERSION, "presets", items)
         self._presets = presets
 
     def _load(self) -> None:
-        try:
-            raw = self.path.read_bytes()
-        except FileNotFoundError:
-            return
-        try:
-            items = json.loads(raw.decode("utf-8"))["presets"]
-            if not isinstance(items, list):
-                raise ValueError("no list of presets")
-        except (ValueError, KeyError, TypeError, UnicodeDecodeError) as err:
-            aside = set_aside(self.path)
-            _LOGGER.error("The presets %s are unreadable (%s); moved to %s", self.path, err, aside)
-            return
+        items = read_document(self.path, "presets", "preset file")
         presets: Dict[str, Preset] = {}
         for item in items:
             try:
