@@ -30,6 +30,7 @@ LONG = (
     "Today in Berlin, it will be mostly sunny with a high of twenty-one degrees and a light "
     "breeze from the north west."
 )
+LEARNT = ("Hello, how can I help you?", "The heating is set to twenty one degrees.")
 
 
 @pytest.fixture(scope="module")
@@ -45,25 +46,36 @@ def whole(files: KokoroFiles) -> KokoroEngine:
 
 
 @pytest.fixture(scope="module")
-def windowed(files: KokoroFiles, tmp_path_factory: pytest.TempPathFactory) -> KokoroEngine:
-    engine = KokoroEngine(files, threads=2, parts_dir=tmp_path_factory.mktemp("parts"))
+def parts_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return tmp_path_factory.mktemp("parts")
+
+
+@pytest.fixture(scope="module")
+def windowed(files: KokoroFiles, parts_dir: Path) -> KokoroEngine:
+    """An engine whose decoder has its statistics map and has learnt `VOICE`'s offset."""
+    engine = KokoroEngine(files, threads=2, parts_dir=parts_dir)
     engine.load()
     assert engine.streaming
+    for text in LEARNT:
+        engine.synthesize(text, VOICE, 1.0)
+    assert engine._decoder is not None and engine._decoder.voice_offsets.get(VOICE) is not None
     return engine
 
 
-def sentence_of(engine: KokoroEngine, text: str, clock: object = None) -> WindowedSentence:
+def sentence_of(
+    engine: KokoroEngine, text: str, clock: object = None, voice: str = VOICE
+) -> WindowedSentence:
     """The `WindowedSentence` the engine makes for `text` (one piece), with `clock`."""
     tokens = [engine._vocab[s] for s in engine._phonemes(text, "en-US") if s in engine._vocab]
-    pack = engine._pack(VOICE)
+    pack = engine._pack(voice)
     style = pack[len(tokens) - 1].reshape(1, -1)
     decoder = engine._decoder
     assert decoder is not None
     features = decoder.front(tokens, style, 1.0)
     if clock is None:
-        return WindowedSentence(decoder, features)
+        return WindowedSentence(decoder, features, voice=voice)
     playback = Playback(clock)  # type: ignore[arg-type]
-    sentence = WindowedSentence(decoder, features, playback)
+    sentence = WindowedSentence(decoder, features, playback, voice)
     real_next = sentence.next_chunk
 
     def next_chunk_sent() -> np.ndarray:  # each stretch is sent as soon as it is made
@@ -142,12 +154,24 @@ def test_windows_sound_like_the_whole_decode_and_join_without_clicks(
     assert {end - start for start, end in sentence.windows[1:-1]} == {MIN_WINDOW}
     streamed = np.concatenate(chunks)
     reference = aligned(streamed, whole.synthesize(LONG, VOICE, 1.0))
-    # Windows with their own statistics measure 1.0-1.5 here; estimated ones about 0.45.
-    assert log_spectral_distance(streamed, reference) < 0.6
+    # Windows with their own statistics measure 1.0-1.5 here, the unmapped sparse statistics
+    # more than the mapped ones.
+    distance = log_spectral_distance(streamed, reference)
+    assert distance < 0.6
+    decoder = windowed._decoder
+    assert decoder is not None and sentence._input is not None
+    unmapped = sentence_of(windowed, LONG)
+    unmapped._estimate_statistics = lambda: decoder.sparse_statistics(  # type: ignore[method-assign]
+        unmapped._sentence, unmapped._input
+    )
+    with decoder_at(windowed, overhead=0.01, per_frame=0.008):
+        unmapped._next_size = lambda unsent: MIN_WINDOW  # type: ignore[method-assign]
+        unmapped_audio = np.concatenate(chunks_of(unmapped))
+    assert unmapped.windows == sentence.windows
+    assert log_spectral_distance(unmapped_audio, reference) > distance
 
     # The same statistics, one window, no joins: what the joins alone change.
-    decoder = windowed._decoder
-    assert decoder is not None and sentence._input is not None and sentence._source is not None
+    assert sentence._source is not None
     start = sentence.windows[0][0]
     low = max(0, start - CONTEXT)
     unjoined, _ = decoder.generate(
@@ -255,3 +279,36 @@ def test_the_decoder_speed_is_measured_at_load(windowed: KokoroEngine) -> None:
     assert decoder is not None
     default = kokoro_stream.DecoderSpeed()
     assert decoder.speed.per_frame > 0 and decoder.speed.per_frame != default.per_frame
+
+
+def test_a_voice_is_decoded_whole_until_its_offset_is_learnt(
+    whole: KokoroEngine, windowed: KokoroEngine
+) -> None:
+    blend = "jf_alpha(1)+jm_kumo(1)"  # a voice this engine has not spoken yet
+    decoder = windowed._decoder
+    assert decoder is not None and decoder.voice_offsets.get(blend) is None
+    with decoder_at(windowed, overhead=0.01, per_frame=0.008):
+        for _ in range(2):
+            sentence = sentence_of(windowed, LONG, voice=blend)
+            audio = np.concatenate(chunks_of(sentence))
+            assert sentence.windows == [(0, sentence._frames)]
+            assert np.array_equal(audio, whole.synthesize(LONG, blend, 1.0))
+        assert decoder.voice_offsets.get(blend) is not None
+        sentence = sentence_of(windowed, LONG, voice=blend)
+        chunks_of(sentence)
+    assert len(sentence.windows) > 1
+
+
+def test_the_statistics_map_is_fitted_once_and_kept(
+    files: KokoroFiles, parts_dir: Path, windowed: KokoroEngine
+) -> None:
+    maps = list(parts_dir.glob("*/statistics-*.npz"))
+    assert len(maps) == 1
+    made = maps[0].stat().st_mtime_ns
+    again = KokoroEngine(files, threads=2, parts_dir=parts_dir)
+    again.load()
+    assert again._decoder is not None and again._decoder.statistics is not None
+    assert maps[0].stat().st_mtime_ns == made
+    kept, fitted = again._decoder.statistics, windowed._decoder.statistics  # type: ignore[union-attr]
+    assert fitted is not None and kept.slope.keys() == fitted.slope.keys()
+    assert all(np.array_equal(kept.offset[name], fitted.offset[name]) for name in kept.offset)

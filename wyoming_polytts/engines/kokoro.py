@@ -7,7 +7,7 @@ import logging
 import re
 import threading
 from pathlib import Path
-from typing import Any, Dict, List, Mapping, Optional, Sequence
+from typing import Any, Dict, List, Mapping, Optional, Sequence, Tuple
 
 import numpy as np
 
@@ -22,6 +22,7 @@ from .base import (
 )
 from .kokoro_g2p import Phonemizer, spoken_languages, text_language, voice_language
 from .kokoro_split import split_model
+from .kokoro_stats import CALIBRATION_TEXTS
 from .kokoro_stream import KokoroDecoder, WindowedSentence
 
 _LOGGER = logging.getLogger(__name__)
@@ -214,6 +215,7 @@ class KokoroEngine:
                 try:
                     decoder = KokoroDecoder(split_model(self.files.model, self._parts_dir), session)
                     decoder.calibrate()
+                    decoder.fit_statistics(self._calibration_samples())
                 except Exception as error:  # noqa: BLE001 - any other export still runs whole
                     _LOGGER.warning(
                         "No streaming decoder for %s (%s: %s); sentences are decoded whole",
@@ -234,6 +236,18 @@ class KokoroEngine:
             self._input_names = {"tokens": token_input}
             self._speed_type = next(i.type for i in whole.get_inputs() if i.name == "speed")
             self._session = whole
+
+    def _calibration_samples(self) -> List[Tuple[List[int], np.ndarray]]:
+        """The statistics map's calibration sentences (English), each spoken by another of
+        the installed voices, spread over them."""
+        names = sorted(self._packs)
+        samples = []
+        for index, text in enumerate(CALIBRATION_TEXTS):
+            phonemes = self._phonemes(text, "en-US")
+            tokens = [self._vocab[symbol] for symbol in phonemes if symbol in self._vocab]
+            pack = self._packs[names[index * len(names) // len(CALIBRATION_TEXTS)]]
+            samples.append((tokens, pack[len(tokens) - 1].reshape(1, STYLE_DIM)))
+        return samples
 
     @property
     def streaming(self) -> bool:
@@ -260,13 +274,14 @@ class KokoroEngine:
         style: np.ndarray,
         speed: float,
         playback: Optional[Playback] = None,
+        voice: str = "",
     ) -> AudioStream:
-        """The audio of one piece of token ids (within the model's context)."""
+        """The audio of one piece of token ids (within the model's context) in `voice`."""
         self.load()
         if self._decoder is None:
             return WholeAudio(lambda: self._run(tokens, style, speed))
         features = self._decoder.front(tokens, style, speed)
-        return WindowedSentence(self._decoder, features, playback)
+        return WindowedSentence(self._decoder, features, playback, voice)
 
     def _phonemes(self, text: str, language: str) -> str:
         """Kokoro phonemes of `text`: its words through the G2P, marked IPA as it is."""
@@ -335,7 +350,9 @@ class KokoroSpeech:
             tokens = self._pieces.pop(0)
             pack = self._engine._pack(self._voice)
             style = pack[min(len(tokens), len(pack)) - 1].reshape(1, STYLE_DIM)
-            self._current = self._engine.sentence(tokens, style, self._speed, self._playback)
+            self._current = self._engine.sentence(
+                tokens, style, self._speed, self._playback, self._voice
+            )
         return self._current.next_chunk()
 
     def _prepare(self) -> None:

@@ -8,10 +8,9 @@ reasons, and each is dealt with:
   whole sentence and sliced (`kokoro_split` SOURCE);
 - the frame-rate decoder blocks normalize over the sentence: they run once, whole;
 - the generator's instance norms and int8 activation ranges are statistics over time: they are
-  estimated once per sentence from a decode of the whole sentence at a third of its frames
-  (every third generator input frame, pitch kept, so the same sounds in the same proportions),
-  then handed to every window. Measured against the whole decode this keeps PESQ at 3.9-4.2,
-  where windows with their own statistics fall to 1.2-2.8.
+  estimated once per sentence from a sparse decode (`kokoro_stats`: an eighth of the work,
+  mapped by a fit made at calibration), then handed to every window. Windows with their own
+  statistics fall to PESQ 1.2-2.8 against the whole decode.
 
 Each window is decoded with `CONTEXT` frames on both sides and joined to the previous one by a
 one-frame cross-fade. Window sizes follow the audio already sent: each window is sized so that
@@ -21,11 +20,13 @@ load and learnt from every window.
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import math
 import threading
 import time
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Callable, Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
@@ -42,19 +43,27 @@ from .kokoro_split import (
     STATS_GIVEN,
     ModelParts,
 )
+from .kokoro_stats import (
+    STATS_STRIDE,
+    Statistics,
+    StatisticsMap,
+    VoiceOffsets,
+    is_norm_statistic,
+    sparse_columns,
+)
 
 _LOGGER = logging.getLogger(__name__)
 
 SAMPLE_RATE = 24000
 SAMPLES_PER_FRAME = 600  # 25 ms
-CONTEXT = 8  # frames decoded on each side of a window and thrown away
+CONTEXT = 4  # frames decoded on each side of a window and thrown away
 CROSSFADE = 1  # frames shared by two neighbouring windows
-FIRST_WINDOW = 22  # frames of the first window, counted from where the speech starts
+FIRST_WINDOW = 12  # the least frames of the first window, counted from the leading padding
 MIN_WINDOW = 12
 LEAD_KEPT = 4  # frames of the leading padding that are decoded (more than the trimmer keeps)
-STATS_STRIDE = 3  # the statistics decode takes every third generator input frame
+MAP_VERSION = "1"  # bump when the way the statistics map is fitted changes
 SAFETY = 0.7  # share of the buffered audio a window's decode may take
-WORTHWHILE = 0.75  # windows only when the first call decodes less than this share of frames
+WORTHWHILE = 0.6  # windows only when the first call decodes less than this share of frames
 
 
 @dataclass
@@ -99,6 +108,9 @@ class KokoroDecoder:
     """The split model's sessions: front, source, frame-rate decoder, generator."""
 
     def __init__(self, parts: ModelParts, session: Callable[[str], object]):
+        self.parts = parts
+        self.statistics: Optional[StatisticsMap] = None  # set by `fit_statistics`
+        self.voice_offsets = VoiceOffsets()
         self._front = session(str(parts.front))
         self._source = session(str(parts.source))
         self._framerate = session(str(parts.framerate))
@@ -164,6 +176,41 @@ class KokoroDecoder:
         audio = np.asarray(outputs[0], dtype=np.float32).reshape(-1)
         return audio, dict(zip(self._stat_names, outputs[1:], strict=True))
 
+    def sparse_statistics(self, sentence: Features, generator_input: np.ndarray) -> Statistics:
+        """The statistics of a decode of every `STATS_STRIDE`-th generator input column."""
+        keep = sparse_columns(generator_input.shape[2])
+        frames = keep.size // 2
+        source = self.source(sentence.f0[:, keep])[:, : frames * SAMPLES_PER_FRAME]
+        _, stats = self.generate(generator_input[:, :, keep], sentence.style, source)
+        return stats
+
+    def fit_statistics(self, samples: Sequence[Tuple[Sequence[int], np.ndarray]]) -> None:
+        """Fit the map from sparse to whole-sentence statistics on `samples` (tokens, style),
+        each decoded whole and sparse; kept beside the parts, keyed by the samples."""
+        key = hashlib.sha256(f"{MAP_VERSION}:{STATS_STRIDE}".encode())
+        for tokens, style in samples:
+            key.update(np.asarray(tokens, np.int64).tobytes())
+            key.update(np.asarray(style, np.float32).tobytes())
+        path = Path(self.parts.generator).parent / f"statistics-{key.hexdigest()[:16]}.npz"
+        fitted = StatisticsMap.load(path)
+        if fitted is None:
+            started = time.perf_counter()
+            pairs = []
+            for tokens, style in samples:
+                sentence = self.front(tokens, style, 1.0)
+                generator_input = self.framerate(sentence)
+                source = self.source(sentence.f0)
+                _, whole = self.generate(generator_input, style, source)
+                pairs.append((whole, self.sparse_statistics(sentence, generator_input)))
+            fitted = StatisticsMap.fit(pairs)
+            fitted.save(path)
+            _LOGGER.info(
+                "Kokoro decoder: statistics map fitted on %d sentences in %.1f s (once)",
+                len(pairs),
+                time.perf_counter() - started,
+            )
+        self.statistics = fitted
+
     def whole(self, sentence: Features) -> np.ndarray:
         """The whole-sentence decode: the same samples as the unsplit model."""
         audio, _ = self.generate(self.framerate(sentence), sentence.style, self.source(sentence.f0))
@@ -202,9 +249,11 @@ class WindowedSentence:
         decoder: KokoroDecoder,
         sentence: Features,
         playback: Optional[Playback] = None,
+        voice: str = "",
     ) -> None:
         self._decoder = decoder
         self._sentence = sentence
+        self._voice = voice
         # Given: the caller reports what it sends. None: as if each stretch were sent when made.
         self._own_playback = playback is None
         self._playback = playback or Playback()
@@ -214,7 +263,8 @@ class WindowedSentence:
         self._frames = frames
         self._input: Optional[np.ndarray] = None
         self._source: Optional[np.ndarray] = None
-        self._stats: Optional[Dict[str, np.ndarray]] = None
+        self._stats: Optional[Statistics] = None
+        self._offset: Optional[Statistics] = None  # the voice's, once known
         self._held = np.zeros(0, np.float32)  # the cross-fade frame of the last window
         self._smallest = MIN_WINDOW
         self._next_end = 0  # where the next window ends
@@ -246,13 +296,19 @@ class WindowedSentence:
         sentence, decoder = self._sentence, self._decoder
         self._input = decoder.framerate(sentence)
         self._source = decoder.source(sentence.f0)
+        if decoder.statistics is not None:
+            self._offset = decoder.voice_offsets.get(self._voice)
         plan = self._plan()
         if plan is None:
-            # Too short for windows to bring the first audio forward, or a decoder too slow
-            # to keep ahead of playback: one decode of the whole sentence, with its own
-            # statistics (exactly the unsplit model's output).
-            self._position = 0
-            return self._window(self._frames)
+            # Too short for windows to bring the first audio forward, a decoder too slow to
+            # keep ahead of playback, or a voice without its offset yet: one decode of the
+            # whole sentence, with its own statistics (exactly the unsplit model's output).
+            self._position = self._frames
+            self.windows.append((0, self._frames))
+            audio, whole = self._decode(0, self._frames)
+            if decoder.statistics is not None and self._offset is None:
+                self._learn_offset(whole)
+            return audio
         first, self._smallest = plan
         self._stats = self._estimate_statistics()
         return self._window(self._position + first)
@@ -268,7 +324,7 @@ class WindowedSentence:
         speed = self._decoder.speed
         frame_seconds = SAMPLES_PER_FRAME / SAMPLE_RATE
         extra = 2 * CONTEXT + CROSSFADE
-        if speed.per_frame >= frame_seconds:
+        if speed.per_frame >= frame_seconds or self._offset is None:
             return None
         steady = (speed.overhead + speed.per_frame * extra) / (frame_seconds - speed.per_frame)
         smallest = max(MIN_WINDOW, math.ceil(1.25 * steady))
@@ -279,15 +335,23 @@ class WindowedSentence:
             return None
         return first, smallest
 
-    def _estimate_statistics(self) -> Dict[str, np.ndarray]:
-        """The generator's statistics from a decode of every `STATS_STRIDE`-th input frame."""
-        assert self._input is not None
-        sparse = self._input[:, :, ::STATS_STRIDE]
-        frames = sparse.shape[2] // 2
-        f0 = self._sentence.f0[:, ::STATS_STRIDE][:, : 2 * frames]
-        source = self._decoder.source(f0)[:, : frames * SAMPLES_PER_FRAME]
-        _, stats = self._decoder.generate(sparse[:, :, : 2 * frames], self._sentence.style, source)
-        return stats
+    def _estimate_statistics(self) -> Statistics:
+        """The whole sentence's generator statistics, from the sparse decode and the map."""
+        assert self._input is not None and self._decoder.statistics is not None
+        sparse = self._decoder.sparse_statistics(self._sentence, self._input)
+        return self._decoder.statistics.apply(sparse, self._offset)
+
+    def _learn_offset(self, whole: Statistics) -> None:
+        """The map's error on this sentence, for the voice's offset."""
+        assert self._input is not None and self._decoder.statistics is not None
+        sparse = self._decoder.sparse_statistics(self._sentence, self._input)
+        mapped = self._decoder.statistics.apply(sparse)
+        error = {
+            name: whole[name].astype(np.float32) - mapped[name]
+            for name in whole
+            if is_norm_statistic(name)
+        }
+        self._decoder.voice_offsets.learn(self._voice, error)
 
     def _next_size(self, unsent: float) -> int:
         """Frames of the next window: as many as can be decoded before the audio sent so far
@@ -300,6 +364,19 @@ class WindowedSentence:
             size = remaining
         return min(size, remaining)
 
+    def _decode(self, start: int, end: int) -> Tuple[np.ndarray, Statistics]:
+        """Frames [start, end), decoded with `CONTEXT` frames either side, and the
+        statistics used."""
+        assert self._input is not None and self._source is not None
+        low, high = max(0, start - CONTEXT), min(self._frames, end + CONTEXT)
+        audio, stats = self._decoder.generate(
+            self._input[:, :, 2 * low : 2 * high],
+            self._sentence.style,
+            self._source[:, low * SAMPLES_PER_FRAME : high * SAMPLES_PER_FRAME],
+            self._stats,
+        )
+        return audio[(start - low) * SAMPLES_PER_FRAME : (end - low) * SAMPLES_PER_FRAME], stats
+
     def _window(self, end: int) -> np.ndarray:
         """Decode frames [position, end) and return them, the last frame held back for the
         cross-fade with the next window (all of it at the sentence's end)."""
@@ -308,14 +385,7 @@ class WindowedSentence:
         self._position = end  # first: `finished` tells the caller no call follows this one
         self.windows.append((start, end))
         tail = min(self._frames, end + CROSSFADE)
-        low, high = max(0, start - CONTEXT), min(self._frames, tail + CONTEXT)
-        audio, _ = self._decoder.generate(
-            self._input[:, :, 2 * low : 2 * high],
-            self._sentence.style,
-            self._source[:, low * SAMPLES_PER_FRAME : high * SAMPLES_PER_FRAME],
-            self._stats,
-        )
-        audio = audio[(start - low) * SAMPLES_PER_FRAME : (tail - low) * SAMPLES_PER_FRAME]
+        audio, _ = self._decode(start, tail)
         if self._held.size:
             fade = np.linspace(0.0, 1.0, self._held.size, dtype=np.float32)
             overlap = audio[: self._held.size]
