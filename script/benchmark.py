@@ -39,6 +39,7 @@ import benchmark_http
 from wyoming.info import Describe
 from wyoming.tts import Synthesize, SynthesizeChunk, SynthesizeStart, SynthesizeStop
 
+from wyoming_polytts.__main__ import WARM_UP_TEXTS
 from wyoming_polytts.audio import trim_silence
 from wyoming_polytts.engines.select import kokoro_engine, kokoro_files
 from wyoming_polytts.launch import RunningServer, start_server
@@ -205,7 +206,8 @@ def engine_direct(
     files = kokoro_files(settings)
     engine = kokoro_engine(settings, files, runtime)
     engine.load()
-    engine.synthesize("The living room lights are now off.", voice, settings.speed)  # warm-up
+    for warm_up in WARM_UP_TEXTS:  # as the server does: the decoder learns the voice
+        engine.synthesize(warm_up, voice, settings.speed)
     whole = None
     if pairs is not None and getattr(engine, "streaming", False):
         whole_settings = parse_settings(["--data-dir", str(data_dir), *server_args])

@@ -53,7 +53,7 @@ def test_the_map_learns_each_channels_line_and_keeps_variances_positive() -> Non
 def test_the_map_is_saved_and_read_back(tmp_path: Path) -> None:
     rng = np.random.default_rng(2)
     pairs = [(statistics(rng.normal(0, 1, 4), rng.uniform(1, 2, 4), 1.0),) * 2 for _ in range(3)]
-    fitted = StatisticsMap.fit(pairs)  # type: ignore[arg-type]
+    fitted = StatisticsMap.fit(pairs)
     path = tmp_path / "statistics.npz"
     fitted.save(path)
     read = StatisticsMap.load(path)

@@ -161,9 +161,12 @@ def test_windows_sound_like_the_whole_decode_and_join_without_clicks(
     decoder = windowed._decoder
     assert decoder is not None and sentence._input is not None
     unmapped = sentence_of(windowed, LONG)
-    unmapped._estimate_statistics = lambda: decoder.sparse_statistics(  # type: ignore[method-assign]
-        unmapped._sentence, unmapped._input
-    )
+
+    def unmapped_statistics() -> dict:
+        assert decoder is not None and unmapped._input is not None
+        return decoder.sparse_statistics(unmapped._sentence, unmapped._input)
+
+    unmapped._estimate_statistics = unmapped_statistics  # type: ignore[method-assign]
     with decoder_at(windowed, overhead=0.01, per_frame=0.008):
         unmapped._next_size = lambda unsent: MIN_WINDOW  # type: ignore[method-assign]
         unmapped_audio = np.concatenate(chunks_of(unmapped))

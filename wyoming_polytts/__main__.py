@@ -38,7 +38,12 @@ from .zipvoice_model import VARIANTS, resolve_zipvoice
 
 _LOGGER = logging.getLogger("wyoming_polytts")
 PRESETS_FILE = "presets.json"
-WARM_UP_TEXT = "The living room lights are now off, and the front door is locked for the night."
+# Two sentences: onnxruntime's first run, and the sentences the streaming decoder learns the
+# default voice from (`kokoro_stats.VOICE_SENTENCES`), so its first answer streams.
+WARM_UP_TEXTS = (
+    "The living room lights are now off, and the front door is locked for the night.",
+    "Okay, I set a timer for ten minutes.",
+)
 
 
 async def serve(settings: Settings) -> None:
@@ -179,8 +184,8 @@ def _kokoro_failed(catalog: VoiceCatalog, engine: KokoroEngine, reason: str) -> 
 async def _load(scheduler: Scheduler, engine: KokoroEngine, warm_voice: str) -> None:
     """Load the models in the worker pool while the port already answers `describe`."""
     await scheduler.run(engine.load)
-    # One short synthesis so the first request does not pay for onnxruntime's first run.
-    await scheduler.run(engine.synthesize, WARM_UP_TEXT, warm_voice, 1.0)
+    for text in WARM_UP_TEXTS:
+        await scheduler.run(engine.synthesize, text, warm_voice, 1.0)
     _LOGGER.info("Kokoro model loaded and warmed up; ready to speak")
 
 
