@@ -442,6 +442,9 @@ def measure_streaming_servers(
             if options:
                 extra = [*args.server_args, *options]
                 servers[config] = start_server(args.data_dir, temp / f"{config}.log", extra)
+                # One at a time: a server measures its decoder's speed at start-up, and two
+                # loading at once would each measure the other's load.
+                wait_until_ready(servers[config])
             else:
                 servers[config] = server
         return {
@@ -455,6 +458,15 @@ def measure_streaming_servers(
         for started in servers.values():
             if started is not server:
                 started.stop()
+
+
+def wait_until_ready(server: RunningServer, timeout: float = 300.0) -> None:
+    """Until the server's log says its models are loaded and warmed up."""
+    deadline = time.monotonic() + timeout
+    while "ready to speak" not in server.log():
+        if time.monotonic() > deadline or server.process.poll() is not None:
+            raise RuntimeError(f"The server did not get ready:\n{server.log()[-2000:]}")
+        time.sleep(0.2)
 
 
 # -- output ---------------------------------------------------------------------------------
