@@ -202,7 +202,7 @@ def engine_direct(
     texts of `benchmark_decoder.ONE_ROUND` in the first only), and the first round's audio
     of both goes into `pairs`.
     """
-    settings = parse_settings(["--data-dir", str(data_dir), *server_args, "--decode-windows"])
+    settings = parse_settings(["--data-dir", str(data_dir), *server_args])
     files = kokoro_files(settings)
     engine = kokoro_engine(settings, files, runtime)
     engine.load()
@@ -210,7 +210,9 @@ def engine_direct(
         engine.synthesize(warm_up, voice, settings.speed)
     whole = None
     if pairs is not None and getattr(engine, "streaming", False):
-        whole_settings = parse_settings(["--data-dir", str(data_dir), *server_args])
+        whole_settings = parse_settings(
+            ["--data-dir", str(data_dir), *server_args, "--decode-whole"]
+        )
         whole = kokoro_engine(whole_settings, files, runtime)
         whole.load()
         whole.synthesize("The living room lights are now off.", voice, settings.speed)

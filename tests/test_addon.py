@@ -233,7 +233,7 @@ def test_the_run_script_starts_the_server_as_the_add_on_is_declared(
         "download_models": False,
         "voice_clones": False,
         "speech_recognition": False,
-        "whole_sentences": True,
+        "first_clause": True,
         "zipvoice_model": "/share/zipvoice",
         "debug_logging": True,
     }
@@ -243,7 +243,7 @@ def test_the_run_script_starts_the_server_as_the_add_on_is_declared(
     assert (settings.zipvoice, settings.transcriber, settings.whole_sentences) == (
         False,
         False,
-        True,
+        False,
     )
     assert str(settings.zipvoice_model) == "/share/zipvoice" and settings.debug
 

@@ -11,17 +11,18 @@ def test_defaults() -> None:
     settings = parse_settings([])
     assert settings.uri == "tcp://0.0.0.0:10200"
     assert settings.http_uri == "http://0.0.0.0:10201"
-    assert settings.whole_sentences is False
+    assert settings.whole_sentences is True and settings.decode_windows is True
     assert settings.allow_url_download is False and settings.allow_private_urls is False
     assert settings.max_prompt_seconds == 10.0
 
 
 def test_options() -> None:
     settings = parse_settings(
-        ["--no-http", "--whole-sentences", "--admin-token", "t", "--max-prompt-seconds", "5"]
+        ["--no-http", "--first-clause", "--admin-token", "t", "--max-prompt-seconds", "5"]
+        + ["--decode-whole"]
     )
     assert settings.http_uri is None
-    assert settings.whole_sentences is True
+    assert settings.whole_sentences is False and settings.decode_windows is False
     assert settings.admin_token == "t"
     assert settings.max_prompt_seconds == 5.0
 

@@ -155,18 +155,35 @@ def build_parser() -> argparse.ArgumentParser:
         default=1024,
         help="audio samples per audio-chunk event (default: %(default)s)",
     )
-    parser.add_argument(
+    clauses = parser.add_mutually_exclusive_group()
+    clauses.add_argument(
+        "--first-clause",
+        dest="whole_sentences",
+        action="store_false",
+        help="speak the first clause of a long first sentence on its own, as soon as it is "
+        "ready (first audio sooner, at some cost to prosody)",
+    )
+    clauses.add_argument(
         "--whole-sentences",
+        dest="whole_sentences",
         action="store_true",
-        help="never speak the first clause of a long first sentence on its own "
-        "(speech then starts later)",
+        help="speak every sentence whole (the default)",
     )
-    parser.add_argument(
+    decoding = parser.add_mutually_exclusive_group()
+    decoding.add_argument(
+        "--decode-whole",
+        dest="decode_windows",
+        action="store_false",
+        help="decode each Kokoro sentence whole before sending it, instead of in windows "
+        "sent as they are ready (exactly the model's output; first audio later)",
+    )
+    decoding.add_argument(
         "--decode-windows",
+        dest="decode_windows",
         action="store_true",
-        help="decode Kokoro sentences in windows that are sent as they are ready, instead of "
-        "whole (costs 1.4-1.8 times the decoding; see the README)",
+        help="decode Kokoro sentences in windows sent as they are ready (the default)",
     )
+    parser.set_defaults(whole_sentences=True, decode_windows=True)
     parser.add_argument(
         "--kokoro-model",
         type=Path,

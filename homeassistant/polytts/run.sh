@@ -29,8 +29,8 @@ fi
 if bashio::config.false 'speech_recognition'; then
     args+=(--no-transcriber)
 fi
-if bashio::config.true 'whole_sentences'; then
-    args+=(--whole-sentences)
+if bashio::config.true 'first_clause'; then
+    args+=(--first-clause)
 fi
 if bashio::config.true 'debug_logging'; then
     args+=(--debug)

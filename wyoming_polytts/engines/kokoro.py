@@ -209,6 +209,10 @@ class KokoroEngine:
                 # Memory patterns are planned per input shape; every sentence length is a new
                 # shape, so with them the process grew by ~180 MB per pass over a long text.
                 options.enable_mem_pattern = False
+                # The split decoder takes turns between four sessions, each with its own
+                # threads: threads that spin after their run would take the cores from the
+                # next session's (first audio came about 10 % later with spinning).
+                options.add_session_config_entry("session.intra_op.allow_spinning", "0")
                 return onnxruntime.InferenceSession(path, sess_options=options, providers=providers)
 
             if self._parts_dir is not None and providers[0] == "CPUExecutionProvider":
