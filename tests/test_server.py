@@ -107,11 +107,10 @@ async def test_streamed_text_gives_one_stream_per_piece(server: RunningServer) -
     types = answer.types()
     assert "error" not in types
     streams = answer.streams()
-    # "Today will be sunny" is spoken on its own, then the rest of each sentence.
-    assert len(streams) == 4
-    assert types.count("audio-start") == types.count("audio-stop") == 4
-    assert_speech(streams[0], RATE, min_seconds=0.6, max_seconds=2.5)
-    for pcm in streams[1:]:
+    # One stream per sentence, each spoken whole (the default).
+    assert len(streams) == 3
+    assert types.count("audio-start") == types.count("audio-stop") == 3
+    for pcm in streams:
         assert_speech(pcm, RATE, min_seconds=1.0, max_seconds=7.0)
     formats = {
         (e.data["rate"], e.data["width"], e.data["channels"])

@@ -9,9 +9,11 @@ import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Dict, Optional, Sequence
+from typing import BinaryIO, Dict, Optional, Sequence, Tuple, Union, cast
 
 from wyoming.client import AsyncClient, AsyncTcpClient
+from wyoming.event import read_event, write_event
+from wyoming.info import Describe, Info
 
 
 def free_port() -> int:
@@ -97,16 +99,30 @@ def start_server(
     while time.monotonic() < deadline:
         if process.poll() is not None:
             raise RuntimeError(f"server exited with {process.returncode}:\n{server.log()}")
-        if "Listening on" in server.log() and _reachable(uri):
+        if "Listening on" in server.log() and _answers_describe(uri):
             return server
         time.sleep(0.2)
     server.stop()
     raise RuntimeError(f"server did not start:\n{server.log()}")
 
 
-def _reachable(uri: str) -> bool:
+def _answers_describe(uri: str) -> bool:
+    """Whether the server answers `describe` (a port that only accepts connections may not
+    yet be served: the server could not yet have set up its stop signal, for one)."""
+    address: Union[str, Tuple[str, int]]
     if uri.startswith("unix://"):
-        return Path(uri[len("unix://") :]).is_socket()
-    port = int(uri.rsplit(":", 1)[1])
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        return sock.connect_ex(("127.0.0.1", port)) == 0
+        family, address = socket.AF_UNIX, uri[len("unix://") :]
+    else:
+        family, address = socket.AF_INET, ("127.0.0.1", int(uri.rsplit(":", 1)[1]))
+    try:
+        with socket.socket(family, socket.SOCK_STREAM) as sock:
+            sock.settimeout(5)
+            sock.connect(address)
+            with sock.makefile("rwb") as stream:
+                binary = cast(BinaryIO, stream)
+                write_event(Describe().event(), binary)
+                binary.flush()
+                event = read_event(binary)
+    except OSError:
+        return False
+    return event is not None and Info.is_type(event.type)
