@@ -73,9 +73,9 @@ def sentence_of(
     assert decoder is not None
     features = decoder.front(tokens, style, 1.0)
     if clock is None:
-        return WindowedSentence(decoder, features, voice=voice)
+        return WindowedSentence(decoder, features, voice)
     playback = Playback(clock)  # type: ignore[arg-type]
-    sentence = WindowedSentence(decoder, features, playback, voice)
+    sentence = WindowedSentence(decoder, features, voice, playback)
     real_next = sentence.next_chunk
 
     def next_chunk_sent() -> np.ndarray:  # each stretch is sent as soon as it is made

@@ -277,15 +277,15 @@ class KokoroEngine:
         tokens: List[int],
         style: np.ndarray,
         speed: float,
+        voice: str,
         playback: Optional[Playback] = None,
-        voice: str = "",
     ) -> AudioStream:
         """The audio of one piece of token ids (within the model's context) in `voice`."""
         self.load()
         if self._decoder is None:
             return WholeAudio(lambda: self._run(tokens, style, speed))
         features = self._decoder.front(tokens, style, speed)
-        return WindowedSentence(self._decoder, features, playback, voice)
+        return WindowedSentence(self._decoder, features, voice, playback)
 
     def _phonemes(self, text: str, language: str) -> str:
         """Kokoro phonemes of `text`: its words through the G2P, marked IPA as it is."""
@@ -355,7 +355,7 @@ class KokoroSpeech:
             pack = self._engine._pack(self._voice)
             style = pack[min(len(tokens), len(pack)) - 1].reshape(1, STYLE_DIM)
             self._current = self._engine.sentence(
-                tokens, style, self._speed, self._playback, self._voice
+                tokens, style, self._speed, self._voice, self._playback
             )
         return self._current.next_chunk()
 

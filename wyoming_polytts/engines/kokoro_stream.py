@@ -254,8 +254,8 @@ class WindowedSentence:
         self,
         decoder: KokoroDecoder,
         sentence: Features,
+        voice: str,
         playback: Optional[Playback] = None,
-        voice: str = "",
     ) -> None:
         self._decoder = decoder
         self._sentence = sentence
