@@ -12,6 +12,7 @@ from wyoming.event import Event
 from wyoming.info import Describe
 from wyoming.tts import Synthesize, SynthesizeChunk, SynthesizeStart, SynthesizeStop
 
+from wyoming_polytts.presets import MIN_SPEED
 from wyoming_polytts.server import ConnectionLimits
 
 from .fake_engine import RATE, StreamingFakeEngine, read_until, serve_fake, types
@@ -235,6 +236,58 @@ async def test_bad_ssml_is_refused_and_the_request_ended() -> None:
         await client.write_event(Synthesize(text="Still here.").event())
         assert "audio-chunk" in types(await read_until(client, "audio-stop"))
     assert server.engine.calls == ["Still here."]
+
+
+def error_codes(events: list) -> list:
+    return [event.data["code"] for event in events if event.type == "error"]
+
+
+def audio_samples(events: list) -> int:
+    return sum(len(event.payload or b"") for event in events if event.type == "audio-chunk") // 2
+
+
+async def test_nested_slow_rates_give_audio_of_bounded_length() -> None:
+    """Eight nested 50% rates asked for 1/256 of the speed (13 GB with Kokoro): held to the
+    slowest speed an engine is given."""
+    text = "Hello there."
+    document = "<speak>" + "<prosody rate='50%'>" * 8 + text + "</prosody>" * 8 + "</speak>"
+    async with serve_fake() as server, server.client() as client:
+        await client.write_event(Synthesize(text=document).event())
+        events = await read_until(client, "audio-stop")
+    assert "error" not in types(events)
+    longest = RATE * server.engine.seconds_per_char * len(text) / MIN_SPEED
+    assert 0 < audio_samples(events) <= longest
+
+
+DEEP = "<speak>" + "<s>" * 1200 + "Hi." + "</s>" * 1200 + "</speak>"
+LONG_ORDINAL = "<speak><say-as interpret-as='ordinal'>" + "9" * 400 + "</say-as></speak>"
+
+
+async def test_ssml_nested_too_deep_is_refused_and_the_connection_stays() -> None:
+    async with serve_fake() as server, server.client() as client:
+        await client.write_event(Synthesize(text=DEEP).event())
+        refused = await read_until(client, "audio-stop")
+        await client.write_event(Describe().event())
+        await read_until(client, "info")
+        await client.write_event(Synthesize(text=LONG_ORDINAL).event())
+        digits = await read_until(client, "audio-stop")
+    assert error_codes(refused) == ["bad-ssml"] and "audio-chunk" not in types(refused)
+    assert not any("Malformed" in event.data["text"] for event in refused if event.type == "error")
+    assert "error" not in types(digits) and audio_samples(digits) > 0
+    assert server.engine.calls == [" ".join(["nine"] * 400)]
+
+
+async def test_streamed_ssml_nested_too_deep_ends_the_stream() -> None:
+    async with serve_fake() as server, server.client() as client:
+        await client.write_event(SynthesizeStart(text_format="ssml").event())
+        for start in range(0, len(DEEP), 1000):
+            await client.write_event(SynthesizeChunk(text=DEEP[start : start + 1000]).event())
+        await client.write_event(SynthesizeStop().event())
+        events = await read_until(client, "synthesize-stopped")
+        await client.write_event(Describe().event())
+        await read_until(client, "info")
+    assert error_codes(events) == ["bad-ssml"] and "audio-chunk" not in types(events)
+    assert server.engine.calls == []
 
 
 async def test_a_client_cannot_hand_phonemes_to_the_engine() -> None:

@@ -131,6 +131,11 @@ async def test_voices_and_models_are_listed(served: Served) -> None:
         ({"model": "zipvoice"}, "model_mismatch", "voice"),
         ({"speed": 9.0}, "invalid_value", "speed"),
         ({"input": "<speak><oops></speak>"}, "invalid_ssml", "input"),
+        (
+            {"input": "<speak>" + "<s>" * 1200 + "Hi." + "</s>" * 1200 + "</speak>"},
+            "invalid_ssml",
+            "input",
+        ),
         ({"input": "🙂 *"}, "empty_input", "input"),
     ],
 )

@@ -5,13 +5,15 @@ from __future__ import annotations
 import asyncio
 import contextlib
 
+import numpy as np
 import pytest
 
 from wyoming_polytts.engines.base import SynthesisError, mark_phonemes
 from wyoming_polytts.pipeline import PieceFeed, SpeechPipeline
+from wyoming_polytts.presets import MAX_SPEED, MIN_SPEED, Preset
 from wyoming_polytts.scheduler import Scheduler
 from wyoming_polytts.text import Piece
-from wyoming_polytts.voices import VoiceCatalog
+from wyoming_polytts.voices import Voice, VoiceCatalog
 
 from .fake_engine import FakeEngine, StreamingFakeEngine
 
@@ -138,3 +140,32 @@ async def test_the_next_sentence_is_made_while_the_last_stretch_of_this_one_is()
     finally:
         engine.later_gate.set()
         scheduler.shutdown()
+
+
+class SpeedRecordingEngine(FakeEngine):
+    """A `FakeEngine` that also records the speed of every call."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.speeds: list = []
+
+    def synthesize(self, text: str, voice: str, speed: float) -> np.ndarray:
+        self.speeds.append(speed)
+        return super().synthesize(text, voice, speed)
+
+
+@pytest.mark.parametrize("factor", [MIN_SPEED, MAX_SPEED])
+async def test_the_engine_speed_stays_within_bounds_when_every_rate_pushes_one_way(
+    factor: float,
+) -> None:
+    """Request speed x SSML rate x preset speed, each at its bound, is held to the bounds."""
+    engine = SpeedRecordingEngine()
+    scheduler = Scheduler(workers=1)
+    try:
+        listed = VoiceCatalog([engine]).resolve("fake_one")
+        preset = Voice(listed.spec, engine, Preset("pushed", "fake_one", speed=factor))
+        pipeline = SpeechPipeline(scheduler, speed=factor)
+        await pipeline.speak_all(preset, [Piece("Hi there.", rate=factor)], client="a")
+    finally:
+        scheduler.shutdown()
+    assert engine.speeds == [factor]

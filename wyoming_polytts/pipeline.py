@@ -47,6 +47,7 @@ from .engines.base import (
     split_phonemes_runs,
 )
 from .language_tags import primary
+from .presets import clamp_speed
 from .scheduler import Scheduler
 from .speech.normalize import normalize
 from .text import Piece, speakable
@@ -215,7 +216,7 @@ class SpeechPipeline:
                 speaker.engine,
                 text,
                 speaker.engine_voice,
-                speed * piece.rate * speaker.speed,
+                clamp_speed(speed * piece.rate * speaker.speed),
                 playback,
             )
             ahead.append(_Speech(piece, rate, stream))

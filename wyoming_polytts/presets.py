@@ -21,8 +21,8 @@ from .registry import NAME_PATTERN
 
 _LOGGER = logging.getLogger(__name__)
 
-MIN_SPEED = 0.25
-MAX_SPEED = 4.0
+MIN_SPEED = 0.25  # the slowest and fastest rates an engine is ever asked for (presets,
+MAX_SPEED = 4.0  # --speed, and every product of request, SSML and preset rates)
 MAX_DESCRIPTION_CHARS = 200
 MAX_VOICE_CHARS = 500
 MAX_PRESETS = 500
@@ -64,6 +64,14 @@ def check_speed(value: object) -> float:
             "bad-speed",
         )
     return speed
+
+
+def clamp_speed(value: float) -> float:
+    """A speed the engines are given: `value` held to `MIN_SPEED` ... `MAX_SPEED`, however
+    many rates were multiplied into it (NaN, which no bound holds, becomes 1.0)."""
+    if math.isnan(value):
+        return 1.0
+    return min(max(value, MIN_SPEED), MAX_SPEED)
 
 
 def build_preset(name: object, voice: object, speed: object, description: object) -> Preset:

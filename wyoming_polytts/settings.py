@@ -19,6 +19,13 @@ KOKORO_PRECISIONS = ("fp32", "fp16", "int8")
 ZIPVOICE_VARIANTS = ("zipvoice_distill", "zipvoice")
 SUPERVISOR_URL = "http://supervisor"  # the Supervisor's API, as add-ons reach it
 
+# What one SSML document may ask for (speech/ssml.py); the speed bounds are MIN_SPEED and
+# MAX_SPEED, for rates multiplied by nested <prosody> and <emphasis> as for any other.
+SSML_MAX_DEPTH = 32  # elements nested deeper: refused (bad-ssml) before the tree is read
+SSML_MAX_PAUSE_SECONDS = 10.0  # one pause, neighbouring breaks added up
+SSML_MAX_TOTAL_PAUSE_SECONDS = 60.0  # all pauses of a document; later ones are left out
+MAX_NUMBER_DIGITS = 15  # longer numbers (text, SSML say-as) are read digit by digit
+
 
 @dataclass(frozen=True)
 class Settings:

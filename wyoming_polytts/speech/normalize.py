@@ -31,6 +31,7 @@ from typing import Callable, Dict, Iterable, List, Match, Optional, Tuple
 
 from num2words import CONVERTER_CLASSES, num2words
 
+from ..settings import MAX_NUMBER_DIGITS
 from . import units as T
 
 __all__ = ["normalize", "clean_markdown", "remove_emoji"]
@@ -47,8 +48,6 @@ _SAFE_ERRORS = (
     TypeError,
     InvalidOperation,
 )
-
-_MAX_DIGITS = 15  # longer integers are read digit by digit
 
 
 # ---------------------------------------------------------------------------------------
@@ -129,7 +128,7 @@ def _en_int(digits: str) -> str:
     digits = digits.replace(",", "")
     if not digits:
         return ""
-    if len(digits) > _MAX_DIGITS or (len(digits) > 1 and digits.startswith("0")):
+    if len(digits) > MAX_NUMBER_DIGITS or (len(digits) > 1 and digits.startswith("0")):
         return _digits(digits)
     return str(num2words(int(digits))).replace(",", "")
 
@@ -155,7 +154,7 @@ def _en_number(number: str, year_ok: bool = False) -> str:
 
 def _en_ordinal(number: str) -> str:
     number = number.replace(",", "")
-    if len(number) > _MAX_DIGITS:
+    if len(number) > MAX_NUMBER_DIGITS:
         return _digits(number)
     return str(num2words(int(number), to="ordinal")).replace(",", "")
 
@@ -786,7 +785,7 @@ def _foreign_numbers(text: str, lang: _Language) -> str:
             number = number.replace(",", ".")
         else:
             number = number.replace(",", "")
-        if len(number.split(".")[0]) > _MAX_DIGITS:
+        if len(number.split(".")[0]) > MAX_NUMBER_DIGITS:
             return match.group(0)
         sign = -1 if match.group(1) else 1
         value = sign * Decimal(number) if "." in number else sign * int(number)

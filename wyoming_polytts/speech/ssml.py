@@ -4,10 +4,16 @@ Parsed with defusedxml, so entity expansion, external entities and DTDs are refu
 Supported: `speak`, `p`, `s`, `break` (time, strength), `say-as` (characters, spell-out,
 cardinal, ordinal, digits, date, time, telephone), `sub` (alias), `phoneme` (IPA), `prosody`
 (rate), `emphasis` (a slower rate) and `voice` (name). Unknown elements keep their text.
+
+What a document may ask for is bounded: nested rates multiply within the engines' speeds
+(`MIN_SPEED`...`MAX_SPEED`), pauses and nesting depth are held to the `SSML_*` limits in
+`settings`, a `say-as` number longer than `MAX_NUMBER_DIGITS` is read digit by digit, and every
+failure to read a document is an `SsmlError`.
 """
 
 from __future__ import annotations
 
+import math
 import re
 import xml.etree.ElementTree as ElementTree
 from dataclasses import dataclass, replace
@@ -17,8 +23,14 @@ import defusedxml.ElementTree as SafeElementTree
 from defusedxml import DefusedXmlException
 
 from ..engines.base import mark_phonemes
+from ..presets import clamp_speed
+from ..settings import (
+    MAX_NUMBER_DIGITS,
+    SSML_MAX_DEPTH,
+    SSML_MAX_PAUSE_SECONDS,
+    SSML_MAX_TOTAL_PAUSE_SECONDS,
+)
 
-MAX_BREAK_SECONDS = 10.0
 BREAK_STRENGTHS = {
     "none": 0.0,
     "x-weak": 0.1,
@@ -55,7 +67,19 @@ class _Style:
 
 
 def parse_ssml(document: str) -> List[Span]:
-    """The spans of an SSML document (a bare text without `<speak>` is wrapped in one)."""
+    """The spans of an SSML document (a bare text without `<speak>` is wrapped in one).
+
+    Raises `SsmlError` for any document that cannot be read, whatever failed inside.
+    """
+    try:
+        return _parse(document)
+    except SsmlError:
+        raise
+    except Exception as err:  # noqa: BLE001 - a client's document must never break a request
+        raise SsmlError(f"The SSML cannot be read: {type(err).__name__}: {err}"[:300]) from err
+
+
+def _parse(document: str) -> List[Span]:
     if not _DOCUMENT.match(document):
         document = f"<speak>{document}</speak>"
     try:
@@ -66,7 +90,18 @@ def parse_ssml(document: str) -> List[Span]:
         raise SsmlError(f"The SSML is not well-formed XML: {err}") from None
     if _name(root) != "speak":
         raise SsmlError(f"SSML must have <speak> as its root, not <{_name(root)}>")
-    return _merge(list(_walk(root, _Style())))
+    _check_depth(root)
+    return _bounded_pauses(_merge(list(_walk(root, _Style()))))
+
+
+def _check_depth(root: ElementTree.Element) -> None:
+    """Refuse elements nested deeper than `SSML_MAX_DEPTH` (the walk recurses per level)."""
+    level = [root]
+    for _ in range(SSML_MAX_DEPTH):
+        level = [child for element in level for child in element]
+        if not level:
+            return
+    raise SsmlError(f"SSML elements are nested more than {SSML_MAX_DEPTH} deep")
 
 
 def _name(element: ElementTree.Element) -> str:
@@ -113,10 +148,13 @@ def _say_as(kind: str, text: str) -> str:
         return " ".join(char for char in text if not char.isspace())
     if kind == "digits":
         return " ".join(char for char in text if char.isdigit())
-    if kind == "ordinal" and text.strip().isdigit():
+    number = text.strip()
+    if kind in ("ordinal", "cardinal") and number.isdecimal() and len(number) > MAX_NUMBER_DIGITS:
+        return " ".join(number)  # too long to be read as a number: digit by digit
+    if kind == "ordinal" and number.isdecimal():
         from num2words import num2words
 
-        return str(num2words(int(text.strip()), to="ordinal"))
+        return str(num2words(int(number), to="ordinal"))
     return text  # cardinal, date, time, telephone: what the normalizer reads them as
 
 
@@ -124,10 +162,10 @@ def _styled(element: ElementTree.Element, name: str, style: _Style) -> _Style:
     if name == "voice" and element.get("name"):
         return replace(style, voice=element.get("name"))
     if name == "prosody" and element.get("rate"):
-        return replace(style, rate=style.rate * _rate(str(element.get("rate"))))
+        return replace(style, rate=clamp_speed(style.rate * _rate(str(element.get("rate")))))
     if name == "emphasis":
         level = element.get("level", "moderate").lower()
-        return replace(style, rate=style.rate * EMPHASIS_RATES.get(level, 1.0))
+        return replace(style, rate=clamp_speed(style.rate * EMPHASIS_RATES.get(level, 1.0)))
     return style
 
 
@@ -138,6 +176,8 @@ def _rate(value: str) -> float:
     percent = _PERCENT.match(value)
     try:
         rate = float(percent.group(1)) / 100 if percent else float(value)
+        if not math.isfinite(rate):
+            raise ValueError(value)
     except ValueError:
         raise SsmlError(
             f"prosody rate {value!r} is not a rate (x-slow ... x-fast, 80%, 1.2)"
@@ -152,7 +192,7 @@ def _break_seconds(element: ElementTree.Element) -> float:
         if match is None:
             raise SsmlError(f"break time {time!r} is not a time such as 500ms or 1.5s")
         seconds = float(match.group(1)) / (1000 if match.group(2) == "ms" else 1)
-        return min(seconds, MAX_BREAK_SECONDS)
+        return min(seconds, SSML_MAX_PAUSE_SECONDS)
     strength = element.get("strength", "medium").lower()
     if strength not in BREAK_STRENGTHS:
         raise SsmlError(f"break strength {strength!r} is not one of {', '.join(BREAK_STRENGTHS)}")
@@ -184,3 +224,19 @@ def _merge(spans: List[Span]) -> List[Span]:
         for span in merged
         if span.pause or span.text.strip()
     ]
+
+
+def _bounded_pauses(spans: List[Span]) -> List[Span]:
+    """Each pause held to `SSML_MAX_PAUSE_SECONDS`, all of them together to
+    `SSML_MAX_TOTAL_PAUSE_SECONDS`: pauses past that total are shortened or left out."""
+    left = SSML_MAX_TOTAL_PAUSE_SECONDS
+    bounded: List[Span] = []
+    for span in spans:
+        if span.pause:
+            pause = min(span.pause, SSML_MAX_PAUSE_SECONDS, left)
+            left -= pause
+            if pause <= 0:
+                continue
+            span = replace(span, pause=pause)
+        bounded.append(span)
+    return bounded
