@@ -7,6 +7,8 @@ from typing import Any, Dict, List, Literal, Optional
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from ..presets import MAX_SPEED, MIN_SPEED
+
 ResponseFormat = Literal["mp3", "opus", "aac", "flac", "wav", "pcm"]
 
 
@@ -37,7 +39,7 @@ class SpeechRequest(_Lenient):
     response_format: ResponseFormat = Field(
         "mp3", description="pcm is raw 16-bit little-endian mono at 24 kHz"
     )
-    speed: float = Field(1.0, ge=0.25, le=4.0)
+    speed: float = Field(1.0, ge=MIN_SPEED, le=MAX_SPEED)
     stream: bool = Field(
         True, description="send audio as it is spoken (chunked), instead of the whole file at once"
     )
@@ -172,7 +174,7 @@ class AdminVoiceForm(BaseModel):
 
 class Preview(BaseModel):
     text: Optional[str] = Field(None, max_length=300)
-    speed: float = Field(1.0, ge=0.25, le=4.0, description="times the voice's own speed")
+    speed: float = Field(1.0, ge=MIN_SPEED, le=MAX_SPEED, description="times the voice's own speed")
 
 
 class PresetChange(BaseModel):
@@ -181,7 +183,7 @@ class PresetChange(BaseModel):
     voice: str = Field(
         description="a Kokoro voice, a blend such as af_sarah(1)+am_adam(2), or a clone"
     )
-    speed: float = Field(1.0, ge=0.25, le=4.0)
+    speed: float = Field(1.0, ge=MIN_SPEED, le=MAX_SPEED)
     description: Optional[str] = Field(None, max_length=200)
 
 
