@@ -378,7 +378,6 @@ def _frame_cap(rate: int, channels: int, frames: int, limits: PromptLimits) -> i
 class _Levels:
     """What the checks need to know of a recording's mono mix at its own rate."""
 
-    rate: int
     frames: int = 0
     squares: float = 0.0
     clipped: int = 0
@@ -403,7 +402,7 @@ def _read_mono(
     from .settings import DECODE_BLOCK_FRAMES  # see `_frame_cap`
 
     rate = sound.samplerate
-    levels = _Levels(rate)
+    levels = _Levels()
     resampler = StreamResampler(rate, PROMPT_RATE)
     parts: List[np.ndarray] = []
     try:

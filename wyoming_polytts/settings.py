@@ -25,8 +25,9 @@ SUPERVISOR_URL = "http://supervisor"  # the Supervisor's API, as add-ons reach i
 MIN_AUDIO_RATE = 8_000  # Hz; below telephone quality there is no voice left to clone
 MAX_AUDIO_RATE = 192_000  # Hz; the highest rate recorders and interfaces use
 MAX_AUDIO_CHANNELS = 8  # 7.1 surround; every recording is mixed to mono anyway
-MAX_AUDIO_SAMPLES = 16_000_000  # frames x channels one recording may hold (60 s of 96 kHz
-# stereo is 11.5 million): bounds the CPU time of one decode
+# frames x channels one recording may hold, which bounds the CPU time of one decode (60 s of
+# 96 kHz stereo is 11.5 million)
+MAX_AUDIO_SAMPLES = 16_000_000
 DECODE_BLOCK_FRAMES = 32_768  # frames decoded at a time: 1 MiB of float32 at 8 channels
 
 
