@@ -2,11 +2,22 @@
 
 from __future__ import annotations
 
+import io
+
 import numpy as np
+import soundfile
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from wyoming_polytts.audio import SilenceTrimmer, iter_chunks, to_pcm16, trim_silence
+from wyoming_polytts.audio import (
+    SilenceTrimmer,
+    StreamResampler,
+    iter_chunks,
+    mono_blocks,
+    resample,
+    to_pcm16,
+    trim_silence,
+)
 
 
 def test_to_pcm16_scales_and_clips() -> None:
@@ -97,3 +108,25 @@ def test_trimming_in_stretches_keeps_what_trimming_at_once_keeps(
     frame = rate // 100
     assert abs(streamed.size - at_once.size) <= 2 * frame
     assert np.count_nonzero(streamed) == np.count_nonzero(at_once)  # no loud sample lost
+
+
+def test_mono_blocks_mix_the_channels_and_stop_at_the_limit_whatever_the_file_holds() -> None:
+    left, right = np.full(10_000, 0.25, np.float32), np.full(10_000, -0.75, np.float32)
+    buffer = io.BytesIO()
+    soundfile.write(buffer, np.stack([left, right], axis=1), 8000, format="WAV", subtype="FLOAT")
+    with soundfile.SoundFile(io.BytesIO(buffer.getvalue())) as sound:
+        blocks = list(mono_blocks(sound, 3000, 7001))
+    assert [len(block) for block in blocks] == [3000, 3000, 1001]  # never more than asked
+    assert all(block.ndim == 1 and np.allclose(block, -0.25) for block in blocks)
+    with soundfile.SoundFile(io.BytesIO(buffer.getvalue())) as sound:
+        assert sum(len(block) for block in mono_blocks(sound, 3000, 50_000)) == 10_000
+
+
+def test_resampling_in_stretches_gives_the_whole_resampled_at_once() -> None:
+    samples = np.random.default_rng(1).uniform(-0.5, 0.5, 44_100).astype(np.float32)
+    for rate in (44_100, 24_000):
+        resampler = StreamResampler(44_100, rate)
+        stretches = [resampler.push(samples[i : i + 5000]) for i in range(0, len(samples), 5000)]
+        joined = np.concatenate([*stretches, resampler.finish()])
+        assert joined.dtype == np.float32
+        np.testing.assert_allclose(joined, resample(samples, 44_100, rate), atol=1e-6)

@@ -5,28 +5,33 @@ in-process Wyoming handler)."""
 from __future__ import annotations
 
 import asyncio
+import base64
 import dataclasses
 import json
 import os
 import socket
 from pathlib import Path
-from typing import AsyncIterator, Tuple
+from typing import AsyncIterator, Callable, Dict, List, Tuple
 
+import aiohttp
 import httpx
 import numpy as np
 import openai
 import pytest
+from aiohttp import web
 from aiohttp.test_utils import TestServer
 from wyoming.tts import Synthesize, SynthesizeVoice
 
-from wyoming_polytts.engines.zipvoice import PromptAudio
+from wyoming_polytts.engines.zipvoice import PromptAudio, ZipVoiceEngine
 from wyoming_polytts.http.app import create_app
 from wyoming_polytts.http.auth import Guard
-from wyoming_polytts.http.download import UrlCache
+from wyoming_polytts.http.download import UrlCache, UrlPolicy
 from wyoming_polytts.http.encoder import FORMATS
 from wyoming_polytts.http.openai import MODELS
 from wyoming_polytts.http.prompts import PromptCache
 from wyoming_polytts.presets import PresetStore
+from wyoming_polytts.registry import VoiceRegistry
+from wyoming_polytts.zipvoice_model import ZipVoiceFiles
 
 from .fake_engine import (
     ADMIN,
@@ -360,3 +365,94 @@ async def test_the_ingress_proxy_needs_no_key_and_other_clients_still_do(tmp_pat
                 with pytest.raises(openai.AuthenticationError):
                     await sdk(url, "no-key").audio.speech.create(**request)
             assert len((await sdk(url, "key-1").audio.speech.create(**request)).content)
+
+
+def ready_clones(root: Path) -> ZipVoiceEngine:
+    """A ZipVoice engine that says it can speak (its model files are never read here)."""
+    missing = root / "no-model"
+    files = ZipVoiceFiles(missing, missing, missing, missing, None, "test")
+    return ZipVoiceEngine(VoiceRegistry(root / "clones", ("en-US", "zh")), files)
+
+
+async def post(url: str, path: str, **kwargs: object) -> Tuple[int, Dict[str, object]]:
+    async with (
+        aiohttp.ClientSession() as http,
+        http.post(f"{url}{path}", **kwargs) as response,  # type: ignore[arg-type]
+    ):
+        return response.status, await response.json()
+
+
+async def test_a_hostile_prompt_recording_is_refused_by_both_zipvoice_routes(
+    tmp_path: Path,
+) -> None:
+    # FLAC's highest rate with 8 channels: 2.6 million samples a second from a tiny file.
+    tone = 0.1 * np.sin(np.linspace(0, 2000 * np.pi, 65_535, dtype=np.float32))
+    audio = encode(np.stack([tone] * 8, axis=1), 655_350, "FLAC")
+    speech = {"input": "Hello.", "voice": "base64+" + base64.b64encode(audio).decode()}
+    form = aiohttp.FormData({"name": "hostile", "transcription": "Hello."})
+    form.add_field("audio_file", audio, filename="hostile.flac")
+    async with (
+        serve_fake() as running,
+        serve_http(running, tmp_path, clones=ready_clones(tmp_path)) as url,
+    ):
+        answers = [
+            await post(url, "/v1/zipvoice/audio/speech", json={**speech, "prompt_text": "Hi."}),
+            await post(
+                url, "/v1/zipvoice/voices/register", data=form, headers={"X-Admin-Token": ADMIN}
+            ),
+        ]
+    for status, body in answers:
+        error = body["error"]
+        assert isinstance(error, dict), body
+        assert status == 400 and error["code"] == "unsupported-audio", body
+        assert "655350 Hz" in str(error["message"]) and error["type"] == "invalid_request_error"
+    assert running.engine.calls == []
+
+
+@pytest.mark.parametrize(
+    ("change", "code"),
+    [
+        (lambda limit: {"input": "x" * (limit + 1)}, "input_too_long"),
+        (lambda limit: {"input": "<speak><oops></speak>"}, "invalid_ssml"),
+        (lambda limit: {"input": "🙂 *"}, "empty_input"),
+        (lambda limit: {"prompt_text": "x" * 501}, "bad-transcript"),
+    ],
+    ids=["too-long", "bad-ssml", "nothing-to-say", "transcript-too-long"],
+)
+async def test_zipvoice_speech_checks_its_fields_before_it_touches_the_prompt(
+    tmp_path: Path, change: Callable[[int], Dict[str, str]], code: str
+) -> None:
+    fetched: List[str] = []
+
+    async def recording(request: web.Request) -> web.Response:
+        fetched.append(request.path)
+        return web.Response(body=encode(voice_like(2.0)), content_type="audio/wav")
+
+    source = web.Application()
+    source.router.add_get("/voice.wav", recording)
+    async with (
+        TestServer(source, host="127.0.0.1") as files,
+        serve_fake() as running,
+        serve_http(
+            running,
+            tmp_path,
+            clones=ready_clones(tmp_path),
+            allow_url_download=True,
+            url_policy=UrlPolicy(allow_private=True),
+        ) as url,
+    ):
+        limit = running.context.limits.text_chars
+        prompts = [f"url+{files.make_url('/voice.wav')}", "base64+bm90IGF1ZGlv"]  # "not audio"
+        for prompt in prompts:
+            body = {"input": "Hello.", "voice": prompt, "prompt_text": "Hello.", **change(limit)}
+            status, answer = await post(url, "/v1/zipvoice/audio/speech", json=body)
+            error = answer["error"]
+            assert isinstance(error, dict) and status == 400, answer
+            assert error["code"] == code, answer
+            assert fetched == []  # the URL was never fetched (and the base64 never decoded)
+        # A good request with that prompt fetches it, and gets as far as the (absent) model.
+        good = {"input": "Hello.", "voice": prompts[0], "prompt_text": "Hello.", "stream": False}
+        status, answer = await post(url, "/v1/zipvoice/audio/speech", json=good)
+        assert fetched == ["/voice.wav"]
+        assert status == 422 and "model" in str(answer["error"]), answer
+    assert running.engine.calls == []

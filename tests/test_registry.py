@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import io
 import json
 import os
 import threading
+import tracemalloc
 from pathlib import Path
 from typing import List
 
@@ -23,6 +25,7 @@ from wyoming_polytts.registry import (
     VoiceNotFound,
     VoiceRegistry,
 )
+from wyoming_polytts.settings import DECODE_BLOCK_FRAMES, MAX_AUDIO_RATE
 
 from .helpers import encode, voice_like
 
@@ -131,6 +134,89 @@ def test_a_long_file_is_refused_before_it_is_decoded(tmp_path: Path) -> None:
     audio = encode(np.zeros(8000 * 600, np.float32), 8000, "FLAC")
     assert len(audio) < 200_000
     assert "600 s" in refused(registry, "too-long", audio=audio)
+
+
+def flac(samples: np.ndarray, rate: int, declared_frames: int | None = None) -> bytes:
+    """`samples` as FLAC; `declared_frames` rewrites the length its header announces (the
+    36-bit total in STREAMINFO; 0 means unknown), leaving the audio as it is."""
+    data = bytearray(encode(samples, rate, "FLAC"))
+    if declared_frames is not None:
+        assert data[:4] == b"fLaC" and data[4] & 0x7F == 0  # STREAMINFO comes first
+        field = slice(18, 26)  # sample rate, channels, bits per sample, total samples
+        bits = int.from_bytes(data[field], "big") & ~((1 << 36) - 1)
+        data[field] = (bits | declared_frames).to_bytes(8, "big")
+        assert soundfile.info(io.BytesIO(bytes(data))).frames in (declared_frames, 2**63 - 1)
+    return bytes(data)
+
+
+def quiet_tone(seconds: float, rate: int, channels: int = 1) -> np.ndarray:
+    """A soft, steady tone: neither silent nor clipped, and small once compressed."""
+    t = np.arange(int(seconds * rate), dtype=np.float32) / rate
+    mono = (0.1 * np.sin(2 * np.pi * 220 * t)).astype(np.float32)
+    return np.stack([mono] * channels, axis=1) if channels > 1 else mono
+
+
+@pytest.mark.parametrize(
+    ("rate", "channels", "declared_seconds", "code", "words"),
+    [
+        # The 330 KB file that cost 1.6 GB: FLAC's highest rate and 8 channels, 59 s long.
+        (655_350, 8, 59, "unsupported-audio", "655350 Hz"),
+        (4_000, 1, None, "unsupported-audio", "4000 Hz"),
+        (16_000, 16, None, "unsupported-audio", "16 channels"),  # a WAV: FLAC stops at 8
+        (MAX_AUDIO_RATE, 8, 59, "too-long", "90.6 million samples"),
+    ],
+)
+def test_a_header_out_of_bounds_is_refused_before_decoding(
+    registry: VoiceRegistry,
+    rate: int,
+    channels: int,
+    declared_seconds: int | None,
+    code: str,
+    words: str,
+) -> None:
+    samples = quiet_tone(0.2, rate, channels)  # the header announces the rest
+    if channels > 8:
+        audio = encode(samples, rate)
+    else:
+        declared = None if declared_seconds is None else declared_seconds * rate
+        audio = flac(samples, rate, declared)
+    assert words in refused(registry, code, audio=audio)
+
+
+def decode_peak(registry: VoiceRegistry, audio: bytes) -> tuple[str, int]:
+    """What `prepare` says of `audio` (a refusal's code, or "ok") and the most memory it held."""
+    tracemalloc.start()
+    try:
+        registry.prepare(audio)
+        outcome = "ok"
+    except RegistryError as err:
+        outcome = f"{err.code}: {err}"
+    finally:
+        peak = tracemalloc.get_traced_memory()[1]
+        tracemalloc.stop()
+    return outcome, peak
+
+
+def test_a_header_that_announces_more_than_the_file_holds_costs_no_memory(
+    registry: VoiceRegistry,
+) -> None:
+    # 48 kHz stereo announcing 59 s (22.7 MB as float32) while holding 2.5 s: cut short.
+    audio = flac(voice_like(1.5, 48_000, 2), 48_000, declared_frames=59 * 48_000)
+    outcome, peak = decode_peak(registry, audio)
+    # Blocks of the file, the resampled prompt (2.5 s at 24 kHz), never the announced 59 s.
+    assert peak < 16 * DECODE_BLOCK_FRAMES * 2 * 4, peak
+    assert outcome.startswith("not-audio") and "whole" in outcome, outcome
+
+
+def test_a_file_of_unknown_length_is_decoded_only_up_to_the_limit(tmp_path: Path) -> None:
+    registry = VoiceRegistry(tmp_path / "voices", LANGUAGES, PromptLimits(max_decoded_seconds=5))
+    registry.load()
+    # 70 s whose header does not say how long it is: decoding must stop after 5 s by itself.
+    audio = flac(quiet_tone(70, 48_000), 48_000, declared_frames=0)
+    outcome, peak = decode_peak(registry, audio)
+    assert outcome.startswith("too-long") and "more than 5 s" in outcome, outcome
+    held = 70 * PROMPT_RATE * 4  # the whole, resampled: what decoding to the end would keep
+    assert peak < held / 4, peak
 
 
 def test_a_file_over_the_size_limit_is_refused(tmp_path: Path) -> None:

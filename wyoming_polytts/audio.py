@@ -2,12 +2,17 @@
 
 from __future__ import annotations
 
-from typing import Iterator, Tuple
+from typing import TYPE_CHECKING, Iterator, Optional, Tuple
 
 import numpy as np
 
+if TYPE_CHECKING:
+    import soundfile
+    import soxr
+
 SAMPLE_WIDTH = 2  # 16-bit PCM
 CHANNELS = 1
+UNKNOWN_FRAMES = 2**63 - 1  # libsndfile's frame count of a file whose header does not say
 
 
 def to_pcm16(samples: np.ndarray) -> bytes:
@@ -122,6 +127,50 @@ def resample(samples: np.ndarray, rate: int, target_rate: int) -> np.ndarray:
     import soxr
 
     return np.asarray(soxr.resample(samples, rate, target_rate, quality="HQ"), dtype=np.float32)
+
+
+def mono_blocks(
+    sound: soundfile.SoundFile, block_frames: int, max_frames: int
+) -> Iterator[np.ndarray]:
+    """The mono mix of an open file, `block_frames` frames at a time, until its end or until
+    `max_frames` frames were read, whatever its header says: one block is decoded at a time,
+    so memory follows `block_frames` x channels, never the length the file declares."""
+    left = max_frames
+    while left > 0:
+        block = sound.read(min(block_frames, left), dtype="float32", always_2d=True)
+        if len(block) == 0:
+            return
+        left -= len(block)
+        yield to_mono(block)
+
+
+class StreamResampler:
+    """`resample` for mono audio that arrives in stretches: `push` each, then `finish`.
+
+    soxr's streaming resampler at the same quality, so the result is the same as resampling
+    the whole at once, while only one stretch is held.
+    """
+
+    def __init__(self, rate: int, target_rate: int) -> None:
+        self._stream: Optional[soxr.ResampleStream] = None
+        if rate != target_rate:
+            import soxr
+
+            self._stream = soxr.ResampleStream(rate, target_rate, 1, quality="HQ")
+
+    def push(self, samples: np.ndarray) -> np.ndarray:
+        """The resampled audio that `samples` completes."""
+        samples = np.asarray(samples, dtype=np.float32)
+        if self._stream is None:
+            return samples
+        return np.asarray(self._stream.resample_chunk(samples), dtype=np.float32)
+
+    def finish(self) -> np.ndarray:
+        """What the resampler still holds."""
+        if self._stream is None:
+            return np.zeros(0, np.float32)
+        tail = self._stream.resample_chunk(np.zeros(0, np.float32), last=True)
+        return np.asarray(tail, dtype=np.float32)
 
 
 def rms_dbfs(samples: np.ndarray) -> float:

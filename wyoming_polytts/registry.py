@@ -22,14 +22,24 @@ from contextlib import nullcontext
 from dataclasses import asdict, dataclass
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Callable, Collection, ContextManager, Dict, List, Optional
+from typing import TYPE_CHECKING, Callable, Collection, ContextManager, Dict, List, Optional, Tuple
 
 import numpy as np
 
 from . import language_tags
-from .audio import normalize_loudness, resample, rms_dbfs, to_mono, trim_silence, wav_bytes
+from .audio import (
+    UNKNOWN_FRAMES,
+    StreamResampler,
+    mono_blocks,
+    normalize_loudness,
+    trim_silence,
+    wav_bytes,
+)
 from .fileio import fsync_dir as _fsync_dir
 from .fileio import write_synced as _write_synced
+
+if TYPE_CHECKING:
+    import soundfile
 
 _LOGGER = logging.getLogger(__name__)
 
@@ -309,45 +319,125 @@ class VoiceRegistry:
 
 
 def _decode(audio: bytes, limits: PromptLimits) -> np.ndarray:
+    """The prompt in `audio`, checked by its header, then decoded a block at a time."""
     import soundfile
 
     try:
-        info = soundfile.info(io.BytesIO(audio))
+        sound = soundfile.SoundFile(io.BytesIO(audio))
     except Exception as err:  # noqa: BLE001 - libsndfile raises several types
         raise RegistryError(
             "This is not audio that can be read (use WAV, FLAC, OGG or MP3)", "not-audio"
         ) from err
-    if info.samplerate <= 0 or info.channels <= 0:
+    with sound:
+        cap = _frame_cap(sound.samplerate, sound.channels, sound.frames, limits)
+        samples, levels = _read_mono(sound, cap, limits.max_seconds)
+    _check_levels(levels)
+    return _shaped(samples, limits)
+
+
+def _frame_cap(rate: int, channels: int, frames: int, limits: PromptLimits) -> int:
+    """How many frames of this file may be decoded; raises `RegistryError` when its header
+    alone shows it is no prompt (odd rate or channels, too long, too many samples)."""
+    # settings imports presets, which imports this module: read the bounds when used
+    from .settings import MAX_AUDIO_CHANNELS, MAX_AUDIO_RATE, MAX_AUDIO_SAMPLES, MIN_AUDIO_RATE
+
+    if rate <= 0 or channels <= 0:
         raise RegistryError("The audio file declares no samples", "not-audio")
-    declared = info.frames / info.samplerate if info.frames > 0 else 0.0
-    if declared > limits.max_decoded_seconds:
+    if not MIN_AUDIO_RATE <= rate <= MAX_AUDIO_RATE:
         raise RegistryError(
-            f"The recording is {declared:.0f} s long; prompts may be at most "
-            f"{limits.max_seconds:g} s",
-            "too-long",
+            f"The recording's sample rate is {rate} Hz; prompts are read at "
+            f"{MIN_AUDIO_RATE} to {MAX_AUDIO_RATE} Hz",
+            "unsupported-audio",
         )
-    cap = int(limits.max_decoded_seconds * info.samplerate) + 1
+    if channels > MAX_AUDIO_CHANNELS:
+        raise RegistryError(
+            f"The recording has {channels} channels; prompts may have at most "
+            f"{MAX_AUDIO_CHANNELS} (they are mixed to mono)",
+            "unsupported-audio",
+        )
+    if frames != UNKNOWN_FRAMES:
+        declared = max(frames, 0) / rate
+        if declared > limits.max_decoded_seconds:
+            raise RegistryError(
+                f"The recording is {declared:.0f} s long; prompts may be at most "
+                f"{limits.max_seconds:g} s",
+                "too-long",
+            )
+        if frames * channels > MAX_AUDIO_SAMPLES:
+            raise RegistryError(
+                f"The recording holds {frames * channels / 1e6:.1f} million samples "
+                f"({channels} channels, {declared:.0f} s at {rate} Hz); at most "
+                f"{MAX_AUDIO_SAMPLES / 1e6:g} million are read: send fewer channels, a lower "
+                "rate or a shorter recording",
+                "too-long",
+            )
+    return min(int(limits.max_decoded_seconds * rate), MAX_AUDIO_SAMPLES // channels)
+
+
+@dataclass
+class _Levels:
+    """What the checks need to know of a recording's mono mix at its own rate."""
+
+    frames: int = 0
+    squares: float = 0.0
+    clipped: int = 0
+
+    def add(self, block: np.ndarray) -> None:
+        self.frames += len(block)
+        self.squares += float(np.sum(np.square(block, dtype=np.float64)))
+        self.clipped += int(np.count_nonzero(np.abs(block) >= CLIPPED_LEVEL))
+
+    def dbfs(self) -> float:
+        """RMS level in dBFS (-inf for silence or no samples)."""
+        if self.squares <= 0:
+            return float("-inf")
+        return 10 * float(np.log10(self.squares / self.frames))
+
+
+def _read_mono(
+    sound: soundfile.SoundFile, cap: int, max_seconds: float
+) -> Tuple[np.ndarray, _Levels]:
+    """The file's mono mix at `PROMPT_RATE` and its levels, read a block at a time; refused
+    as soon as it holds more than `cap` frames, whatever its header said."""
+    from .settings import DECODE_BLOCK_FRAMES  # see `_frame_cap`
+
+    rate = sound.samplerate
+    levels = _Levels()
+    resampler = StreamResampler(rate, PROMPT_RATE)
+    parts: List[np.ndarray] = []
     try:
-        raw, rate = soundfile.read(io.BytesIO(audio), frames=cap, dtype="float32", always_2d=True)
-    except Exception as err:  # noqa: BLE001
-        raise RegistryError(f"The audio could not be decoded: {err}", "not-audio") from err
-    if len(raw) >= cap:
+        for block in mono_blocks(sound, DECODE_BLOCK_FRAMES, cap + 1):
+            levels.add(block)
+            parts.append(resampler.push(block))
+    except Exception as err:  # noqa: BLE001 - libsndfile raises several types
         raise RegistryError(
-            f"The recording is longer than {limits.max_decoded_seconds:g} s; prompts may be "
-            f"at most {limits.max_seconds:g} s",
+            f"The audio could not be decoded (is the file whole?): {err}", "not-audio"
+        ) from err
+    if levels.frames > cap:
+        raise RegistryError(
+            f"The recording holds more than {cap / rate:.0f} s of audio; prompts may be at "
+            f"most {max_seconds:g} s",
             "too-long",
         )
-    mono = to_mono(raw)
-    if mono.size == 0 or rms_dbfs(mono) < SILENCE_DBFS - 20:
+    parts.append(resampler.finish())
+    return np.concatenate(parts), levels
+
+
+def _check_levels(levels: _Levels) -> None:
+    """Refuse a silent or clipped recording."""
+    if levels.frames == 0 or levels.dbfs() < SILENCE_DBFS - 20:
         raise RegistryError("The recording is silent", "silent")
-    clipped = float(np.mean(np.abs(mono) >= CLIPPED_LEVEL))
+    clipped = levels.clipped / levels.frames
     if clipped > CLIPPED_FRACTION:
         raise RegistryError(
             f"The recording is clipped ({clipped:.1%} of samples at full scale); record it "
             "again a little quieter",
             "clipped",
         )
-    samples = resample(mono, int(rate), PROMPT_RATE)
+
+
+def _shaped(samples: np.ndarray, limits: PromptLimits) -> np.ndarray:
+    """Mono `PROMPT_RATE` samples trimmed of silence, checked for length and normalized."""
     samples = trim_silence(samples, PROMPT_RATE, 0.1, 0.2, threshold_db=SILENCE_DBFS)
     if samples.size == 0:
         raise RegistryError("The recording is silent", "silent")

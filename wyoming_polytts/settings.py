@@ -26,6 +26,17 @@ SSML_MAX_PAUSE_SECONDS = 10.0  # one pause, neighbouring breaks added up
 SSML_MAX_TOTAL_PAUSE_SECONDS = 60.0  # all pauses of a document; later ones are left out
 MAX_NUMBER_DIGITS = 15  # longer numbers (text, SSML say-as) are read digit by digit
 
+# Voice prompt recordings (registrations, /v1/zipvoice prompts) are checked against these
+# bounds by their header before any decoding, and decoded a block at a time, so a small file
+# whose header announces a huge rate, channel count or length costs neither memory nor time.
+MIN_AUDIO_RATE = 8_000  # Hz; below telephone quality there is no voice left to clone
+MAX_AUDIO_RATE = 192_000  # Hz; the highest rate recorders and interfaces use
+MAX_AUDIO_CHANNELS = 8  # 7.1 surround; every recording is mixed to mono anyway
+# frames x channels one recording may hold, which bounds the CPU time of one decode (60 s of
+# 96 kHz stereo is 11.5 million)
+MAX_AUDIO_SAMPLES = 16_000_000
+DECODE_BLOCK_FRAMES = 32_768  # frames decoded at a time: 1 MiB of float32 at 8 channels
+
 
 @dataclass(frozen=True)
 class Settings:

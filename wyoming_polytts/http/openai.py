@@ -166,7 +166,11 @@ async def speech(request: web.Request) -> web.StreamResponse:
 
 
 async def zipvoice_speech(request: web.Request) -> web.StreamResponse:
-    """Speech in a registered clone, or in the voice of a prompt sent with the request."""
+    """Speech in a registered clone, or in the voice of a prompt sent with the request.
+
+    Everything cheap to check (the body, the model, the input and its SSML, the prompt's
+    transcript) is checked before a prompt is fetched, decoded or transcribed.
+    """
     context = request.app[CONTEXT]
     body = await _body(request, s.ZipVoiceSpeechRequest)
     _check_model(body.model, "zipvoice")
@@ -174,6 +178,7 @@ async def zipvoice_speech(request: web.Request) -> web.StreamResponse:
     if clones is None or not clones.installed:
         reason = "ZipVoice is off" if clones is None else "the ZipVoice model is not ready"
         raise ApiError(400, f"Voice clones cannot speak: {reason}", "voice_not_installed", "voice")
+    said = _pieces(context, body.input)
     settings = CloneSettings(body.num_steps, body.guidance_scale, body.remove_long_silence)
     if body.voice.startswith(PROMPT_SOURCES):
         prompt = await _prompt(context, body.voice, body.prompt_text)
@@ -190,7 +195,7 @@ async def zipvoice_speech(request: web.Request) -> web.StreamResponse:
     else:
         registered = _voice(context, body.voice, "zipvoice")  # a clone, or a preset of one
         voice = Voice(registered.spec, clones.tuned(settings), registered.preset)
-    return await _speak(request, context, voice, body, body.max_duration)
+    return await _speak(request, context, voice, body, body.max_duration, said)
 
 
 async def _speak(
@@ -199,11 +204,13 @@ async def _speak(
     voice: Voice,
     body: s.SpeechRequest,
     max_seconds: Optional[float] = None,
+    said: Optional[Tuple[List[Piece], Dict[str, Voice]]] = None,
 ) -> web.StreamResponse:
-    """Speak `body.input` with `voice`, encoded as `body.response_format`, streamed or whole."""
+    """Speak `body.input` (or its pieces `said`, when already cut) with `voice`, encoded as
+    `body.response_format`, streamed or whole."""
     if context.pipeline is None:
         raise ApiError(503, "This server does not speak over HTTP", "unavailable")
-    pieces, voices = _pieces(context, body.input, voice)
+    pieces, voices = said or _pieces(context, body.input)
     rate = voice.engine.sample_rate
     limit = None if max_seconds is None else int(max_seconds * rate)
     encoder = AudioEncoder(body.response_format, rate, streaming=body.stream)
@@ -295,7 +302,7 @@ def _cut_off(
     return response
 
 
-def _pieces(context: AdminContext, text: str, voice: Voice) -> Tuple[List[Piece], Dict[str, Voice]]:
+def _pieces(context: AdminContext, text: str) -> Tuple[List[Piece], Dict[str, Voice]]:
     """The pieces of the input (plain or SSML) and the voices its SSML names."""
     text = client_text(text)
     if len(text) > context.max_text:
@@ -372,15 +379,15 @@ async def _prompt(context: AdminContext, source: str, transcript: Optional[str])
     cached = context.prompt_cache.get(key)
     if cached is not None:
         return cached
+    given = bool(transcript and transcript.strip())
+    text = context.registry.check_transcript(transcript) if given else None
     kind, _, data = source.partition("+")
     if kind == "url":
         audio = await download(context, data)
     else:
         audio = decode_base64(context, data)
     samples = await asyncio.to_thread(context.registry.prepare, audio)
-    if transcript and transcript.strip():
-        text = context.registry.check_transcript(transcript)
-    else:
+    if text is None:
         text = (await hear(context, samples)).text
     prompt = PromptAudio(samples, text)
     context.prompt_cache.put(key, prompt)
