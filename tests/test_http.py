@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import contextlib
 import hashlib
 import hmac
 import io
 import ipaddress
+import socket
 import stat
 from pathlib import Path
 from typing import AsyncIterator, Dict, Optional
@@ -339,7 +341,9 @@ async def test_every_way_of_presenting_a_secret_shares_one_limit(
 ) -> None:
     clock = FakeClock()
     guard = Guard(TOKEN, clock=clock, api_keys=["key-1"])
-    async with TestClient(TestServer(create_app(make_context(tmp_path, kokoro, guard=guard)))) as client:
+    async with TestClient(
+        TestServer(create_app(make_context(tmp_path, kokoro, guard=guard)))
+    ) as client:
         method, path, options = WRONG_SECRETS[way]
         # Sent at once: each is counted as it arrives, so only 5 get an answer.
         guesses = [client.request(method, path, **options) for _ in range(8)]
@@ -947,3 +951,40 @@ async def test_only_the_ingress_proxy_counts_as_signed_in(
             for headers, status in zip(({}, from_ha), answers, strict=True):
                 response = await client.post("/api/presets", json=body, headers=headers)
                 assert response.status == status, await response.text()
+
+
+@contextlib.asynccontextmanager
+async def served_on(app: web.Application, mapped: bool) -> AsyncIterator[str]:
+    """`app` on loopback; its peers are seen as 127.0.0.1, or when `mapped` as
+    ::ffff:127.0.0.1 (an IPv4 client of a dual-stack socket). Yields its base URL."""
+    if mapped:
+        sock = socket.socket(socket.AF_INET6, socket.SOCK_STREAM)
+        sock.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 0)
+        sock.bind(("::ffff:127.0.0.1", 0))
+    else:
+        sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        sock.bind(("127.0.0.1", 0))
+    runner = web.AppRunner(app)
+    await runner.setup()
+    try:
+        await web.SockSite(runner, sock).start()
+        yield f"http://127.0.0.1:{sock.getsockname()[1]}"
+    finally:
+        await runner.cleanup()
+
+
+@pytest.mark.parametrize("mapped", [False, True], ids=["peer-v4", "peer-v4-mapped"])
+async def test_an_ingress_proxy_matches_however_it_and_the_peer_are_written(
+    tmp_path: Path, kokoro: KokoroEngine, mapped: bool
+) -> None:
+    for configured, trusted in (
+        ("127.0.0.1", True),
+        ("::ffff:127.0.0.1", True),
+        ("::ffff:172.30.32.2", False),
+    ):
+        guard = Guard(TOKEN, trusted_proxies=[configured])
+        app = create_app(make_context(tmp_path / configured.replace(":", "_"), kokoro, guard=guard))
+        async with served_on(app, mapped) as url, aiohttp.ClientSession() as http:
+            async with http.get(f"{url}/api/session") as response:
+                session = await response.json()
+            assert session["via_proxy"] is session["authenticated"] is trusted, configured
