@@ -65,6 +65,7 @@ def make_context(
         limits,
         is_reserved=lambda name: name in names or name in presets,
         removal_guard=presets.keeping_bases,
+        claim_guard=presets.held,
     )
     registry.load()
     clones = ZipVoiceEngine(registry)
