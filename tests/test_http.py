@@ -424,6 +424,24 @@ def test_the_login_limiter_counts_each_address_and_forgets_old_ones() -> None:
     assert len(limiter) == 1
 
 
+def test_after_a_lockout_the_next_failures_start_a_new_window() -> None:
+    """Windows are kept in the order they started, whatever other addresses do meanwhile."""
+    clock = FakeClock(1000.0)
+    limiter = SecretLimiter(attempts=5, window_seconds=60, clock=clock)
+    limiter.failed("10.0.0.1")
+    clock.now += 10
+    limiter.failed("10.0.0.2")  # a window that starts later and so passes later
+    clock.now += 10
+    for _ in range(4):
+        limiter.failed("10.0.0.1")
+    assert limiter.retry_after("10.0.0.1") == 40
+    clock.now += 45  # the first window has passed, the other one has not
+    assert limiter.retry_after("10.0.0.1") == 0
+    for _ in range(5):
+        limiter.failed("10.0.0.1")
+    assert limiter.retry_after("10.0.0.1") == 60
+
+
 def session_mac(expires: int) -> str:
     return hmac.new(
         TOKEN.encode(), f"polytts-session:{expires}".encode(), hashlib.sha256

@@ -392,7 +392,8 @@ async def _require_token(request: web.Request, handler: Handler) -> web.StreamRe
     auth = _auth_of(request, route)
     guard = request.app[CONTEXT].guard
     if auth == AUTH_SPEECH:
-        if guard.has_api_keys and not (access(request).api_key or access(request).admin):
+        proven = access(request) if guard.has_api_keys else None
+        if proven is not None and not (proven.api_key or proven.admin):
             return _unauthorized(request, "This needs an API key: Authorization: Bearer KEY")
         return await handler(request)
     if request.method in SAFE_METHODS:
