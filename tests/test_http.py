@@ -395,6 +395,23 @@ async def test_the_trusted_proxy_and_open_routes_never_count_a_secret(
         assert len(guard.limiter) == 0
 
 
+async def test_a_secret_that_is_not_utf8_is_a_wrong_one(client: TestClient) -> None:
+    for header in (b"X-Admin-Token: \xff\xfe", b"Authorization: Bearer \xff"):
+        reader, writer = await asyncio.open_connection("127.0.0.1", client.port)
+        writer.write(b"POST /api/cache/clear HTTP/1.1\r\nHost: test\r\nContent-Length: 0\r\n")
+        writer.write(header + b"\r\nConnection: close\r\n\r\n")
+        answer = await asyncio.wait_for(reader.read(), 10)
+        writer.close()
+        assert answer.startswith(b"HTTP/1.1 401 "), answer[:200]
+    cookie = b"Cookie: polytts_session=1.\xff"
+    reader, writer = await asyncio.open_connection("127.0.0.1", client.port)
+    writer.write(b"GET /api/session HTTP/1.1\r\nHost: test\r\n" + cookie + b"\r\n")
+    writer.write(b"Connection: close\r\n\r\n")
+    answer = await asyncio.wait_for(reader.read(), 10)
+    writer.close()
+    assert answer.startswith(b"HTTP/1.1 200 ") and b'"authenticated": false' in answer, answer
+
+
 async def test_a_session_cookie_this_server_did_not_sign_is_dropped(client: TestClient) -> None:
     response = await client.get("/api/session", headers={"Cookie": "polytts_session=9.guess"})
     assert (await response.json())["authenticated"] is False

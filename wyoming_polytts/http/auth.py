@@ -247,11 +247,11 @@ class Guard:
             raise TooManyAttempts(wait)
 
     def _is_token(self, candidate: str) -> bool:
-        return hmac.compare_digest(candidate.encode(), self._token)
+        return hmac.compare_digest(_raw(candidate), self._token)
 
     def _is_api_key(self, candidate: str) -> bool:
         # Every key is compared, so the time taken says nothing about which one is close.
-        matches = [hmac.compare_digest(candidate.encode(), key) for key in self._api_keys]
+        matches = [hmac.compare_digest(_raw(candidate), key) for key in self._api_keys]
         return any(matches)
 
     def _session(self, value: str) -> Tuple[bool, bool]:
@@ -260,13 +260,18 @@ class Guard:
         expires, _, mac = value.partition(".")
         if not (expires.isascii() and expires.isdigit() and len(expires) <= 12):
             return False, True
-        if not hmac.compare_digest(mac.encode(), self._session_mac(int(expires)).encode()):
+        if not hmac.compare_digest(_raw(mac), self._session_mac(int(expires)).encode()):
             return False, True
         return int(expires) > self._clock(), False
 
     def _session_mac(self, expires: int) -> str:
         message = f"polytts-session:{expires}".encode()
         return hmac.new(self._token, message, hashlib.sha256).hexdigest()
+
+
+def _raw(text: str) -> bytes:
+    """The bytes a client sent: header bytes that are not UTF-8 arrive as surrogates."""
+    return text.encode("utf-8", "surrogateescape")
 
 
 def _bearer(request: web.Request) -> str:
