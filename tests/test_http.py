@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import contextlib
 import hashlib
 import hmac
 import io
 import ipaddress
+import socket
 import stat
 from pathlib import Path
 from typing import AsyncIterator, Dict, Optional
@@ -23,7 +25,7 @@ from wyoming_polytts.engines.kokoro import KokoroEngine
 from wyoming_polytts.engines.zipvoice import LANGUAGES, ZipVoiceEngine
 from wyoming_polytts.http.apidoc import AUTH_SPEECH
 from wyoming_polytts.http.app import OPEN_ROUTES, OPERATIONS, SAFE_METHODS, AdminContext, create_app
-from wyoming_polytts.http.auth import TOKEN_FILE, Guard, LoginLimiter, load_or_create_token
+from wyoming_polytts.http.auth import TOKEN_FILE, Guard, SecretLimiter, load_or_create_token
 from wyoming_polytts.http.download import UrlCache, UrlPolicy
 from wyoming_polytts.lexicon import Lexicon
 from wyoming_polytts.models import ModelNotFoundError, resolve_kokoro
@@ -63,6 +65,7 @@ def make_context(
         limits,
         is_reserved=lambda name: name in names or name in presets,
         removal_guard=presets.keeping_bases,
+        claim_guard=presets.held,
     )
     registry.load()
     clones = ZipVoiceEngine(registry)
@@ -85,6 +88,15 @@ def make_context(
 @pytest.fixture
 async def client(tmp_path: Path, kokoro: KokoroEngine) -> AsyncIterator[TestClient]:
     async with TestClient(TestServer(create_app(make_context(tmp_path, kokoro)))) as client:
+        yield client
+
+
+@pytest.fixture
+async def patient_client(tmp_path: Path, kokoro: KokoroEngine) -> AsyncIterator[TestClient]:
+    """A client whose many wrong secrets never lock it out (the limit has tests of its own)."""
+    guard = Guard(TOKEN, limiter=SecretLimiter(attempts=10_000))
+    app = create_app(make_context(tmp_path, kokoro, guard=guard))
+    async with TestClient(TestServer(app)) as client:
         yield client
 
 
@@ -180,9 +192,10 @@ async def test_register_from_base64_json(client: TestClient) -> None:
     assert (await response.json())["source"] == "base64"
 
 
-async def test_every_state_changing_route_needs_the_token(client: TestClient) -> None:
+async def test_every_state_changing_route_needs_the_token(patient_client: TestClient) -> None:
     """Speech (/v1/.../speech) is open without API keys, like the Wyoming port; see
     test_openai.py for it with keys."""
+    client = patient_client
     speech = {op.path for op in client.server.app[OPERATIONS] if op.auth == AUTH_SPEECH}
     checked = 0
     for route in client.server.app.router.routes():
@@ -221,7 +234,8 @@ async def voice_views(client: TestClient, name: str, headers: Dict[str, str]) ->
     return [await one.json(), next(voice for voice in listed if voice["name"] == name)]
 
 
-async def test_clone_prompts_and_transcripts_need_the_token(client: TestClient) -> None:
+async def test_clone_prompts_and_transcripts_need_the_token(patient_client: TestClient) -> None:
+    client = patient_client
     response = await client.post(
         "/api/voices", data=form(audio=encode(voice_like(2.0))), headers=AUTH
     )
@@ -284,9 +298,130 @@ async def test_parallel_login_guesses_from_one_address_are_stopped(
         assert (await (await client.get("/api/session")).json())["authenticated"] is True
 
 
+SPEECH = {"model": "tts-1", "input": "Hello.", "voice": "jf_alpha"}
+# Each way a secret is presented, as a request carrying a wrong one (`guess`).
+WRONG_SECRETS = {
+    "login form": ("POST", "/api/login", {"json": {"token": "guess"}}),
+    "X-Admin-Token": ("POST", "/api/cache/clear", {"headers": {"X-Admin-Token": "guess"}}),
+    "Bearer token": ("GET", "/api/voices", {"headers": {"Authorization": "Bearer guess"}}),
+    "API key": (
+        "POST",
+        "/v1/audio/speech",
+        {"headers": {"Authorization": "Bearer guess"}, "json": SPEECH},
+    ),
+    "session cookie": ("GET", "/api/session", {"headers": {"Cookie": "polytts_session=9.guess"}}),
+}
+
+
+def right_secrets(guard: Guard) -> Dict[str, tuple]:
+    """Each way of presenting a secret, with the right one, and the status it gets when the
+    client is not locked out (this app has no speech pipeline: 503 once speech is let in)."""
+    cookie = f"polytts_session={guard.session_value()}"
+    return {
+        "login form": ("POST", "/api/login", {"json": {"token": TOKEN}}, 200),
+        "X-Admin-Token": ("POST", "/api/cache/clear", {"headers": AUTH}, 200),
+        "Bearer token": (
+            "POST",
+            "/api/cache/clear",
+            {"headers": {"Authorization": f"Bearer {TOKEN}"}},
+            200,
+        ),
+        "API key": (
+            "POST",
+            "/v1/audio/speech",
+            {"headers": {"Authorization": "Bearer key-1"}, "json": SPEECH},
+            503,
+        ),
+        "session cookie": ("POST", "/api/cache/clear", {"headers": {"Cookie": cookie}}, 200),
+    }
+
+
+@pytest.mark.parametrize("way", list(WRONG_SECRETS))
+async def test_every_way_of_presenting_a_secret_shares_one_limit(
+    tmp_path: Path, kokoro: KokoroEngine, way: str
+) -> None:
+    clock = FakeClock()
+    guard = Guard(TOKEN, clock=clock, api_keys=["key-1"])
+    async with TestClient(
+        TestServer(create_app(make_context(tmp_path, kokoro, guard=guard)))
+    ) as client:
+        method, path, options = WRONG_SECRETS[way]
+        # Sent at once: each is counted as it arrives, so only 5 get an answer.
+        guesses = [client.request(method, path, **options) for _ in range(8)]
+        statuses = [response.status for response in await asyncio.gather(*guesses)]
+        assert statuses.count(429) == 3, statuses
+        client.session.cookie_jar.clear()
+
+        # Locked out: every request that presents a secret, right or wrong, in any way.
+        for name, (method, path, options, _) in right_secrets(guard).items():
+            refused = await client.request(method, path, **options)
+            assert refused.status == 429, (name, await refused.text())
+            assert 1 <= int(refused.headers["Retry-After"]) <= 60
+            body = await refused.json()
+            code = body["error"]["code"] if path.startswith("/v1/") else body["code"]
+            assert code in ("too-many-attempts", "rate_limit_exceeded"), body
+        for method, path, options in WRONG_SECRETS.values():
+            assert (await client.request(method, path, **options)).status == 429
+        # Requests without a secret are not affected.
+        assert (await client.get("/api/voices")).status == 200
+        assert (await (await client.get("/api/session")).json())["authenticated"] is False
+        assert (await client.get("/")).status == 200
+        assert (await client.post("/v1/audio/speech", json=SPEECH)).status == 401  # needs a key
+
+        clock.now += 61
+        for name, (method, path, options, status) in right_secrets(guard).items():
+            response = await client.request(method, path, **options)
+            assert response.status == status, (name, await response.text())
+
+
+async def test_the_trusted_proxy_and_open_routes_never_count_a_secret(
+    tmp_path: Path, kokoro: KokoroEngine
+) -> None:
+    # Without API keys speech is open: an OpenAI client's placeholder key is no guess.
+    async with TestClient(TestServer(create_app(make_context(tmp_path, kokoro)))) as client:
+        dummy = {"Authorization": "Bearer no-key-needed"}
+        for _ in range(10):
+            assert (await client.post("/v1/audio/speech", json=SPEECH, headers=dummy)).status == 503
+            assert (await client.get("/v1/models", headers=dummy)).status == 200
+        assert (await client.post("/api/cache/clear", headers=AUTH)).status == 200
+    # Home Assistant's ingress vouches for its users: what they send is not counted.
+    guard = Guard(TOKEN, trusted_proxies=["127.0.0.1"])
+    async with TestClient(
+        TestServer(create_app(make_context(tmp_path / "proxy", kokoro, guard=guard)))
+    ) as client:
+        for _ in range(10):
+            response = await client.post("/api/cache/clear", headers={"X-Admin-Token": "guess"})
+            assert response.status == 200
+        assert len(guard.limiter) == 0
+
+
+async def test_a_secret_that_is_not_utf8_is_a_wrong_one(client: TestClient) -> None:
+    for header in (b"X-Admin-Token: \xff\xfe", b"Authorization: Bearer \xff"):
+        reader, writer = await asyncio.open_connection("127.0.0.1", client.port)
+        writer.write(b"POST /api/cache/clear HTTP/1.1\r\nHost: test\r\nContent-Length: 0\r\n")
+        writer.write(header + b"\r\nConnection: close\r\n\r\n")
+        answer = await asyncio.wait_for(reader.read(), 10)
+        writer.close()
+        assert answer.startswith(b"HTTP/1.1 401 "), answer[:200]
+    cookie = b"Cookie: polytts_session=1.\xff"
+    reader, writer = await asyncio.open_connection("127.0.0.1", client.port)
+    writer.write(b"GET /api/session HTTP/1.1\r\nHost: test\r\n" + cookie + b"\r\n")
+    writer.write(b"Connection: close\r\n\r\n")
+    answer = await asyncio.wait_for(reader.read(), 10)
+    writer.close()
+    assert answer.startswith(b"HTTP/1.1 200 ") and b'"authenticated": false' in answer, answer
+
+
+async def test_a_session_cookie_this_server_did_not_sign_is_dropped(client: TestClient) -> None:
+    response = await client.get("/api/session", headers={"Cookie": "polytts_session=9.guess"})
+    assert (await response.json())["authenticated"] is False
+    dropped = response.cookies["polytts_session"]
+    assert dropped.value == "" and dropped["max-age"] == "0"
+
+
 def test_the_login_limiter_counts_each_address_and_forgets_old_ones() -> None:
     clock = FakeClock(1000.0)
-    limiter = LoginLimiter(attempts=3, window_seconds=60, clock=clock, max_clients=100)
+    limiter = SecretLimiter(attempts=3, window_seconds=60, clock=clock, max_clients=100)
     for _ in range(3):
         assert limiter.retry_after("10.0.0.1") == 0
         limiter.failed("10.0.0.1")
@@ -304,6 +439,24 @@ def test_the_login_limiter_counts_each_address_and_forgets_old_ones() -> None:
     clock.now += 61
     limiter.failed("10.0.0.3")  # entries whose window has passed are pruned
     assert len(limiter) == 1
+
+
+def test_after_a_lockout_the_next_failures_start_a_new_window() -> None:
+    """Windows are kept in the order they started, whatever other addresses do meanwhile."""
+    clock = FakeClock(1000.0)
+    limiter = SecretLimiter(attempts=5, window_seconds=60, clock=clock)
+    limiter.failed("10.0.0.1")
+    clock.now += 10
+    limiter.failed("10.0.0.2")  # a window that starts later and so passes later
+    clock.now += 10
+    for _ in range(4):
+        limiter.failed("10.0.0.1")
+    assert limiter.retry_after("10.0.0.1") == 40
+    clock.now += 45  # the first window has passed, the other one has not
+    assert limiter.retry_after("10.0.0.1") == 0
+    for _ in range(5):
+        limiter.failed("10.0.0.1")
+    assert limiter.retry_after("10.0.0.1") == 60
 
 
 def session_mac(expires: int) -> str:
@@ -834,3 +987,40 @@ async def test_only_the_ingress_proxy_counts_as_signed_in(
             for headers, status in zip(({}, from_ha), answers, strict=True):
                 response = await client.post("/api/presets", json=body, headers=headers)
                 assert response.status == status, await response.text()
+
+
+@contextlib.asynccontextmanager
+async def served_on(app: web.Application, mapped: bool) -> AsyncIterator[str]:
+    """`app` on loopback; its peers are seen as 127.0.0.1, or when `mapped` as
+    ::ffff:127.0.0.1 (an IPv4 client of a dual-stack socket). Yields its base URL."""
+    if mapped:
+        sock = socket.socket(socket.AF_INET6, socket.SOCK_STREAM)
+        sock.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 0)
+        sock.bind(("::ffff:127.0.0.1", 0))
+    else:
+        sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        sock.bind(("127.0.0.1", 0))
+    runner = web.AppRunner(app)
+    await runner.setup()
+    try:
+        await web.SockSite(runner, sock).start()
+        yield f"http://127.0.0.1:{sock.getsockname()[1]}"
+    finally:
+        await runner.cleanup()
+
+
+@pytest.mark.parametrize("mapped", [False, True], ids=["peer-v4", "peer-v4-mapped"])
+async def test_an_ingress_proxy_matches_however_it_and_the_peer_are_written(
+    tmp_path: Path, kokoro: KokoroEngine, mapped: bool
+) -> None:
+    for configured, trusted in (
+        ("127.0.0.1", True),
+        ("::ffff:127.0.0.1", True),
+        ("::ffff:172.30.32.2", False),
+    ):
+        guard = Guard(TOKEN, trusted_proxies=[configured])
+        app = create_app(make_context(tmp_path / configured.replace(":", "_"), kokoro, guard=guard))
+        async with served_on(app, mapped) as url, aiohttp.ClientSession() as http:
+            async with http.get(f"{url}/api/session") as response:
+                session = await response.json()
+            assert session["via_proxy"] is session["authenticated"] is trusted, configured

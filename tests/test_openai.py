@@ -213,6 +213,19 @@ async def test_with_api_keys_speech_needs_one(tmp_path: Path) -> None:
         assert [model.id for model in (await sdk(url, "wrong").models.list()).data]
 
 
+async def test_wrong_keys_lock_a_client_out_even_with_the_right_key(tmp_path: Path) -> None:
+    async with serve_fake() as running, serve_http(running, tmp_path, ["key-1"]) as url:
+        request = {"model": "tts-1", "voice": "fake_one", "input": "Hi.", "response_format": "pcm"}
+        for _ in range(5):
+            with pytest.raises(openai.AuthenticationError):
+                await sdk(url, "guess").audio.speech.create(**request)
+        with pytest.raises(openai.RateLimitError) as caught:
+            await sdk(url, "key-1").audio.speech.create(**request)
+        assert caught.value.code == "rate_limit_exceeded"
+        assert 1 <= int(caught.value.response.headers["Retry-After"]) <= 60
+        assert [model.id for model in (await sdk(url, "key-1").models.list()).data]  # open
+
+
 async def test_registering_and_deleting_through_v1_needs_a_key_or_the_token(
     tmp_path: Path,
 ) -> None:

@@ -3,14 +3,19 @@
 from __future__ import annotations
 
 import json
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
+from functools import partial
 from pathlib import Path
-from typing import Sequence
+from typing import Callable, List, Sequence
 
 import numpy as np
 import pytest
 from wyoming.tts import Synthesize, SynthesizeVoice
 
 from wyoming_polytts.engines.base import VoiceSpec
+from wyoming_polytts.engines.zipvoice import ZipVoiceEngine
 from wyoming_polytts.presets import Preset, PresetError, PresetStore
 from wyoming_polytts.registry import RegistryError, VoiceRegistry
 from wyoming_polytts.voices import VoiceCatalog, VoiceNotFoundError
@@ -169,3 +174,79 @@ async def test_a_faster_preset_speaks_the_same_words_in_less_time(tmp_path: Path
                 lengths[name] = len(np.frombuffer(pcm, "<i2"))
         assert server.engine.voices_used == ["fake_one", "fake_one"]  # the base voice speaks
         assert lengths["fast-one"] < 0.6 * lengths["fake_one"]
+
+
+def shared_names(tmp_path: Path) -> tuple[PresetStore, VoiceRegistry]:
+    """Presets and clones that share one voice list, wired as the server wires them."""
+    presets = PresetStore(tmp_path / "presets.json")
+    registry = VoiceRegistry(
+        tmp_path / "voices",
+        ("en-US",),
+        is_reserved=presets.__contains__,
+        removal_guard=presets.keeping_bases,
+        claim_guard=presets.held,
+    )
+    registry.load()
+    return presets, registry
+
+
+def test_a_new_clone_owns_its_name_before_the_voice_list_is_refreshed(tmp_path: Path) -> None:
+    presets, registry = shared_names(tmp_path)
+    outcomes: List[str] = []
+
+    def preset_of_the_same_name() -> None:
+        try:
+            presets.put("grandma", "jf_fake")
+            outcomes.append("created")
+        except PresetError as err:
+            outcomes.append(err.code)
+
+    registry.on_change(preset_of_the_same_name)  # runs before the list below is refreshed
+    catalog = VoiceCatalog([JapaneseEngine(), ZipVoiceEngine(registry)], presets=presets)
+    registry.on_change(catalog.refresh)
+    registry.register("grandma", "Hello there.", "en-US", encode(voice_like(2.0)), "test")
+    assert outcomes == ["name-taken"]
+    assert presets.list() == [] and catalog.resolve("grandma").preset is None
+
+
+RACE_ROUNDS = 100
+
+
+def test_a_clone_and_a_preset_never_take_one_name(tmp_path: Path) -> None:
+    """A clone and a preset of one name, created at the same instant: exactly one gets it.
+
+    Each round starts both at once and holds the preset back a little longer than the round
+    before (0 to 8 ms, longer than a registration takes), so many rounds meet where a
+    registration claims its name.
+    """
+    presets, registry = shared_names(tmp_path)
+    catalog = VoiceCatalog([JapaneseEngine(), ZipVoiceEngine(registry)], presets=presets)
+    registry.on_change(catalog.refresh)
+    audio = encode(voice_like(2.0))
+    registry.prepare(audio)  # decoded once: every registration takes it from the cache
+
+    def attempt(start: threading.Barrier, delay: float, create: Callable[[], object]) -> str:
+        start.wait()
+        time.sleep(delay)
+        try:
+            create()
+        except (RegistryError, PresetError) as err:
+            return err.code
+        return "created"
+
+    shared: List[int] = []
+    with ThreadPoolExecutor(2) as pool:
+        for n in range(RACE_ROUNDS):
+            name, start = f"same-{n}", threading.Barrier(2)
+            register = partial(registry.register, name, "Hello there.", "en-US", audio, "test")
+            clone = pool.submit(attempt, start, 0.0, register)
+            put = partial(presets.put, name, "jf_fake")
+            preset = pool.submit(attempt, start, (n % 40) * 0.0002, put)
+            outcomes = sorted([clone.result(), preset.result()])
+            assert outcomes in (["created", "created"], ["created", "name-taken"]), outcomes
+            if outcomes == ["created", "created"]:
+                shared.append(n)
+    assert not shared, f"{len(shared)} of {RACE_ROUNDS} names went to a clone and a preset"
+    clones = {clone.name for clone in registry.list()}
+    assert not clones & {preset.name for preset in presets.list()}
+    assert len(clones) + len(presets.list()) == RACE_ROUNDS

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from wyoming_polytts.settings import parse_settings
+from wyoming_polytts.settings import ip_address, parse_settings
 
 
 def test_defaults() -> None:
@@ -39,8 +39,16 @@ def test_options() -> None:
         ["--write-timeout", "-1"],
         ["--write-timeout", "nan"],
         ["--idle-timeout", "inf"],
+        ["--ingress-proxy", "homeassistant"],
     ],
 )
 def test_bad_values_are_refused(argv: list) -> None:
     with pytest.raises(SystemExit):
         parse_settings(argv)
+
+
+@pytest.mark.parametrize("given", ["172.30.32.2", "::ffff:172.30.32.2", "::FFFF:AC1E:2002"])
+def test_an_ingress_proxy_is_one_address_however_it_is_written(given: str) -> None:
+    """An IPv4 address mapped into IPv6 is the IPv4 address, as peers are seen."""
+    assert parse_settings(["--ingress-proxy", given]).ingress_proxies == ("172.30.32.2",)
+    assert ip_address(given) == ip_address("172.30.32.2")

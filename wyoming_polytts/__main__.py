@@ -60,6 +60,7 @@ async def serve(settings: Settings) -> None:
         limits=PromptLimits(max_seconds=settings.max_prompt_seconds),
         is_reserved=lambda name: name in kokoro_names or name in presets,
         removal_guard=presets.keeping_bases,  # a clone a preset speaks with stays
+        claim_guard=presets.held,  # a clone and a preset never take one name
     )
     registry.load()
     clones = _zipvoice(settings, registry)

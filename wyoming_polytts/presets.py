@@ -107,7 +107,8 @@ class PresetStore:
 
     `check(preset)` raises `PresetError` when a preset may not be saved (its name is another
     voice's, its base does not exist or cannot speak); the voice list that shows the presets
-    sets it.
+    sets it. It runs under the store's lock, which the voice registry also holds (`held`)
+    while a clone takes a name: a name is checked and taken in one step by either.
     """
 
     def __init__(self, path: Path) -> None:
@@ -184,6 +185,13 @@ class PresetStore:
         _LOGGER.info("Deleted preset %s", name)
         self._changed()
         return preset
+
+    @contextlib.contextmanager
+    def held(self) -> Iterator[None]:
+        """Hold every preset change while inside: a clone takes its name in here, so a clone
+        and a preset can never take one name at the same instant."""
+        with self._lock:
+            yield
 
     @contextlib.contextmanager
     def keeping_bases(self, voice: str) -> Iterator[None]:

@@ -100,7 +100,12 @@ class ClonedVoice:
 
 
 class VoiceRegistry:
-    """The registered voices under `root`; safe to use from several threads."""
+    """The registered voices under `root`; safe to use from several threads.
+
+    A new voice's name must not be `is_reserved` (another voice's, a preset's). Whatever
+    else hands out voice names is held still by `claim_guard()` while a name is checked
+    and taken, so the check and the claim are one step for all of them.
+    """
 
     def __init__(
         self,
@@ -109,12 +114,14 @@ class VoiceRegistry:
         limits: Optional[PromptLimits] = None,
         is_reserved: Callable[[str], bool] = lambda name: False,
         removal_guard: Callable[[str], ContextManager[object]] = lambda name: nullcontext(),
+        claim_guard: Callable[[], ContextManager[object]] = nullcontext,
     ) -> None:
         self.root = root
         self.languages = tuple(languages)
         self.limits = limits or PromptLimits()
         self._is_reserved = is_reserved
         self._removal_guard = removal_guard
+        self._claim_guard = claim_guard
         self._voices: Dict[str, ClonedVoice] = {}
         self._lock = threading.RLock()
         self._prepared: OrderedDict[str, np.ndarray] = OrderedDict()
@@ -193,8 +200,8 @@ class VoiceRegistry:
             _write_synced(staging / PROMPT_FILE, wav)
             _write_synced(staging / META_FILE, json.dumps(voice.to_dict(), indent=2).encode())
             _fsync_dir(staging)
-            with self._lock:
-                self._check_name(name)  # another registration may have won meanwhile
+            with self._claim_guard(), self._lock:
+                self._check_name(name)  # another registration or a preset may have won
                 os.rename(staging, self.root / name)
                 _fsync_dir(self.root)
                 self._voices[name] = voice

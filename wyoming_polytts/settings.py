@@ -7,7 +7,7 @@ import ipaddress
 import os
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Optional, Sequence, Tuple
+from typing import Optional, Sequence, Tuple, Union
 from urllib.parse import urlparse
 
 from . import __version__
@@ -18,6 +18,13 @@ DEFAULT_HTTP_URI = "http://0.0.0.0:10201"
 KOKORO_PRECISIONS = ("fp32", "fp16", "int8")
 ZIPVOICE_VARIANTS = ("zipvoice_distill", "zipvoice")
 SUPERVISOR_URL = "http://supervisor"  # the Supervisor's API, as add-ons reach it
+# Guessing a secret (admin token, session cookie, API key): a client address that presents
+# this many wrong ones within the window is refused, right secret or not, until it has passed.
+SECRET_ATTEMPTS = 5
+SECRET_WINDOW_SECONDS = 60.0
+SECRET_CLIENTS = 4096  # client addresses whose failures are remembered (oldest dropped first)
+
+IPAddress = Union[ipaddress.IPv4Address, ipaddress.IPv6Address]
 
 # What one SSML document may ask for (speech/ssml.py); the speed bounds are MIN_SPEED and
 # MAX_SPEED, for rates multiplied by nested <prosody> and <emphasis> as for any other.
@@ -94,9 +101,21 @@ def _speed_factor(value: str) -> float:
     return number
 
 
+def ip_address(value: str) -> IPAddress:
+    """An IP address as one spelling: an IPv4 address mapped into IPv6 (`::ffff:172.30.32.2`,
+    as a dual-stack socket shows an IPv4 peer) is that IPv4 address. Raises `ValueError`.
+
+    Configured addresses and the peers they are compared with both pass through here.
+    """
+    address = ipaddress.ip_address(value)
+    if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
+        return address.ipv4_mapped
+    return address
+
+
 def _address(value: str) -> str:
     try:
-        return str(ipaddress.ip_address(value))
+        return str(ip_address(value))
     except ValueError:
         raise argparse.ArgumentTypeError("must be an IP address") from None
 

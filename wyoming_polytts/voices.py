@@ -121,15 +121,7 @@ class VoiceCatalog:
         """
         with self._swap:
             version = next(self._versions)
-        voices: Dict[str, Voice] = {}
-        for engine in self._engines:
-            reason = self._unavailable.get(engine.name)
-            for spec in engine.voices():
-                if reason is not None:
-                    spec = dataclasses.replace(
-                        spec, installed=False, description=f"{spec.description} - {reason}"
-                    )
-                voices.setdefault(spec.name, Voice(spec, engine))
+        voices = self._engine_voices()
         for preset in self._presets.list() if self._presets else ():
             if preset.name in voices:
                 _LOGGER.warning("Preset %s is hidden by the voice of that name", preset.name)
@@ -139,6 +131,20 @@ class VoiceCatalog:
             if version > self._shown_version:
                 self._shown_version = version
                 self._voices = voices
+
+    def _engine_voices(self) -> Dict[str, Voice]:
+        """Every engine's voices as the engines list them now (the first of a name wins),
+        marked as not installed where their engine cannot speak."""
+        voices: Dict[str, Voice] = {}
+        for engine in self._engines:
+            reason = self._unavailable.get(engine.name)
+            for spec in engine.voices():
+                if reason is not None:
+                    spec = dataclasses.replace(
+                        spec, installed=False, description=f"{spec.description} - {reason}"
+                    )
+                voices.setdefault(spec.name, Voice(spec, engine))
+        return voices
 
     def _preset_voice(self, preset: Preset, voices: Dict[str, Voice]) -> Voice:
         """A preset as a voice: its base's engine, languages and state."""
@@ -165,15 +171,20 @@ class VoiceCatalog:
         return Voice(spec, base.engine, preset)
 
     def check_preset(self, preset: Preset) -> None:
-        """Refuse (`PresetError`) a preset named like a voice, or whose base cannot speak."""
-        voice = self._voices.get(preset.name)
-        if voice is not None and voice.preset is None:
+        """Refuse (`PresetError`) a preset named like a voice, or whose base cannot speak.
+
+        It asks the engines, not the kept list, which is refreshed only after a change: a
+        clone registered a moment ago already owns its name (the presets' lock, held here,
+        is the one the registry holds while it takes a name).
+        """
+        voices = self._engine_voices()
+        if preset.name in voices:
             raise PresetError(f"The name {preset.name!r} is already taken by a voice", "name-taken")
         try:
-            base = self._voices.get(preset.voice) or self._custom_voice(preset.voice)
+            base = voices.get(preset.voice) or self._custom_voice(preset.voice)
         except VoiceNotFoundError as err:
             raise PresetError(str(err), "unknown-voice") from err
-        if base is None or base.preset is not None:
+        if base is None:
             raise PresetError(
                 f"Unknown voice {preset.voice!r}: give a Kokoro voice, a blend such as "
                 "af_sarah(1)+am_adam(2), or a clone",

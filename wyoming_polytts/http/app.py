@@ -42,17 +42,20 @@ from .apidoc import (
     openapi_document,
     swagger_ui_folder,
 )
-from .auth import SESSION_COOKIE
+from .auth import ACCESS, SESSION_COOKIE, TooManyAttempts
 from .context import (
     CONTEXT,
     AdminContext,
     ApiError,
+    access,
     audio_source,
     clear_caches,
     clone_language,
     error_response,
+    may_see_private,
     read_fields,
     register,
+    too_many_attempts,
 )
 from .context import (
     transcribe as transcribe_audio,
@@ -65,8 +68,8 @@ _LOGGER = logging.getLogger(__name__)
 
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 OPEN_ROUTES = frozenset({"/api/login"})  # state-changing routes that need no token
-PRIVATE_READS = frozenset({"/api/voices/{name}/prompt"})  # safe routes that need the token
-PRIVATE_CLONE_FIELDS = ("transcript", "source", "prompt_url")  # shown to the admin only
+PRIVATE_READS = frozenset({"/api/voices/{name}/prompt"})  # safe routes that are private
+PRIVATE_CLONE_FIELDS = ("transcript", "source", "prompt_url")  # shown as private reads are
 _STATUS_BY_CODE = {
     "not-found": 404,
     "name-taken": 409,
@@ -92,7 +95,10 @@ DOCUMENT = web.AppKey("openapi", dict)
 def create_app(context: AdminContext) -> web.Application:
     """The aiohttp application: every route of `operations()`, the page and its files."""
     max_body = context.registry.limits.max_bytes * 4 // 3 + 64 * 1024  # base64 and form fields
-    app = web.Application(middlewares=[_errors_as_json, _require_token], client_max_size=max_body)
+    app = web.Application(
+        middlewares=[_drop_foreign_session, _errors_as_json, _require_token],
+        client_max_size=max_body,
+    )
     app[CONTEXT] = context
     table = operations()
     app[OPERATIONS] = table
@@ -329,11 +335,30 @@ def api_document(table: Optional[List[Operation]] = None) -> Dict[str, Any]:
 
 
 @web.middleware
+async def _drop_foreign_session(request: web.Request, handler: Handler) -> web.StreamResponse:
+    """A session cookie this server did not sign (a guess, or one from before the token
+    changed) is deleted by the answer that found it, so a browser presents it once, not
+    with every request: each presentation counts as a wrong secret."""
+    response = await handler(request)
+    checked = request.get(ACCESS)
+    if (
+        checked is not None
+        and checked.foreign_session
+        and not response.prepared
+        and SESSION_COOKIE not in response.cookies
+    ):
+        response.del_cookie(SESSION_COOKIE, path=f"{ingress_path(request)}/")
+    return response
+
+
+@web.middleware
 async def _errors_as_json(request: web.Request, handler: Handler) -> web.StreamResponse:
     """Every failure becomes a JSON error with a fitting status: `{"error": ..., "code": ...}`
     under /api, OpenAI's `{"error": {"message": ..., "type": ..., ...}}` under /v1."""
     try:
         return await handler(request)
+    except TooManyAttempts as err:
+        return too_many_attempts(request, err)
     except ApiError as err:
         return error_response(request, err.status, err.message, err.code, err.param)
     except (RegistryError, LexiconError, PresetError) as err:
@@ -355,26 +380,29 @@ async def _errors_as_json(request: web.Request, handler: Handler) -> web.StreamR
 
 @web.middleware
 async def _require_token(request: web.Request, handler: Handler) -> web.StreamResponse:
-    """Changes and private reads need the admin token; changes may not come from elsewhere.
+    """Changes and private reads need a secret; changes may not come from elsewhere.
 
     Which routes are open or private is data: `SAFE_METHODS`, `OPEN_ROUTES`, `PRIVATE_READS`,
     and the `auth` of the /v1 operations: speech needs an API key only when the server has
-    keys; changes through /v1 take an API key as well as the admin token.
+    keys; changes through /v1 take an API key as well as the admin token; private reads
+    (`may_see_private`) take either. Secrets are checked only where a rule asks for one, so
+    a request to an open route is never counted nor refused by the limiter.
     """
     route = _route_of(request)
     auth = _auth_of(request, route)
     guard = request.app[CONTEXT].guard
     if auth == AUTH_SPEECH:
-        if guard.has_api_keys and not (guard.api_key_matches(request) or _is_admin(request)):
+        proven = access(request) if guard.has_api_keys else None
+        if proven is not None and not (proven.api_key or proven.admin):
             return _unauthorized(request, "This needs an API key: Authorization: Bearer KEY")
         return await handler(request)
     if request.method in SAFE_METHODS:
-        if route in PRIVATE_READS and not _is_admin(request):
-            return _unauthorized(request, "This needs the admin token")
+        if route in PRIVATE_READS and not may_see_private(request):
+            return _unauthorized(request, "This needs the admin token or an API key")
         return await handler(request)
     if route in OPEN_ROUTES:
         return await handler(request)
-    if request.app[CONTEXT].guard.via_trusted_proxy(request):
+    if guard.via_trusted_proxy(request):
         # Home Assistant checked its user; its proxy forwards another origin than its host.
         return await handler(request)
     origin = request.headers.get("Origin")
@@ -382,7 +410,8 @@ async def _require_token(request: web.Request, handler: Handler) -> web.StreamRe
         return error_response(
             request, 403, "Requests from other sites are not accepted", "cross-origin"
         )
-    if not (_is_admin(request) or (auth == AUTH_KEY and guard.api_key_matches(request))):
+    proven = access(request)
+    if not (proven.admin or (auth == AUTH_KEY and proven.api_key)):
         needed = "the admin token or an API key" if auth == AUTH_KEY else "the admin token"
         return _unauthorized(request, f"This needs {needed}")
     return await handler(request)
@@ -405,16 +434,6 @@ def _route_of(request: web.Request) -> str:
     """The route's pattern (`/api/voices/{name}`), so rules name routes, not paths."""
     resource = request.match_info.route.resource
     return resource.canonical if resource is not None else request.path
-
-
-def _is_admin(request: web.Request) -> bool:
-    """Whether the request holds the admin token (header, Bearer or session cookie); this
-    also decides whether private fields (`PRIVATE_CLONE_FIELDS`) are shown."""
-    return request.app[CONTEXT].guard.allows(request)
-
-
-def _error(status: int, message: str, code: str) -> web.Response:
-    return web.json_response({"error": message, "code": code}, status=status)
 
 
 def ingress_path(request: web.Request) -> str:
@@ -452,7 +471,9 @@ async def openapi_json(request: web.Request) -> web.Response:
 
 async def docs_page(request: web.Request) -> web.Response:
     if swagger_ui_folder() is None:
-        return _error(501, "The docs page needs the swagger-ui-bundle package", "no-docs")
+        return error_response(
+            request, 501, "The docs page needs the swagger-ui-bundle package", "no-docs"
+        )
     text = DOCS_PAGE.format(title="wyoming-polytts", prefix=html.escape(ingress_path(request)))
     return web.Response(text=text, content_type="text/html")
 
@@ -475,10 +496,11 @@ async def health(request: web.Request) -> web.Response:
 
 async def session(request: web.Request) -> web.Response:
     context = request.app[CONTEXT]
+    proven = access(request)
     return web.json_response(
         {
-            "authenticated": _is_admin(request),
-            "via_proxy": context.guard.via_trusted_proxy(request),  # no sign-in or -out
+            "authenticated": proven.admin,
+            "via_proxy": proven.via_proxy,  # no sign-in or -out
             "url_download": context.allow_url_download,
             "languages": list(context.registry.languages),
             "max_prompt_seconds": context.registry.limits.max_seconds,
@@ -495,18 +517,8 @@ async def session(request: web.Request) -> web.Response:
 async def login(request: web.Request) -> web.Response:
     guard = request.app[CONTEXT].guard
     fields = await read_fields(request)
-    # No await from here on: the limit is checked and the failure counted in one step, so
-    # guesses sent in parallel from one address cannot all slip past the limit.
-    client = request.remote or ""
-    wait = guard.login_retry_after(client)
-    if wait > 0:
-        response = _error(429, f"Too many wrong tokens; try again in {wait} s", "too-many-attempts")
-        response.headers["Retry-After"] = str(wait)
-        return response
-    token = fields.get("token")
-    if not isinstance(token, str) or not guard.token_matches(token):
-        guard.limiter.failed(client)
-        return _error(401, "That is not the admin token", "unauthorized")
+    if not guard.sign_in(request, fields.get("token")):  # 429 when locked out
+        return error_response(request, 401, "That is not the admin token", "unauthorized")
     response = web.json_response({"authenticated": True})
     response.set_cookie(
         SESSION_COOKIE,
@@ -555,7 +567,7 @@ def _voice_json(
 async def list_voices(request: web.Request) -> web.Response:
     context = request.app[CONTEXT]
     clones = {clone.name: clone for clone in context.registry.list()}
-    private = _is_admin(request)
+    private = may_see_private(request)
     voices = [
         _voice_json(request, voice, None if voice.preset else clones.get(voice.name), private)
         for voice in context.catalog.voices()
@@ -568,11 +580,11 @@ async def get_voice(request: web.Request) -> web.Response:
     name = request.match_info["name"]
     voice = next((v for v in context.catalog.voices() if v.name == name), None)
     if voice is None:
-        return _error(404, f"No voice is called {name!r}", "not-found")
+        return error_response(request, 404, f"No voice is called {name!r}", "not-found")
     clone = None
     if voice.preset is None:
         clone = next((c for c in context.registry.list() if c.name == name), None)
-    return web.json_response(_voice_json(request, voice, clone, _is_admin(request)))
+    return web.json_response(_voice_json(request, voice, clone, may_see_private(request)))
 
 
 async def get_prompt(request: web.Request) -> web.StreamResponse:
@@ -589,7 +601,9 @@ async def transcribe(request: web.Request) -> web.Response:
     """What is said in a recording, and the clone language that fits what Whisper heard."""
     context = request.app[CONTEXT]
     if context.transcriber is None:
-        return _error(501, f"Cannot transcribe: {context.transcriber_missing}", "no-transcriber")
+        return error_response(
+            request, 501, f"Cannot transcribe: {context.transcriber_missing}", "no-transcriber"
+        )
     audio, _ = await audio_source(context, await read_fields(request))
     heard = await transcribe_audio(context, audio)
     return web.json_response(
@@ -615,31 +629,34 @@ async def preview_voice(request: web.Request) -> web.Response:
     try:
         voice = context.catalog.resolve(name)
     except VoiceNotFoundError as err:
-        return _error(404, str(err), "not-found")
+        return error_response(request, 404, str(err), "not-found")
     if not voice.spec.installed or context.pipeline is None:
-        return _error(
-            409, f"Voice {name!r} cannot speak: {voice.spec.description}", "not-installed"
+        return error_response(
+            request, 409, f"Voice {name!r} cannot speak: {voice.spec.description}", "not-installed"
         )
     fields = await read_fields(request) if request.can_read_body else {}
     try:
         speed = check_speed(fields.get("speed", 1.0))
     except PresetError as err:
-        return _error(400, str(err), err.code)
+        return error_response(request, 400, str(err), err.code)
     language = voice.spec.languages[0] if voice.spec.languages else ""
     text = fields.get("text") or PREVIEW_TEXT.get(language.split("-")[0], PREVIEW_TEXT[""])
     if not isinstance(text, str) or len(text) > MAX_PREVIEW_CHARS:
-        return _error(
-            400, f"text must be a string of at most {MAX_PREVIEW_CHARS} characters", "bad-request"
+        return error_response(
+            request,
+            400,
+            f"text must be a string of at most {MAX_PREVIEW_CHARS} characters",
+            "bad-request",
         )
     pieces = split_text(text, ClausePolicy(enabled=False))
     if not pieces:
-        return _error(400, "Nothing to say: the text has no words", "empty-text")
+        return error_response(request, 400, "Nothing to say: the text has no words", "empty-text")
     try:
         samples = await context.pipeline.speak_all(
             voice, pieces, client="admin", speed=context.pipeline.speed * speed
         )
     except SynthesisError as err:
-        return _error(422, str(err), "synthesis-failed")
+        return error_response(request, 422, str(err), "synthesis-failed")
     wav = await asyncio.to_thread(wav_bytes, samples, voice.engine.sample_rate)
     return web.Response(body=wav, content_type="audio/wav")
 

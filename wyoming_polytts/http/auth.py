@@ -1,21 +1,29 @@
-"""The admin token: where it comes from, and how requests prove they hold it."""
+"""The admin token and the API keys: where the token comes from, how requests prove they
+hold a secret, and the one limit on guessing any of them.
+
+A secret is presented four ways: the sign-in form (`/api/login`), the `X-Admin-Token` header,
+`Authorization: Bearer` (the admin token or an API key) and the page's session cookie. Each
+wrong one counts against the client's address in one `SecretLimiter`; a locked-out address
+gets 429 for every request that presents a secret, the right one included.
+"""
 
 from __future__ import annotations
 
 import hashlib
 import hmac
-import ipaddress
 import logging
 import math
 import secrets
 import time
 from collections import OrderedDict
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Collection, Optional, Sequence, Tuple
 
 from aiohttp import web
 
 from ..fileio import atomic_write_bytes
+from ..settings import SECRET_ATTEMPTS, SECRET_CLIENTS, SECRET_WINDOW_SECONDS, ip_address
 
 _LOGGER = logging.getLogger(__name__)
 
@@ -44,27 +52,30 @@ def load_or_create_token(data_dir: Path, given: Optional[str]) -> str:
     return token
 
 
-class LoginLimiter:
-    """At most `attempts` failed sign-ins per client address in a window of `window_seconds`.
+class SecretLimiter:
+    """At most `attempts` wrong secrets per client address in a window of `window_seconds`.
 
-    The window starts at an address's first failure; once it holds `attempts` failures the
-    address is refused, right token or not, until the window has passed. A success resets
-    nothing (one address may be a proxy for several people). Memory stays bounded: windows
-    that have passed are dropped, and beyond `max_clients` addresses the oldest go first.
+    An address's window starts at its first failure. Once the window holds `attempts`
+    failures the address is refused, right secret or not, until the window has passed; its
+    next failure then starts a new window. A right secret resets nothing (one address may be
+    a proxy for several people), and a refused request is not counted. Memory stays bounded:
+    windows that have passed are dropped, and beyond `max_clients` addresses the oldest
+    window goes first.
     """
 
     def __init__(
         self,
-        attempts: int = 5,
-        window_seconds: float = 60.0,
+        attempts: int = SECRET_ATTEMPTS,
+        window_seconds: float = SECRET_WINDOW_SECONDS,
         clock: Clock = time.monotonic,
-        max_clients: int = 4096,
+        max_clients: int = SECRET_CLIENTS,
     ) -> None:
         self.attempts = attempts
         self.window_seconds = window_seconds
         self._clock = clock
         self._max_clients = max_clients
-        self._failures: OrderedDict[str, Tuple[float, int]] = OrderedDict()  # oldest first
+        # client -> (window start, failures), in the order the windows started
+        self._failures: OrderedDict[str, Tuple[float, int]] = OrderedDict()
 
     def __len__(self) -> int:
         return len(self._failures)
@@ -79,16 +90,19 @@ class LoginLimiter:
         return left if left > 0 and failures >= self.attempts else 0.0
 
     def failed(self, client: str) -> None:
-        """Count a failed attempt of `client`."""
+        """Count a wrong secret of `client`."""
         now = self._clock()
         self._prune(now)
-        started, failures = self._failures.pop(client, (now, 0))
-        self._failures[client] = (started, failures + 1)
+        entry = self._failures.get(client)
+        if entry is None:  # a new window, after the others in start order
+            self._failures[client] = (now, 1)
+        else:  # the same window: its place in the order stays
+            self._failures[client] = (entry[0], entry[1] + 1)
         while len(self._failures) > self._max_clients:
             self._failures.popitem(last=False)
 
     def _prune(self, now: float) -> None:
-        # Windows are equally long and kept in the order they started: expired ones lead.
+        # Windows are equally long and kept in the order they started: passed ones lead.
         while self._failures:
             started, _ = next(iter(self._failures.values()))
             if started + self.window_seconds > now:
@@ -96,9 +110,46 @@ class LoginLimiter:
             self._failures.popitem(last=False)
 
 
+class TooManyAttempts(Exception):
+    """A client address that presented too many wrong secrets: refused for `retry_after` s."""
+
+    def __init__(self, retry_after: int) -> None:
+        super().__init__(f"Too many wrong tokens or keys; try again in {retry_after} s")
+        self.retry_after = retry_after
+
+
+@dataclass(frozen=True)
+class Access:
+    """What the secrets of one request prove."""
+
+    admin: bool = False  # the admin token (header, Bearer, session cookie) or the trusted proxy
+    api_key: bool = False  # one of the API keys (Bearer)
+    via_proxy: bool = False  # the trusted proxy (Home Assistant's ingress) vouches for it
+    foreign_session: bool = False  # a session cookie this server did not sign: drop it
+
+    @property
+    def private(self) -> bool:
+        """Whether it may read what is private: clone transcripts, sources and recordings."""
+        return self.admin or self.api_key
+
+
+try:
+    from aiohttp.web import RequestKey
+
+    ACCESS = RequestKey("polytts_access", Access)
+except ImportError:  # aiohttp before 3.14 keys a request's storage by strings
+    ACCESS = "polytts_access"  # type: ignore[assignment]
+
+
+def client_address(request: web.Request) -> str:
+    """The address the limiter counts a request's failures for: its peer."""
+    return request.remote or ""
+
+
 class Guard:
-    """Checks the admin token in a header (API) or a session cookie (page); requests from a
-    trusted proxy (`trusted_proxies`) need none.
+    """Checks the secrets a request presents: the admin token in a header (API) or a session
+    cookie (page), an API key as Bearer; requests from a trusted proxy (`trusted_proxies`)
+    need none and are never limited. Every wrong secret counts in `limiter`.
 
     The cookie holds `<expires>.<HMAC-SHA256(token, "polytts-session:<expires>")>`, where
     `expires` is a Unix time: it proves a sign-in without holding the token, and ends.
@@ -109,46 +160,27 @@ class Guard:
         token: str,
         session_seconds: int = SESSION_SECONDS,
         clock: Optional[Clock] = None,
-        limiter: Optional[LoginLimiter] = None,
+        limiter: Optional[SecretLimiter] = None,
         api_keys: Sequence[str] = (),
         trusted_proxies: Collection[str] = (),
     ) -> None:
         self._token = token.encode()
         self._api_keys = tuple(key.encode() for key in api_keys)
-        self.trusted_proxies = frozenset(ipaddress.ip_address(a) for a in trusted_proxies)
+        self.trusted_proxies = frozenset(ip_address(a) for a in trusted_proxies)
         self.session_seconds = session_seconds
         self._clock: Clock = clock or time.time
-        self.limiter = limiter or LoginLimiter(clock=clock or time.monotonic)
-
-    def token_matches(self, candidate: str) -> bool:
-        return hmac.compare_digest(candidate.encode(), self._token)
-
-    def session_value(self) -> str:
-        """A new session cookie's value, valid for `session_seconds` from now."""
-        expires = int(self._clock()) + self.session_seconds
-        return f"{expires}.{self._session_mac(expires)}"
-
-    def session_valid(self, value: str) -> bool:
-        expires, _, mac = value.partition(".")
-        if not (expires.isascii() and expires.isdigit() and len(expires) <= 12):
-            return False
-        valid = hmac.compare_digest(mac.encode(), self._session_mac(int(expires)).encode())
-        return valid and int(expires) > self._clock()
-
-    def _session_mac(self, expires: int) -> str:
-        message = f"polytts-session:{expires}".encode()
-        return hmac.new(self._token, message, hashlib.sha256).hexdigest()
+        if limiter is None:  # (an empty limiter is falsy: it has a length)
+            limiter = SecretLimiter(clock=clock or time.monotonic)
+        self.limiter = limiter
 
     @property
     def has_api_keys(self) -> bool:
         return bool(self._api_keys)
 
-    def api_key_matches(self, request: web.Request) -> bool:
-        """Whether the request's `Authorization: Bearer` holds one of the API keys."""
-        candidate = _bearer(request).encode()
-        # Every key is compared, so the time taken says nothing about which one is close.
-        matches = [hmac.compare_digest(candidate, key) for key in self._api_keys]
-        return bool(candidate) and any(matches)
+    def session_value(self) -> str:
+        """A new session cookie's value, valid for `session_seconds` from now."""
+        expires = int(self._clock()) + self.session_seconds
+        return f"{expires}.{self._session_mac(expires)}"
 
     def via_trusted_proxy(self, request: web.Request) -> bool:
         """Whether the request comes from a trusted proxy (Home Assistant's ingress), which
@@ -156,27 +188,90 @@ class Guard:
         if not self.trusted_proxies or not request.remote:
             return False
         try:
-            address = ipaddress.ip_address(request.remote)
+            return ip_address(request.remote) in self.trusted_proxies
         except ValueError:  # a Unix socket or no peer
             return False
-        if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped:
-            address = address.ipv4_mapped
-        return address in self.trusted_proxies
 
-    def allows(self, request: web.Request) -> bool:
-        """Whether the request comes from a trusted proxy or holds the admin token (header,
-        Bearer or session cookie)."""
+    def access(self, request: web.Request) -> Access:
+        """What the request's secrets prove, checked once per request: a wrong one counts
+        against its address. Raises `TooManyAttempts` when the address is locked out and the
+        request presents a secret; a request that presents none is never refused here."""
+        known = request.get(ACCESS)
+        if known is not None:
+            return known
         if self.via_trusted_proxy(request):
-            return True
-        header = request.headers.get(TOKEN_HEADER, "") or _bearer(request)
-        if header:
-            return self.token_matches(header)
-        cookie = request.cookies.get(SESSION_COOKIE, "")
-        return bool(cookie) and self.session_valid(cookie)
+            access = Access(admin=True, via_proxy=True)
+        else:
+            access = self._check(request)
+        request[ACCESS] = access
+        return access
 
-    def login_retry_after(self, client: str) -> int:
-        """Whole seconds `client` must wait before its next sign-in; 0 if it may sign in."""
-        return math.ceil(self.limiter.retry_after(client))
+    def sign_in(self, request: web.Request, token: object) -> bool:
+        """Whether `token` (from the sign-in form) is the admin token; a wrong one counts.
+        Raises `TooManyAttempts` when the address is locked out."""
+        client = client_address(request)
+        # No await between the check and the count: parallel guesses are all counted.
+        self._refuse_locked(client)
+        if isinstance(token, str) and self._is_token(token):
+            return True
+        self.limiter.failed(client)
+        return False
+
+    def _check(self, request: web.Request) -> Access:
+        header = request.headers.get(TOKEN_HEADER, "")
+        bearer = _bearer(request)
+        cookie = request.cookies.get(SESSION_COOKIE, "")
+        if not (header or bearer or cookie):
+            return Access()
+        client = client_address(request)
+        self._refuse_locked(client)
+        header_admin = bool(header) and self._is_token(header)
+        bearer_admin = bool(bearer) and self._is_token(bearer)
+        bearer_key = bool(bearer) and self._is_api_key(bearer)
+        signed, foreign = self._session(cookie) if cookie else (False, False)
+        if (
+            (header and not header_admin)
+            or (bearer and not (bearer_admin or bearer_key))
+            or foreign
+        ):
+            self.limiter.failed(client)
+        return Access(
+            admin=header_admin or bearer_admin or signed,
+            api_key=bearer_key,
+            foreign_session=foreign,
+        )
+
+    def _refuse_locked(self, client: str) -> None:
+        wait = math.ceil(self.limiter.retry_after(client))
+        if wait > 0:
+            raise TooManyAttempts(wait)
+
+    def _is_token(self, candidate: str) -> bool:
+        return hmac.compare_digest(_raw(candidate), self._token)
+
+    def _is_api_key(self, candidate: str) -> bool:
+        # Every key is compared, so the time taken says nothing about which one is close.
+        matches = [hmac.compare_digest(_raw(candidate), key) for key in self._api_keys]
+        return any(matches)
+
+    def _session(self, value: str) -> Tuple[bool, bool]:
+        """Whether a session cookie is a live sign-in, and whether this server never signed
+        it (a guess, or one signed with an earlier token). An expired one is neither."""
+        expires, _, mac = value.partition(".")
+        if not (expires.isascii() and expires.isdigit() and len(expires) <= 12):
+            return False, True
+        if not hmac.compare_digest(_raw(mac), self._session_mac(int(expires)).encode()):
+            return False, True
+        return int(expires) > self._clock(), False
+
+    def _session_mac(self, expires: int) -> str:
+        message = f"polytts-session:{expires}".encode()
+        return hmac.new(self._token, message, hashlib.sha256).hexdigest()
+
+
+def _raw(text: str) -> bytes:
+    """The bytes a client sent: header bytes that are not UTF-8 arrive as surrogates."""
+    return text.encode("utf-8", "surrogateescape")
 
 
 def _bearer(request: web.Request) -> str:

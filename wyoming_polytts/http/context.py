@@ -22,7 +22,7 @@ from ..registry import PROMPT_RATE, ClonedVoice, RegistryError, VoiceRegistry
 from ..text import ClausePolicy
 from ..transcriber import Transcriber, Transcript
 from ..voices import VoiceCatalog
-from .auth import Guard
+from .auth import Access, Guard, TooManyAttempts
 from .download import UrlCache, UrlPolicy, fetch
 from .prompts import PromptCache
 
@@ -70,7 +70,12 @@ class ApiError(Exception):
         self.param = param
 
 
-_OPENAI_TYPES = {401: "authentication_error", 403: "permission_error", 404: "not_found_error"}
+_OPENAI_TYPES = {
+    401: "authentication_error",
+    403: "permission_error",
+    404: "not_found_error",
+    429: "rate_limit_error",
+}
 
 
 def error_response(
@@ -89,6 +94,26 @@ def error_response(
         }
         return web.json_response(body, status=status)
     return web.json_response({"error": message, "code": code}, status=status)
+
+
+def too_many_attempts(request: web.Request, refusal: TooManyAttempts) -> web.Response:
+    """429 with `Retry-After`, for an address locked out after too many wrong secrets."""
+    code = "rate_limit_exceeded" if request.path.startswith("/v1/") else "too-many-attempts"
+    response = error_response(request, 429, str(refusal), code)
+    response.headers["Retry-After"] = str(refusal.retry_after)
+    return response
+
+
+def access(request: web.Request) -> Access:
+    """What the request's secrets prove (checked once per request, see `Guard.access`);
+    raises `TooManyAttempts` for a locked-out address that presents a secret."""
+    return request.app[CONTEXT].guard.access(request)
+
+
+def may_see_private(request: web.Request) -> bool:
+    """The one rule for private reads under /api and /v1 (a clone's transcript, source and
+    prompt recording): the admin token, the trusted proxy, or an API key."""
+    return access(request).private
 
 
 # -- request bodies -------------------------------------------------------------------------

@@ -38,6 +38,7 @@ from .context import (
     decode_base64,
     download,
     hear,
+    may_see_private,
     read_fields,
     register,
 )
@@ -425,11 +426,6 @@ async def models(request: web.Request) -> web.Response:
 # -- registered voices ----------------------------------------------------------------------
 
 
-def _may_see_private(request: web.Request) -> bool:
-    guard = request.app[CONTEXT].guard
-    return guard.allows(request) or guard.api_key_matches(request)
-
-
 def _clone_info(context: AdminContext, clone: ClonedVoice, private: bool) -> s.ZipVoiceInfo:
     listed = next((v for v in context.catalog.voices() if v.name == clone.name), None)
     return s.ZipVoiceInfo(
@@ -472,7 +468,7 @@ async def zipvoice_register(request: web.Request) -> web.Response:
 
 async def zipvoice_voices(request: web.Request) -> web.Response:
     context = request.app[CONTEXT]
-    private = _may_see_private(request)
+    private = may_see_private(request)
     infos = [_clone_info(context, clone, private) for clone in context.registry.list()]
     return web.json_response(s.ZipVoiceList(voices=infos, total=len(infos)).model_dump())
 
@@ -480,7 +476,7 @@ async def zipvoice_voices(request: web.Request) -> web.Response:
 async def zipvoice_voice(request: web.Request) -> web.Response:
     context = request.app[CONTEXT]
     clone = context.registry.get(request.match_info["name"])
-    return web.json_response(_clone_info(context, clone, _may_see_private(request)).model_dump())
+    return web.json_response(_clone_info(context, clone, may_see_private(request)).model_dump())
 
 
 async def zipvoice_delete(request: web.Request) -> web.Response:
