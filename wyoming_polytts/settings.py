@@ -18,6 +18,12 @@ DEFAULT_HTTP_URI = "http://0.0.0.0:10201"
 KOKORO_PRECISIONS = ("fp32", "fp16", "int8")
 ZIPVOICE_VARIANTS = ("zipvoice_distill", "zipvoice")
 SUPERVISOR_URL = "http://supervisor"  # the Supervisor's API, as add-ons reach it
+# A text with nothing to say (only spaces, dots, emoji or Markdown) is answered with this much
+# silence: audio every client and decoder accepts (an MP3 or Opus file without a frame is not).
+SILENT_ANSWER_SECONDS = 0.1
+# How often a connection that is being closed checks whether what it sent has reached the
+# client (it waits at most --write-timeout, then resets the connection).
+CLOSE_POLL_SECONDS = 0.02
 
 
 @dataclass(frozen=True)
