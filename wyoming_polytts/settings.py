@@ -314,7 +314,8 @@ def build_parser() -> argparse.ArgumentParser:
         "--write-timeout",
         type=_positive_seconds,
         default=30.0,
-        help="seconds a client may stop reading before it is dropped (default: %(default)s)",
+        help="seconds a client may stop reading before it is dropped, also when its connection "
+        "is closed with audio it has not taken yet (default: %(default)s)",
     )
     parser.add_argument(
         "--threads",
