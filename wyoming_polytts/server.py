@@ -571,13 +571,15 @@ async def close_when_sent(writer: asyncio.StreamWriter, seconds: float) -> None:
     """
     loop = asyncio.get_running_loop()
     deadline = loop.time() + seconds
-    while _unsent_bytes(writer) and loop.time() < deadline:
-        await asyncio.sleep(CLOSE_POLL_SECONDS)
-    if _unsent_bytes(writer):
-        _LOGGER.info("Resetting a connection whose client took nothing for %s s", seconds)
-        _reset(writer)
-    else:
-        writer.close()
+    try:
+        while _unsent_bytes(writer) and loop.time() < deadline:
+            await asyncio.sleep(CLOSE_POLL_SECONDS)
+    finally:  # cancelled too (the server stops): the connection never stays open
+        if _unsent_bytes(writer):
+            _LOGGER.info("Resetting a connection whose client did not take its data")
+            _reset(writer)
+        else:
+            writer.close()
 
 
 def _unsent_bytes(writer: asyncio.StreamWriter) -> int:
