@@ -5,10 +5,12 @@ from __future__ import annotations
 import asyncio
 import socket
 import struct
+from typing import List
 
 import numpy as np
+import pytest
 from wyoming.client import AsyncTcpClient
-from wyoming.event import Event
+from wyoming.event import Event, write_event
 from wyoming.info import Describe
 from wyoming.tts import Synthesize, SynthesizeChunk, SynthesizeStart, SynthesizeStop
 
@@ -51,6 +53,124 @@ async def test_describe_waits_for_the_answer_in_progress() -> None:
         events = await read_until(client, "info")
     assert types(events)[-2:] == ["audio-stop", "info"]
     assert "info" not in types(events)[:-1]
+
+
+def assert_outside_audio(events: List[Event], kind: str = "info") -> None:
+    """Events of `kind` never come between an `audio-start` and its `audio-stop`."""
+    inside = False
+    for event in events:
+        if event.type in ("audio-start", "audio-stop"):
+            inside = event.type == "audio-start"
+        assert not (event.type == kind and inside), types(events)
+
+
+async def test_describe_is_answered_while_a_stream_waits_for_text() -> None:
+    """A client may wait for `info` before it ends its stream: `info` comes at once."""
+    async with serve_fake() as server, server.client() as client:
+        await client.write_event(SynthesizeStart().event())
+        await client.write_event(SynthesizeChunk(text="Hello there").event())
+        await client.write_event(Describe().event())
+        assert types(await read_until(client, "info", timeout=10)) == ["info"]
+        await client.write_event(SynthesizeStop().event())
+        events = await read_until(client, "synthesize-stopped")
+    assert types(events)[0] == "audio-start" and "info" not in types(events)
+    assert server.engine.calls == ["Hello there"]
+
+
+async def test_describe_in_a_stream_waits_for_the_sentence_being_sent() -> None:
+    """`info` asked for while a streamed sentence is sent comes right after its `audio-stop`,
+    still before the client ends the stream."""
+    engine = StreamingFakeEngine(stretches=3)
+    async with serve_fake(engine=engine) as server, server.client() as client:
+        engine.later_gate.clear()  # the sentence's later stretches cannot be made yet
+        await client.write_event(SynthesizeStart().event())
+        await client.write_event(SynthesizeChunk(text="The first one is here. The next").event())
+        events = await read_until(client, "audio-chunk")
+        await client.write_event(Describe().event())
+        await asyncio.sleep(0.05)  # give a wrong implementation the chance to answer early
+        engine.later_gate.set()
+        events += await read_until(client, "info", timeout=10)
+        await client.write_event(SynthesizeStop().event())
+        events += await read_until(client, "synthesize-stopped")
+    assert_outside_audio(events)
+    kinds = [kind for kind in types(events) if kind != "audio-chunk"]
+    assert kinds == ["audio-start", "audio-stop", "info", "audio-start", "audio-stop"] + [
+        "synthesize-stopped"
+    ]
+    assert server.engine.calls == ["The first one is here.", "The next"]
+
+
+@pytest.mark.timeout(30)
+async def test_a_client_that_never_reads_is_reset_when_its_connection_closes() -> None:
+    """The audio fits in the kernel's buffers, so no write ever times out; the connection is
+    closed when idle, and what the client never took is dropped with a reset, not kept."""
+    limits = ConnectionLimits(write_seconds=0.3, idle_seconds=0.3)
+    async with serve_fake(limits) as server:
+        server.engine.seconds_per_char = 0.1
+        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+            sock.settimeout(10)  # a connection kept open fails the test, never hangs it
+            sock.connect(("127.0.0.1", server.port))
+            with sock.makefile("wb") as stream:
+                for _ in range(2):  # about 130 kB of audio each
+                    write_event(Synthesize(text="Hello there, this is a test.").event(), stream)
+            while not server.handlers:  # the connection is being accepted
+                await asyncio.sleep(0.01)
+            await server.handlers_done()
+            with pytest.raises(ConnectionResetError):
+                await asyncio.to_thread(_read_to_the_end, sock)
+
+
+def _read_to_the_end(sock: socket.socket) -> None:
+    while sock.recv(65536):
+        pass
+
+
+NOTHING_TO_SAY = ["   ", "...", "🙂 **"]  # no piece; unspeakable pieces; emoji and Markdown
+
+
+def silence_of(events: List[Event]) -> np.ndarray:
+    pcm = b"".join(event.payload or b"" for event in events if event.type == "audio-chunk")
+    return np.frombuffer(pcm, dtype=np.int16)
+
+
+@pytest.mark.parametrize("text", NOTHING_TO_SAY)
+async def test_a_stream_with_nothing_to_say_still_carries_audio(text: str) -> None:
+    """Home Assistant builds its WAV from the first `audio-start`: without one it fails."""
+    async with serve_fake() as server, server.client() as client:
+        await client.write_event(SynthesizeStart().event())
+        await client.write_event(SynthesizeChunk(text=text).event())
+        await client.write_event(Synthesize(text=text).event())  # as Home Assistant does
+        await client.write_event(SynthesizeStop().event())
+        events = await read_until(client, "synthesize-stopped")
+    kinds = [kind for kind in types(events) if kind != "audio-chunk"]
+    assert kinds == ["audio-start", "audio-stop", "synthesize-stopped"]
+    audio = silence_of(events)
+    assert audio.size > 0 and not audio.any()  # silence
+    assert server.engine.calls == []
+
+
+@pytest.mark.parametrize("text", NOTHING_TO_SAY)
+async def test_a_synthesize_with_nothing_to_say_is_silence(text: str) -> None:
+    """A one-shot answer too (Home Assistant's one-shot path builds its WAV from the first
+    `audio-chunk`): silence, not an error."""
+    async with serve_fake() as server, server.client() as client:
+        await client.write_event(Synthesize(text=text).event())
+        events = await read_until(client, "audio-stop")
+    assert types(events)[0] == "audio-start" and set(types(events)[1:-1]) == {"audio-chunk"}
+    audio = silence_of(events)
+    assert audio.size > 0 and not audio.any()
+    assert server.engine.calls == []
+
+
+async def test_a_stream_that_failed_before_any_audio_is_an_error_not_silence() -> None:
+    """A failure stays a failure (Home Assistant reports it) rather than silence."""
+    async with serve_fake() as server, server.client() as client:
+        await client.write_event(SynthesizeStart().event())
+        await client.write_event(SynthesizeChunk(text="FAIL at once.").event())
+        await client.write_event(SynthesizeStop().event())
+        events = await read_until(client, "synthesize-stopped")
+    assert types(events) == ["error", "synthesize-stopped"]
 
 
 async def test_a_stalled_reader_is_dropped_and_its_work_stops() -> None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import json
 import socket
+import subprocess
 import time
 from pathlib import Path
 from typing import Iterator, List
@@ -12,6 +13,8 @@ from typing import Iterator, List
 import pytest
 from wyoming.info import Describe
 from wyoming.tts import Synthesize, SynthesizeChunk, SynthesizeStart, SynthesizeStop
+
+from wyoming_polytts.launch import free_port, server_command
 
 from .helpers import RunningServer, collect, describe, read_event, serve_for_tests
 
@@ -173,3 +176,22 @@ async def test_a_client_that_stops_reading_is_dropped(strict_server: RunningServ
         await client.write_event(Synthesize(text="Others are served.").event())
         assert "error" not in (await collect(client, "audio-stop")).types()
     stalled.close()
+
+
+@pytest.mark.timeout(120)
+@pytest.mark.parametrize("held", ["wyoming", "http"])
+def test_a_port_in_use_ends_the_start_at_once(data_dir: Path, held: str) -> None:
+    """The server says the port is in use and exits non-zero, before any model loads."""
+    with socket.create_server(("127.0.0.1", 0)) as holder:
+        port = holder.getsockname()[1]
+        ports = {"wyoming": free_port(), "http": free_port(), held: port}
+        command = server_command(
+            f"tcp://127.0.0.1:{ports['wyoming']}",
+            data_dir,
+            ["--http-uri", f"http://127.0.0.1:{ports['http']}", "--no-download"],
+        )
+        ended = subprocess.run(command, capture_output=True, text=True, timeout=100)
+    assert ended.returncode != 0
+    assert f"127.0.0.1:{port}: the port is already in use" in ended.stderr
+    assert "Traceback" not in ended.stderr
+    assert "Kokoro model loaded" not in ended.stderr  # nothing was loaded or warmed up

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import errno
 import logging
 import os
 from functools import partial
@@ -11,7 +12,7 @@ from typing import List, Optional, Sequence, Tuple
 from urllib.parse import urlparse
 
 from aiohttp import web
-from wyoming.server import AsyncServer
+from wyoming.server import AsyncServer, HandlerFactory
 
 from . import __version__, addon, transcriber
 from .background import Supervisor
@@ -29,7 +30,7 @@ from .pipeline import SpeechPipeline
 from .presets import PresetStore
 from .registry import PromptLimits, VoiceRegistry
 from .scheduler import Scheduler
-from .server import ConnectionLimits, PolyTtsEventHandler, ServiceContext, StdioServer
+from .server import ConnectionLimits, PolyTtsEventHandler, ServiceContext, StdioServer, TcpServer
 from .settings import Settings, parse_settings
 from .text import ClausePolicy
 from .transcriber import Transcriber
@@ -83,7 +84,18 @@ async def serve(settings: Settings) -> None:
         ),
     )
     server = _wyoming_server(settings.uri)
+    handler_factory = partial(PolyTtsEventHandler, context)
     jobs = Supervisor()
+    # Both ports are bound before any model loads: a port in use ends the start at once.
+    try:
+        await _listen(server, handler_factory, settings.uri)
+        admin, admin_context = await _start_admin(
+            settings, registry, catalog, pipeline, lexicon, presets, jobs, clones
+        )
+    except StartError:
+        await server.stop()
+        scheduler.shutdown()
+        raise
     jobs.start(
         "kokoro",
         _load(scheduler, engine, _warm_up_voice(catalog, engine)),
@@ -93,9 +105,6 @@ async def serve(settings: Settings) -> None:
         "zipvoice",
         _prepare_clones(settings, clones, scheduler, catalog),
         on_failure=partial(_clones_failed, catalog, clones),
-    )
-    admin, admin_context = await _start_admin(
-        settings, registry, catalog, pipeline, lexicon, presets, jobs, clones
     )
     if admin_context is not None:
         jobs.start(
@@ -110,7 +119,7 @@ async def serve(settings: Settings) -> None:
         jobs.start("supervisor-discovery", _supervisor_discovery(settings))
     _LOGGER.info("Listening on %s (default voice %s)", settings.uri, catalog.default().name)
     try:
-        await server.run(partial(PolyTtsEventHandler, context))
+        await server.run(handler_factory)
     finally:
         await jobs.stop()
         if admin is not None:
@@ -236,7 +245,11 @@ async def _start_admin(
     )
     runner = web.AppRunner(create_app(context), access_log=None)
     await runner.setup()
-    await web.TCPSite(runner, parsed.hostname, parsed.port).start()
+    try:
+        await web.TCPSite(runner, parsed.hostname, parsed.port).start()
+    except OSError as err:
+        await runner.cleanup()
+        raise StartError(_cannot_listen(settings.http_uri, err)) from None
     _LOGGER.info(
         "Admin page on %s, OpenAI-style speech at %s/v1/audio/speech (%s), API docs at %s/docs",
         settings.http_uri,
@@ -277,9 +290,33 @@ def _transcriber(settings: Settings) -> Optional[Transcriber]:
     return Transcriber(folder, device=settings.device, threads=settings.threads)
 
 
+class StartError(Exception):
+    """The server cannot start (a port in use, say); the message says why, in one line."""
+
+
 def _wyoming_server(uri: str) -> AsyncServer:
     """The Wyoming server for `uri`; over stdio too, every connection limit applies."""
-    return StdioServer() if urlparse(uri).scheme == "stdio" else AsyncServer.from_uri(uri)
+    parsed = urlparse(uri)
+    if parsed.scheme == "stdio":
+        return StdioServer()
+    if parsed.scheme == "tcp" and parsed.hostname is not None and parsed.port is not None:
+        return TcpServer(parsed.hostname, parsed.port)
+    return AsyncServer.from_uri(uri)
+
+
+async def _listen(server: AsyncServer, handler_factory: HandlerFactory, uri: str) -> None:
+    """Bind a TCP server's port now (the others bind when they run)."""
+    if isinstance(server, TcpServer):
+        try:
+            await server.listen(handler_factory)
+        except OSError as err:
+            raise StartError(_cannot_listen(uri, err)) from None
+
+
+def _cannot_listen(uri: str, err: OSError) -> str:
+    if err.errno == errno.EADDRINUSE:
+        return f"Cannot listen on {uri}: the port is already in use (is the server running?)"
+    return f"Cannot listen on {uri}: {err.strerror or err}"
 
 
 def _zeroconf_announcer(settings: Settings) -> Optional[ZeroconfAnnouncer]:
@@ -342,8 +379,12 @@ def main(argv: Optional[Sequence[str]] = None) -> None:
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
     )
     _LOGGER.info("wyoming-polytts %s", __version__)
-    with contextlib.suppress(KeyboardInterrupt):
-        asyncio.run(serve(settings))
+    try:
+        with contextlib.suppress(KeyboardInterrupt):
+            asyncio.run(serve(settings))
+    except StartError as err:
+        _LOGGER.error("%s", err)
+        raise SystemExit(1) from None
 
 
 if __name__ == "__main__":

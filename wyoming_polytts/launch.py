@@ -9,7 +9,7 @@ import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import BinaryIO, Dict, Optional, Sequence, Tuple, Union, cast
+from typing import BinaryIO, Dict, List, Optional, Sequence, Tuple, Union, cast
 
 from wyoming.client import AsyncClient, AsyncTcpClient
 from wyoming.event import read_event, write_event
@@ -57,6 +57,21 @@ class RunningServer:
         return int(self.process.returncode)
 
 
+def server_command(uri: str, data_dir: Path, extra_args: Sequence[str] = ()) -> List[str]:
+    """The command line that starts the server, as `script/run` does (with debug logs)."""
+    return [
+        sys.executable,
+        "-m",
+        "wyoming_polytts",
+        "--uri",
+        uri,
+        "--data-dir",
+        str(data_dir),
+        "--debug",
+        *extra_args,
+    ]
+
+
 def start_server(
     data_dir: Path,
     log_path: Path,
@@ -77,20 +92,12 @@ def start_server(
     if "--no-http" not in extra_args and "--http-uri" not in extra_args:
         http_url = f"http://127.0.0.1:{free_port()}"
         extra_args = ["--http-uri", http_url, *extra_args]
-    command = [
-        sys.executable,
-        "-m",
-        "wyoming_polytts",
-        "--uri",
-        uri,
-        "--data-dir",
-        str(data_dir),
-        "--debug",
-        *extra_args,
-    ]
     log_file = open(log_path, "wb")  # noqa: SIM115 - closed with the process
     process = subprocess.Popen(
-        command, stdout=log_file, stderr=subprocess.STDOUT, env={**os.environ, **(env or {})}
+        server_command(uri, data_dir, extra_args),
+        stdout=log_file,
+        stderr=subprocess.STDOUT,
+        env={**os.environ, **(env or {})},
     )
     server = RunningServer(
         process=process, uri=uri, log_path=log_path, port=port, http_url=http_url

@@ -3,26 +3,37 @@
 Each connection has two tasks. The reader takes frames (with limits and an idle timeout) and
 turns each request into an entry of one ordered outbox: an event (`info`, `error`) or an
 answer (an async generator of events). The sender is the only writer of the socket: it sends
-the outbox in order, so no event ever lands inside another answer. A write that times out
-aborts the transport; the connection ends when either task ends. When the client has only
-closed its sending side, what it asked for is still answered before the connection closes.
+the outbox in order, so no event ever lands inside another answer. One exception to the order:
+`info` asked for while a stream is open leaves at the first moment no audio is under way (while
+the stream waits for text, or after the current sentence's `audio-stop`), since the client may
+wait for it before it ends the stream. A write that times out aborts the transport; the
+connection ends when either task ends. When the client has only closed its sending side, what
+it asked for is still answered before the connection closes. A connection is closed once what
+was sent has reached the client; a client that does not take it within the write timeout is
+reset, so a client that never reads cannot hold a connection (and the kernel's buffer) open.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import fcntl
 import logging
 import socket
+import struct
 import sys
+import termios
+from collections import deque
 from dataclasses import dataclass, field
-from typing import AsyncGenerator, Dict, List, Optional, Union
+from functools import partial
+from typing import AsyncGenerator, Awaitable, Deque, Dict, List, Optional, TypeVar, Union
 
+import numpy as np
 from wyoming.audio import AudioChunk, AudioStart, AudioStop
 from wyoming.error import Error
 from wyoming.event import Event, async_get_stdin, async_write_event
 from wyoming.info import Describe
-from wyoming.server import AsyncEventHandler, AsyncStdioServer, HandlerFactory
+from wyoming.server import AsyncEventHandler, AsyncStdioServer, AsyncTcpServer, HandlerFactory
 from wyoming.tts import (
     Synthesize,
     SynthesizeChunk,
@@ -37,6 +48,7 @@ from .engines.base import SynthesisError
 from .frames import FrameError, FrameLimits, read_frame
 from .pipeline import PieceFeed, Pieces, SpeechPipeline
 from .scheduler import SchedulerBusy
+from .settings import CLOSE_POLL_SECONDS, SILENT_ANSWER_SECONDS
 from .speech.pieces import SSML_ROOT, ssml_pieces, text_pieces
 from .speech.pieces import client_text as _text_of
 from .speech.pieces import is_ssml as _is_ssml
@@ -48,6 +60,7 @@ _LOGGER = logging.getLogger(__name__)
 
 Answer = AsyncGenerator[Event, None]
 Outgoing = Union[Event, Answer]
+T = TypeVar("T")
 
 
 class RequestError(Exception):
@@ -126,6 +139,9 @@ class PolyTtsEventHandler(AsyncEventHandler):
         _limit_send_buffer(writer)
         self._context = context
         self._outbox: asyncio.Queue[Optional[Outgoing]] = asyncio.Queue()
+        self._urgent: Deque[Event] = deque()  # sent as soon as no audio is under way
+        self._urgent_posted = asyncio.Event()
+        self._in_audio = False  # the sender is between an `audio-start` and its `audio-stop`
         self._answering = False
         self._stream: Optional[_OpenStream] = None
 
@@ -147,7 +163,7 @@ class PolyTtsEventHandler(AsyncEventHandler):
             except Exception:  # noqa: BLE001 - one broken connection must not stop the server
                 _LOGGER.exception("Unexpected failure while answering a client")
             await self.disconnect()
-            self.writer.close()
+            await close_when_sent(self.writer, self._context.limits.write_seconds)
 
     async def _read_events(self, sending: asyncio.Task[None]) -> bool:
         """Handle frames until the input ends; False when the connection must end at once."""
@@ -193,7 +209,7 @@ class PolyTtsEventHandler(AsyncEventHandler):
 
     def _busy(self) -> bool:
         """Whether an answer is in progress that does not wait for the client's text."""
-        if not self._outbox.empty():
+        if not self._outbox.empty() or self._urgent:
             return True
         stream = self._stream
         return self._answering and not (stream is not None and stream.waits_for_text())
@@ -201,7 +217,7 @@ class PolyTtsEventHandler(AsyncEventHandler):
     async def handle_event(self, event: Event) -> bool:
         try:
             if Describe.is_type(event.type):
-                self._post(self._context.catalog.info().event())
+                self._post_info()
             elif Synthesize.is_type(event.type):
                 self._on_synthesize(Synthesize.from_event(event))
             elif SynthesizeStart.is_type(event.type):
@@ -244,8 +260,6 @@ class PolyTtsEventHandler(AsyncEventHandler):
                 )
             except SsmlError as err:
                 raise RequestError(str(err), "bad-ssml") from None
-            if not pieces:
-                raise RequestError("Nothing to say: the text has no words", "empty-text")
         except RequestError as err:
             self._refuse(err.text, err.code)
             self._post(AudioStop().event())
@@ -364,19 +378,60 @@ class PolyTtsEventHandler(AsyncEventHandler):
     def _post(self, outgoing: Outgoing) -> None:
         self._outbox.put_nowait(outgoing)
 
+    def _post_info(self) -> None:
+        """`info` after the answers asked before it; while a stream is open (its end is up to
+        the client, who may wait for `info` first), as soon as no audio is under way."""
+        info = self._context.catalog.info().event()
+        if self._stream is None:
+            self._post(info)
+        else:
+            self._urgent.append(info)
+            self._urgent_posted.set()
+
     async def _send_outbox(self) -> None:
-        """The only writer of this socket: events and answers, in the order they were asked."""
-        while (outgoing := await self._outbox.get()) is not None:
+        """The only writer of this socket: events and answers, in the order they were asked
+        (urgent events go between answers, or between an answer's audio streams)."""
+        while (outgoing := await self._meanwhile(self._outbox.get())) is not None:
             self._answering = True
             try:
                 if isinstance(outgoing, Event):
-                    await self.write_event(outgoing)
+                    await self._send(outgoing)
                 else:
                     async with contextlib.aclosing(outgoing) as events:
-                        async for event in events:
-                            await self.write_event(event)
+                        while (event := await self._meanwhile(_next_event(events))) is not None:
+                            await self._send(event)
             finally:
                 self._answering = False
+                self._in_audio = False
+
+    async def _meanwhile(self, next_one: Awaitable[T]) -> T:
+        """Await `next_one`; meanwhile, send urgent events unless audio is under way."""
+        if self._in_audio:
+            return await next_one
+        waiting = asyncio.ensure_future(next_one)
+        try:
+            while True:
+                while self._urgent:
+                    await self._send(self._urgent.popleft())
+                self._urgent_posted.clear()
+                if waiting.done():
+                    return waiting.result()
+                posted = asyncio.ensure_future(self._urgent_posted.wait())
+                try:
+                    await asyncio.wait({waiting, posted}, return_when=asyncio.FIRST_COMPLETED)
+                finally:
+                    posted.cancel()
+        finally:
+            if not waiting.done():  # stopped: the answer must be idle before it is closed
+                waiting.cancel()
+                await asyncio.wait({waiting})
+
+    async def _send(self, event: Event) -> None:
+        await self.write_event(event)
+        if AudioStart.is_type(event.type):
+            self._in_audio = True
+        elif AudioStop.is_type(event.type):
+            self._in_audio = False
 
     async def write_event(self, event: Event) -> None:
         """Send an event; a client that stops reading for `write_seconds` is cut off."""
@@ -389,12 +444,17 @@ class PolyTtsEventHandler(AsyncEventHandler):
                 "Dropping a client that stopped reading for %s s",
                 self._context.limits.write_seconds,
             )
-            self.writer.transport.abort()
+            _reset(self.writer)
             raise ConnectionResetError("the client stopped reading") from None
 
     async def _stream_answer(self, stream: _OpenStream) -> Answer:
-        """A streamed request: its pieces as they arrive, then `synthesize-stopped`."""
+        """A streamed request: its pieces as they arrive, then `synthesize-stopped`.
+
+        A stream with nothing to say and no error still carries one audio stream (silence):
+        Home Assistant builds its WAV from the first `audio-start` and fails without one.
+        """
         stream.answering = True
+        failed = False
         if stream.voice is None:
             yield stream.errors.pop(0)  # why nothing will be spoken, said at once
         else:
@@ -404,7 +464,11 @@ class PolyTtsEventHandler(AsyncEventHandler):
             async for event in speech:
                 if AudioStop.is_type(event.type):
                     stream.spoken += 1
+                failed = failed or Error.is_type(event.type)
                 yield event
+            if not (stream.spoken or failed or stream.errors):
+                for event in self._silence(stream.voice.engine.sample_rate, framed=True):
+                    yield event
         stream.draining = True
         async for _ in stream.feed:
             pass  # nothing more is spoken (after a failure): wait for the end of the request
@@ -424,22 +488,23 @@ class PolyTtsEventHandler(AsyncEventHandler):
         Every piece is sent at `voice`'s rate, whichever voice (SSML `voice`) spoke it.
         """
         rate = voice.engine.sample_rate
-        start = AudioStart(rate=rate, width=SAMPLE_WIDTH, channels=CHANNELS).event()
         if not frame_each_piece:
-            yield start
+            yield _audio_start(rate)
         try:
             spoken = self._context.pipeline.speak(voice, pieces, client=self, voices=voices)
+            parts = 0
             async with contextlib.aclosing(spoken):
                 async for part in spoken:
+                    parts += 1
                     if frame_each_piece and part.first:
-                        yield start
-                    samples = resample(part.samples, part.rate, rate)
-                    for pcm in iter_chunks(to_pcm16(samples), self._context.samples_per_chunk):
-                        yield AudioChunk(
-                            rate=rate, width=SAMPLE_WIDTH, channels=CHANNELS, audio=pcm
-                        ).event()
+                        yield _audio_start(rate)
+                    for event in self._chunks(resample(part.samples, part.rate, rate), rate):
+                        yield event
                     if frame_each_piece and part.last:
                         yield AudioStop().event()
+            if not (parts or frame_each_piece):  # nothing to say: silence, valid audio
+                for event in self._silence(rate, framed=False):
+                    yield event
         except SynthesisError as err:
             yield _error(str(err), "synthesis-failed")
         except SchedulerBusy as err:
@@ -449,6 +514,21 @@ class PolyTtsEventHandler(AsyncEventHandler):
             yield _error(f"Synthesis failed: {err}", "synthesis-failed")
         if not frame_each_piece:
             yield AudioStop().event()
+
+    def _chunks(self, samples: np.ndarray, rate: int) -> List[Event]:
+        """`audio-chunk` events of float samples at `rate`."""
+        return [
+            AudioChunk(rate=rate, width=SAMPLE_WIDTH, channels=CHANNELS, audio=pcm).event()
+            for pcm in iter_chunks(to_pcm16(samples), self._context.samples_per_chunk)
+        ]
+
+    def _silence(self, rate: int, framed: bool) -> List[Event]:
+        """The answer to a text with nothing to say: a moment of silence (inside its own
+        `audio-start`/`audio-stop` when `framed`). Clients get valid audio: Home Assistant's
+        streaming path builds its WAV from `audio-start`, its one-shot path from the first
+        `audio-chunk`."""
+        chunks = self._chunks(np.zeros(int(SILENT_ANSWER_SECONDS * rate), np.float32), rate)
+        return [_audio_start(rate), *chunks, AudioStop().event()] if framed else chunks
 
 
 class StdioServer(AsyncStdioServer):
@@ -481,6 +561,85 @@ def _limit_send_buffer(writer: asyncio.StreamWriter) -> None:
     if sock is not None:
         with contextlib.suppress(OSError):
             sock.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, SEND_BUFFER_BYTES)
+
+
+async def close_when_sent(writer: asyncio.StreamWriter, seconds: float) -> None:
+    """Close once what was written has reached the client; reset it after `seconds`.
+
+    A plain close would leave the unsent data with the kernel, which keeps the connection
+    (and its buffer) for as long as a client that never reads keeps acknowledging probes.
+    """
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + seconds
+    try:
+        while _unsent_bytes(writer) and loop.time() < deadline:
+            await asyncio.sleep(CLOSE_POLL_SECONDS)
+    finally:  # cancelled too (the server stops): the connection never stays open
+        if _unsent_bytes(writer):
+            _LOGGER.info("Resetting a connection whose client did not take its data")
+            _reset(writer)
+        else:
+            writer.close()
+
+
+def _unsent_bytes(writer: asyncio.StreamWriter) -> int:
+    """Bytes written that the client has not acknowledged yet: in the transport's buffer and,
+    on Linux, in the socket's send queue (SIOCOUTQ)."""
+    transport = writer.transport
+    if transport.is_closing():
+        return 0
+    queued = transport.get_write_buffer_size()
+    sock = writer.get_extra_info("socket")
+    if sock is not None:
+        with contextlib.suppress(OSError, AttributeError):
+            queue = fcntl.ioctl(sock.fileno(), termios.TIOCOUTQ, struct.pack("i", 0))
+            queued += struct.unpack("i", queue)[0]
+    return queued
+
+
+def _reset(writer: asyncio.StreamWriter) -> None:
+    """End the connection at once: a TCP reset, and the kernel drops what it still holds."""
+    sock = writer.get_extra_info("socket")
+    if sock is not None:
+        with contextlib.suppress(OSError):
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+    writer.transport.abort()
+
+
+class TcpServer(AsyncTcpServer):
+    """Wyoming over TCP, with the port bound by `listen` before anything else starts, so a
+    port in use is known at once (`run` binds it only if `listen` was not called)."""
+
+    async def listen(self, handler_factory: HandlerFactory) -> None:
+        """Bind the port and accept connections; raises `OSError` (a port in use, say)."""
+        self._server = await asyncio.start_server(
+            partial(self._handler_callback, handler_factory), host=self.host, port=self.port
+        )
+
+    async def run(self, handler_factory: HandlerFactory) -> None:
+        if self._server is None:
+            await self.listen(handler_factory)
+        assert self._server is not None
+        self._register_stop_signal()
+        try:
+            await self._server.serve_forever()
+        except asyncio.CancelledError:
+            if not self._stop_requested:  # the stop signal closed the server: a normal end
+                raise
+        finally:
+            self._unregister_stop_signal()
+
+
+async def _next_event(events: Answer) -> Optional[Event]:
+    """The answer's next event; None at its end."""
+    try:
+        return await events.__anext__()
+    except StopAsyncIteration:
+        return None
+
+
+def _audio_start(rate: int) -> Event:
+    return AudioStart(rate=rate, width=SAMPLE_WIDTH, channels=CHANNELS).event()
 
 
 def _error(text: str, code: str) -> Event:

@@ -44,6 +44,13 @@ MAX_AUDIO_CHANNELS = 8  # 7.1 surround; every recording is mixed to mono anyway
 MAX_AUDIO_SAMPLES = 16_000_000
 DECODE_BLOCK_FRAMES = 32_768  # frames decoded at a time: 1 MiB of float32 at 8 channels
 
+# A text with nothing to say (only spaces, dots, emoji or Markdown) is answered with this much
+# silence: audio every client and decoder accepts (an MP3 or Opus file without a frame is not).
+SILENT_ANSWER_SECONDS = 0.1
+# How often a connection that is being closed checks whether what it sent has reached the
+# client (it waits at most --write-timeout, then resets the connection).
+CLOSE_POLL_SECONDS = 0.02
+
 
 @dataclass(frozen=True)
 class Settings:
@@ -345,7 +352,8 @@ def build_parser() -> argparse.ArgumentParser:
         "--write-timeout",
         type=_positive_seconds,
         default=30.0,
-        help="seconds a client may stop reading before it is dropped (default: %(default)s)",
+        help="seconds a client may stop reading before it is dropped, also when its connection "
+        "is closed with audio it has not taken yet (default: %(default)s)",
     )
     parser.add_argument(
         "--threads",

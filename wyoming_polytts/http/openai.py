@@ -14,16 +14,19 @@ import asyncio
 import contextlib
 import logging
 from functools import partial
-from typing import Any, Dict, List, Optional, Tuple, Type, TypeVar
+from typing import Any, AsyncGenerator, AsyncIterator, Dict, List, Optional, Tuple, Type, TypeVar
 
+import numpy as np
 from aiohttp import web
 from pydantic import BaseModel, ValidationError
 
 from ..audio import resample
 from ..engines.base import SynthesisError, VoiceSpec
 from ..engines.zipvoice import ATTRIBUTION, CloneSettings, PromptAudio
+from ..pipeline import SpokenPiece
 from ..registry import ClonedVoice
 from ..scheduler import SchedulerBusy
+from ..settings import SILENT_ANSWER_SECONDS
 from ..speech.pieces import client_text, text_pieces
 from ..speech.ssml import SsmlError
 from ..text import Piece
@@ -220,9 +223,9 @@ async def _speak(
     whole: List[bytes] = []
     produced = 0
     try:
-        async with contextlib.aclosing(spoken):
-            async for part in spoken:
-                samples = resample(part.samples, part.rate, rate)
+        parts = contextlib.aclosing(_or_silence(spoken, rate))
+        async with contextlib.aclosing(spoken), parts as audio:
+            async for samples in audio:
                 if limit is not None:
                     samples = samples[: limit - produced]
                 produced += len(samples)
@@ -251,12 +254,25 @@ async def _speak(
     if not body.stream:
         content_type = FORMATS[body.response_format].content_type
         return web.Response(body=b"".join(whole) + tail, headers={"Content-Type": content_type})
-    if response is None:  # nothing was said (only silence or symbols): an empty file
+    if response is None:  # not one part was sent (the client left at once)
         response = await _start(request, body.response_format)
     with contextlib.suppress(ConnectionError):
         await _send(request, response, tail, context.write_seconds)
         await response.write_eof()
     return response
+
+
+async def _or_silence(
+    spoken: AsyncIterator[SpokenPiece], rate: int
+) -> AsyncGenerator[np.ndarray, None]:
+    """The samples of each part at `rate`; a moment of silence when there is nothing to say
+    (only spaces, dots, symbols or emoji), so the answer is a file every decoder plays."""
+    parts = 0
+    async for part in spoken:
+        parts += 1
+        yield resample(part.samples, part.rate, rate)
+    if not parts:
+        yield np.zeros(int(SILENT_ANSWER_SECONDS * rate), np.float32)
 
 
 async def _send(
@@ -320,9 +336,7 @@ def _pieces(context: AdminContext, text: str) -> Tuple[List[Piece], Dict[str, Vo
         )
     except SsmlError as err:
         raise ApiError(400, str(err), "invalid_ssml", "input") from None
-    if not pieces:
-        raise ApiError(400, "Nothing to say: the input has no words", "empty_input", "input")
-    return pieces, voices
+    return pieces, voices  # none (nothing to say): the answer is a moment of silence
 
 
 def _check_model(model: str, engine: Optional[str] = None) -> None:

@@ -254,7 +254,7 @@ async function savePreset(event) {
       ? await api("PUT", `api/presets/${encodeURIComponent(name)}`, body)
       : await api("POST", "api/presets", { name, ...body });
     editingPreset = saved.name;
-    $("builder-ok").textContent = `Saved the preset ${saved.name}: reload the Wyoming integration in Home Assistant to choose it.`;
+    $("builder-ok").textContent = `Saved the preset ${saved.name}: Home Assistant lists it within 30 s (2026.9 and later; on older releases, reload the Wyoming integration).`;
     await loadVoices();
   } catch (error) {
     $("builder-error").textContent = error.message;
