@@ -13,6 +13,7 @@ from wyoming.info import Describe
 from wyoming.tts import Synthesize, SynthesizeChunk, SynthesizeStart, SynthesizeStop
 
 from wyoming_polytts.server import ConnectionLimits
+from wyoming_polytts.settings import MAX_TEXT_CHARS
 
 from .fake_engine import RATE, StreamingFakeEngine, read_until, serve_fake, types
 
@@ -185,7 +186,7 @@ async def test_a_malformed_synthesize_is_ended() -> None:
     async with serve_fake() as server, server.client() as client:
         await client.write_event(Event(type="synthesize", data={"voice": {"name": "fake_one"}}))
         assert types(await read_until(client, "audio-stop")) == ["error", "audio-stop"]
-        await client.write_event(Synthesize(text="x" * 20_000).event())
+        await client.write_event(Synthesize(text="x" * (MAX_TEXT_CHARS + 1)).event())
         refused = await read_until(client, "audio-stop")
     assert types(refused) == ["error", "audio-stop"]
     assert refused[0].data["code"] == "text-too-long"
