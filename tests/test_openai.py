@@ -21,11 +21,11 @@ from aiohttp.test_utils import TestServer
 from wyoming.tts import Synthesize, SynthesizeVoice
 
 from wyoming_polytts.engines.zipvoice import PromptAudio
+from wyoming_polytts.http import openai as openai_module
 from wyoming_polytts.http.app import create_app
 from wyoming_polytts.http.auth import Guard
 from wyoming_polytts.http.download import UrlCache
 from wyoming_polytts.http.encoder import FORMATS
-from wyoming_polytts.http import openai as openai_module
 from wyoming_polytts.http.openai import MODELS
 from wyoming_polytts.http.prompts import PromptCache
 from wyoming_polytts.presets import PresetStore

@@ -131,7 +131,11 @@ def test_a_long_sentence_is_cut_at_its_last_clause_mark_before_the_cap() -> None
 def test_a_long_sentence_without_clauses_is_cut_at_its_last_space() -> None:
     text = "word " * 200 + "end."
     pieces = split_text(text, WHOLE)
-    assert [len(piece.text) for piece in pieces] == [349, 349, 304]  # 70 + 70 + 60 words and the end
+    assert [len(piece.text) for piece in pieces] == [
+        349,
+        349,
+        304,
+    ]  # 70 + 70 + 60 words and the end
     assert [piece.pause for piece in pieces] == [WORD_PAUSE, WORD_PAUSE, SENTENCE_PAUSE]
     assert _words(pieces) == text.split()
 

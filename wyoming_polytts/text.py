@@ -144,9 +144,9 @@ def _word_cut(
 
 
 def cap_text(text: str, limit: int = MAX_PIECE_CHARS) -> List[Tuple[str, float]]:
-    """`text` in consecutive parts of at most `limit` characters, each with the pause its cut
-    takes (the last part's is `SENTENCE_PAUSE`); joined, the parts are `text` again (but for
-    the phoneme runs split as said below).
+    """`text` in consecutive parts of at most `limit` characters (not counting the spaces
+    around them), each with the pause its cut takes (the last part's is `SENTENCE_PAUSE`);
+    joined, the parts are `text` again (but for the phoneme runs split as said below).
 
     Each cut is the last sentence end before the limit, else the last clause mark, else the
     last space, else the limit itself (a word longer than a piece). Phonemes marked for the
@@ -158,8 +158,12 @@ def cap_text(text: str, limit: int = MAX_PIECE_CHARS) -> List[Tuple[str, float]]
     runs = [(match.start(), match.end()) for match in _PHONEME_RUN.finditer(text)]
     parts: List[Tuple[str, float]] = []
     position = 0
-    while len(text) - position > limit:
-        cut, pause = _best_cut(text, position, limit, runs)
+    while True:
+        spaces = _SPACE.match(text, position)
+        begin = spaces.end() if spaces else position
+        if len(text) - begin <= limit:
+            break
+        cut, pause = _best_cut(text, begin, limit, runs)
         parts.append((text[position:cut], pause))
         position = cut
     parts.append((text[position:], SENTENCE_PAUSE))
