@@ -5,7 +5,8 @@ from __future__ import annotations
 import asyncio
 import socket
 import struct
-from typing import List
+import threading
+from typing import Any, Callable, List
 
 import numpy as np
 import pytest
@@ -14,8 +15,11 @@ from wyoming.event import Event, write_event
 from wyoming.info import Describe
 from wyoming.tts import Synthesize, SynthesizeChunk, SynthesizeStart, SynthesizeStop
 
+from wyoming_polytts import server as server_module
 from wyoming_polytts.presets import MIN_SPEED
 from wyoming_polytts.server import ConnectionLimits
+from wyoming_polytts.settings import MAX_PIECE_CHARS, MAX_TEXT_CHARS
+from wyoming_polytts.text import SentenceStream
 
 from .fake_engine import RATE, StreamingFakeEngine, read_until, serve_fake, types
 
@@ -306,7 +310,7 @@ async def test_a_malformed_synthesize_is_ended() -> None:
     async with serve_fake() as server, server.client() as client:
         await client.write_event(Event(type="synthesize", data={"voice": {"name": "fake_one"}}))
         assert types(await read_until(client, "audio-stop")) == ["error", "audio-stop"]
-        await client.write_event(Synthesize(text="x" * 20_000).event())
+        await client.write_event(Synthesize(text="x" * (MAX_TEXT_CHARS + 1)).event())
         refused = await read_until(client, "audio-stop")
     assert types(refused) == ["error", "audio-stop"]
     assert refused[0].data["code"] == "text-too-long"
@@ -485,3 +489,150 @@ async def test_streamed_text_frames_each_sentence_once_however_many_stretches() 
     kinds = [kind for kind in types(events) if kind != "audio-chunk"]
     assert kinds == ["audio-start", "audio-stop"] * 2 + ["synthesize-stopped"]
     assert len(engine.stretches_made) == 8
+
+
+# -- long texts: short engine calls, off the event loop, the whole-text limit -----------------
+
+STORY = "The story goes on and on, as stories do. " * 300  # 12,300 characters
+
+
+async def until(condition: Callable[[], bool], timeout: float = 10.0) -> None:
+    """Wait for `condition` (fails the test after `timeout`)."""
+
+    async def poll() -> None:
+        while not condition():
+            await asyncio.sleep(0.005)
+
+    await asyncio.wait_for(poll(), timeout)
+
+
+async def test_a_text_without_sentence_ends_is_spoken_in_short_calls_between_others() -> None:
+    """`"Dr. " * 2500` has no sentence end: it was one engine call of about 30 s that the
+    scheduler cannot interrupt, and a one-word request on another connection waited for it."""
+    async with serve_fake() as server:
+        engine = server.engine
+        engine.seconds_per_char = 0.0005
+        engine.gate.clear()  # every call waits until the short request is queued
+        async with server.client() as long_client, server.client() as short_client:
+            await long_client.write_event(Synthesize(text="Dr. " * 2500).event())
+            long_answer = asyncio.create_task(read_until(long_client, "audio-stop"))
+            await until(lambda: engine.running == 1)
+            queued = server.scheduler._queued
+            await short_client.write_event(Synthesize(text="Hello.").event())
+            await until(lambda: server.scheduler._queued > queued)  # its turn is taken
+            engine.gate.set()
+            short = await read_until(short_client, "audio-stop")
+            long = await long_answer
+    assert "error" not in types(short) + types(long)
+    assert all(len(call) <= MAX_PIECE_CHARS for call in engine.calls)
+    assert len(engine.calls) > 10_000 // MAX_PIECE_CHARS
+    assert engine.calls.index("Hello.") <= 2  # after the call running and one queued
+    long_calls = [call for call in engine.calls if call != "Hello."]
+    assert " ".join(long_calls).replace(".", "").split() == ["Doctor"] * 2500
+
+
+def _blocking(
+    original: Callable[..., Any],
+    entered: threading.Event,
+    release: threading.Event,
+    released: List[bool],
+) -> Callable[..., Any]:
+    """`original`, first waiting (at most 5 s) until the test sets `release`."""
+
+    def run(*args: Any, **kwargs: Any) -> Any:
+        entered.set()
+        released.append(release.wait(timeout=5))
+        return original(*args, **kwargs)
+
+    return run
+
+
+@pytest.mark.parametrize("where", ["split", "streamed split", "normalization"])
+async def test_text_is_cut_and_normalized_off_the_event_loop(
+    monkeypatch: pytest.MonkeyPatch, where: str
+) -> None:
+    """`describe` on another connection is answered while a text is being cut or normalized
+    (a 10,000-character text held the event loop 0.25 s; Home Assistant waits 1 s for info)."""
+    entered, release, released = threading.Event(), threading.Event(), []  # type: ignore[var-annotated]
+    async with serve_fake() as server:
+        pipeline = server.context.pipeline
+        if where == "split":
+            blocked = _blocking(server_module.text_pieces, entered, release, released)
+            monkeypatch.setattr(server_module, "text_pieces", blocked)
+        elif where == "streamed split":
+            blocked = _blocking(SentenceStream.add, entered, release, released)
+            monkeypatch.setattr(SentenceStream, "add", blocked)
+        else:
+            blocked = _blocking(pipeline.spoken_text, entered, release, released)
+            monkeypatch.setattr(pipeline, "spoken_text", blocked)
+        async with server.client() as talker, server.client() as other:
+            if where == "streamed split":
+                await talker.write_event(SynthesizeStart().event())
+                await talker.write_event(SynthesizeChunk(text="A long text. ").event())
+                await talker.write_event(SynthesizeStop().event())
+            else:
+                await talker.write_event(Synthesize(text="A long text.").event())
+            assert await asyncio.to_thread(entered.wait, 5)
+            await other.write_event(Describe().event())
+            assert types(await read_until(other, "info")) == ["info"]
+            release.set()  # only now may the text be cut or normalized
+            last = "synthesize-stopped" if where == "streamed split" else "audio-stop"
+            answer = await read_until(talker, last)
+    assert released[0] is True  # the describe was answered while the text was held
+    assert "audio-chunk" in types(answer)
+    assert server.engine.calls == ["A long text."]
+
+
+async def test_a_long_message_streamed_as_home_assistant_sends_it_is_spoken() -> None:
+    """Home Assistant sends a `tts.speak` message as one chunk, then repeats it whole as
+    `synthesize`: 12,324 characters got two errors (one saying "the rest is not spoken") and
+    no speech."""
+    async with serve_fake() as server, server.client() as client:
+        server.engine.seconds_per_char = 0.0005
+        await client.write_event(SynthesizeStart().event())
+        await client.write_event(SynthesizeChunk(text=STORY).event())
+        await client.write_event(Synthesize(text=STORY).event())
+        await client.write_event(SynthesizeStop().event())
+        events = await read_until(client, "synthesize-stopped")
+    assert "error" not in types(events)
+    assert " ".join(server.engine.calls).split() == STORY.split()
+    assert all(len(call) <= MAX_PIECE_CHARS for call in server.engine.calls)
+
+
+async def test_a_stream_over_the_limit_says_once_exactly_what_is_spoken() -> None:
+    limits = ConnectionLimits(text_chars=len(STORY) // 2)
+    async with serve_fake(limits) as server, server.client() as client:
+        server.engine.seconds_per_char = 0.0005
+        # As Home Assistant: the message in one chunk, then whole: nothing can be spoken.
+        await client.write_event(SynthesizeStart().event())
+        await client.write_event(SynthesizeChunk(text=STORY).event())
+        await client.write_event(Synthesize(text=STORY).event())
+        await client.write_event(SynthesizeStop().event())
+        refused = await read_until(client, "synthesize-stopped")
+        # As a language model: word by word, until the limit.
+        await client.write_event(SynthesizeStart().event())
+        words = STORY.split(" ")
+        for word in words:
+            await client.write_event(SynthesizeChunk(text=word + " ").event())
+        await client.write_event(Synthesize(text=STORY).event())
+        await client.write_event(SynthesizeStop().event())
+        cut = await read_until(client, "synthesize-stopped")
+    errors = [event.data for event in refused if event.type == "error"]
+    assert [error["code"] for error in errors] == ["text-too-long"]
+    assert "none of it is spoken" in errors[0]["text"]
+    assert "audio-chunk" not in types(refused)
+    errors = [event.data for event in cut if event.type == "error"]
+    assert [error["code"] for error in errors] == ["text-too-long"]
+    spoken = " ".join(server.engine.calls)
+    said = int(errors[0]["text"].split("only its first ")[1].split()[0])
+    assert said <= limits.text_chars and spoken.split() == STORY[:said].split()
+    assert types(cut)[-2:] == ["error", "synthesize-stopped"]  # after the audio
+
+
+async def test_a_long_text_in_any_script_fits_in_a_frame() -> None:
+    """90,000 CJK characters are 270,000 bytes of UTF-8, more than the 256 KiB a frame's data
+    could hold."""
+    async with serve_fake() as server, server.client() as client:
+        server.engine.gate.clear()  # only the start of the answer matters here
+        await client.write_event(Synthesize(text="語" * 90_000).event())
+        assert types(await read_until(client, "audio-start")) == ["audio-start"]

@@ -10,6 +10,7 @@ import dataclasses
 import json
 import os
 import socket
+import threading
 from pathlib import Path
 from typing import AsyncIterator, Callable, Dict, List, Tuple
 
@@ -23,6 +24,7 @@ from aiohttp.test_utils import TestServer
 from wyoming.tts import Synthesize, SynthesizeVoice
 
 from wyoming_polytts.engines.zipvoice import PromptAudio, ZipVoiceEngine
+from wyoming_polytts.http import openai as openai_module
 from wyoming_polytts.http.app import create_app
 from wyoming_polytts.http.auth import Guard
 from wyoming_polytts.http.download import UrlCache, UrlPolicy
@@ -31,6 +33,7 @@ from wyoming_polytts.http.openai import MODELS
 from wyoming_polytts.http.prompts import PromptCache
 from wyoming_polytts.presets import PresetStore
 from wyoming_polytts.registry import VoiceRegistry
+from wyoming_polytts.settings import MAX_PIECE_CHARS, MAX_TEXT_CHARS, MAX_WHOLE_ANSWER_CHARS
 from wyoming_polytts.zipvoice_model import ZipVoiceFiles
 
 from .fake_engine import (
@@ -151,7 +154,7 @@ async def test_voices_and_models_are_listed(served: Served) -> None:
     [
         ({"voice": "nobody"}, "voice_not_found", "voice"),
         ({"input": ""}, "invalid_value", "input"),
-        ({"input": "x" * 10_001}, "input_too_long", "input"),
+        ({"input": "x" * (MAX_TEXT_CHARS + 1)}, "input_too_long", "input"),
         ({"response_format": "ogg"}, "invalid_value", "response_format"),
         ({"model": "whisper-1"}, "model_not_found", "model"),
         ({"model": "zipvoice"}, "model_mismatch", "voice"),
@@ -488,3 +491,53 @@ async def test_zipvoice_speech_checks_its_fields_before_it_touches_the_prompt(
         assert fetched == ["/voice.wav"]
         assert status == 422 and "model" in str(answer["error"]), answer
     assert running.engine.calls == []
+async def test_a_long_input_streams_in_short_calls_and_only_a_whole_answer_is_bounded(
+    served: Served,
+) -> None:
+    """Inputs up to --max-text (100,000 characters, about 2 hours) are spoken piece by piece;
+    an answer sent whole is held in memory until its end, so its input is held to less."""
+    running, url = served
+    running.engine.seconds_per_char = 0.0005
+    text = "Dr. " * (MAX_WHOLE_ANSWER_CHARS // 4 + 1)  # no sentence end the detector believes
+    with pytest.raises(openai.BadRequestError) as caught:
+        await sdk(url).audio.speech.create(
+            model="tts-1", voice="fake_one", input=text, extra_body={"stream": False}
+        )
+    assert caught.value.code == "input_too_long" and "stream: false" in caught.value.message
+    assert running.engine.calls == []
+    answer = await sdk(url).audio.speech.create(
+        model="tts-1", voice="fake_one", input=text, response_format="pcm"
+    )
+    assert len(decode_audio(answer.content, "pcm")) / RATE == pytest.approx(
+        spoken_seconds(running), abs=0.1
+    )
+    assert all(len(call) <= MAX_PIECE_CHARS for call in running.engine.calls)
+    words = " ".join(running.engine.calls).replace(".", "").split()
+    assert words == ["Doctor"] * (len(text) // 4)
+
+
+async def test_an_input_is_cut_off_the_event_loop(
+    served: Served, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A Wyoming `describe` is answered while an HTTP input is being cut into pieces."""
+    running, url = served
+    entered, release, released = threading.Event(), threading.Event(), []
+    cut = openai_module.text_pieces
+
+    def blocked(*args: object) -> object:
+        entered.set()
+        released.append(release.wait(timeout=5))
+        return cut(*args)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(openai_module, "text_pieces", blocked)
+    http = asyncio.create_task(
+        sdk(url).audio.speech.create(
+            model="tts-1", voice="fake_one", input="Hello there.", response_format="pcm"
+        )
+    )
+    assert await asyncio.to_thread(entered.wait, 5)
+    async with running.client() as client:
+        assert (await describe(client)).tts
+    release.set()
+    assert len((await http).content) > 0
+    assert released == [True]  # describe was answered while the input was held

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import threading
 
 import numpy as np
 import pytest
@@ -12,6 +13,8 @@ from wyoming_polytts.engines.base import SynthesisError, mark_phonemes
 from wyoming_polytts.pipeline import PieceFeed, SpeechPipeline
 from wyoming_polytts.presets import MAX_SPEED, MIN_SPEED, Preset
 from wyoming_polytts.scheduler import Scheduler
+from wyoming_polytts.settings import MAX_PIECE_CHARS
+from wyoming_polytts.speech.normalize import normalize
 from wyoming_polytts.text import Piece
 from wyoming_polytts.voices import Voice, VoiceCatalog
 
@@ -169,3 +172,42 @@ async def test_the_engine_speed_stays_within_bounds_when_every_rate_pushes_one_w
     finally:
         scheduler.shutdown()
     assert engine.speeds == [factor]
+async def test_a_piece_that_normalization_makes_too_long_is_spoken_in_short_calls() -> None:
+    """Normalization can make a text ten times longer (numbers read out): the engine is
+    given it in calls of at most MAX_PIECE_CHARS, spoken as one piece, in order."""
+    engine = StreamingFakeEngine(stretches=2)
+    scheduler = Scheduler(workers=2)
+    try:
+        pipeline = SpeechPipeline(scheduler)
+        voice = VoiceCatalog([engine]).resolve("fake_one")
+        text = "It is 123456789 now. " * 15  # 315 characters, over 2,000 once read out
+        assert len(text) <= MAX_PIECE_CHARS
+        speech = pipeline.speak(voice, [Piece(text), Piece("Then this.")], client="a")
+        spoken = [(s.piece.text, s.first, s.last) async for s in speech]
+    finally:
+        scheduler.shutdown()
+    *long, last = engine.calls
+    assert len(long) >= 5 and all(len(call) <= MAX_PIECE_CHARS for call in engine.calls)
+    assert " ".join(long).split() == normalize(text.strip(), "en-US").split()
+    assert last == "Then this."
+    stretches = [entry for entry in spoken if entry[0] == text]
+    assert len(stretches) == 2 * len(long)  # each call's two stretches, as one piece
+    assert [first for _, first, _ in stretches] == [True] + [False] * (len(stretches) - 1)
+    assert [end for _, _, end in stretches] == [False] * (len(stretches) - 1) + [True]
+    assert spoken[-2:] == [("Then this.", True, False), ("Then this.", False, True)]
+
+
+async def test_pieces_are_normalized_in_a_thread_not_on_the_event_loop(parts: tuple) -> None:
+    engine, pipeline, voice = parts
+    threads = []
+    normalized = pipeline.spoken_text
+
+    def recorded(text: str, languages: object) -> str:
+        threads.append(threading.current_thread())
+        return normalized(text, languages)  # type: ignore[arg-type]
+
+    pipeline.spoken_text = recorded
+    await pipeline.speak_all(voice, PIECES, client="a")
+    assert len(threads) == len(PIECES)
+    assert threading.main_thread() not in threads
+    assert len(engine.calls) == len(PIECES)

@@ -16,7 +16,7 @@ from wyoming.tts import Synthesize, SynthesizeChunk, SynthesizeStart, Synthesize
 
 from wyoming_polytts.launch import free_port, server_command
 
-from .helpers import RunningServer, collect, describe, read_event, serve_for_tests
+from .helpers import RunningServer, assert_speech, collect, describe, read_event, serve_for_tests
 
 LONG_TEXT = " ".join(f"This is sentence number {n} of a long answer." for n in range(1, 21))
 
@@ -88,18 +88,39 @@ async def test_unknown_events_are_ignored(strict_server: RunningServer) -> None:
 
 
 async def test_texts_over_the_limit_are_refused(strict_server: RunningServer) -> None:
+    """Over --max-text (2000 here; 100,000 by default) a request is refused once, with a
+    message that says exactly what is spoken, and still ended."""
     async with strict_server.client() as client:
         await client.write_event(Synthesize(text="word " * 1000).event())
         answer = await collect(client, "audio-stop")
         assert answer.types() == ["error", "audio-stop"]
         assert answer.events[0].data["code"] == "text-too-long"
+        assert "none of it is spoken" in answer.events[0].data["text"]
 
+        # As Home Assistant streams a message: one chunk, then the whole text again.
         await client.write_event(SynthesizeStart().event())
-        for _ in range(30):  # 3000 characters, in pieces, each short enough
-            await client.write_event(SynthesizeChunk(text="word " * 20).event())
+        await client.write_event(SynthesizeChunk(text="word " * 600).event())
+        await client.write_event(Synthesize(text="word " * 600).event())
         await client.write_event(SynthesizeStop().event())
         answer = await collect(client, "synthesize-stopped")
-        assert [e.data["code"] for e in answer.events if e.type == "error"] == ["text-too-long"]
+        errors = [event.data for event in answer.events if event.type == "error"]
+        assert [error["code"] for error in errors] == ["text-too-long"]  # said once
+        assert "none of it is spoken" in errors[0]["text"]
+        assert "audio-chunk" not in answer.types()
+
+        # Text within the limit is spoken; from the chunk that passes it on, nothing is.
+        await client.write_event(SynthesizeStart().event())
+        await client.write_event(SynthesizeChunk(text="Hello there. ").event())
+        await client.write_event(SynthesizeChunk(text="word " * 600).event())
+        await client.write_event(SynthesizeChunk(text="Goodbye. ").event())
+        await client.write_event(Synthesize(text="Hello there. " + "word " * 600).event())
+        await client.write_event(SynthesizeStop().event())
+        answer = await collect(client, "synthesize-stopped")
+        errors = [event.data for event in answer.events if event.type == "error"]
+        assert [error["code"] for error in errors] == ["text-too-long"]
+        assert "only its first 13 characters are spoken" in errors[0]["text"]
+        assert answer.types()[-2:] == ["error", "synthesize-stopped"]
+        assert_speech(answer.pcm(), 24000, 0.4, 2.0)  # "Hello there." alone
 
 
 async def test_idle_connections_are_closed(strict_server: RunningServer) -> None:

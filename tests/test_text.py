@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from typing import List
 
+from wyoming_polytts.engines.base import mark_phonemes, split_phonemes_runs
+from wyoming_polytts.settings import MAX_PIECE_CHARS
 from wyoming_polytts.text import (
     CLAUSE_PAUSE,
     SENTENCE_PAUSE,
@@ -11,6 +13,7 @@ from wyoming_polytts.text import (
     ClausePolicy,
     Piece,
     SentenceStream,
+    cap_text,
     clean_sentence,
     split_first_clause,
     split_sentences,
@@ -104,3 +107,93 @@ def test_a_streamed_first_clause_is_released_before_its_sentence_ends() -> None:
     assert stream.add(" be sunny. Later, it") == [Piece("it will be sunny.")]
     assert stream.add(" rains all day long, they say.") == []
     assert stream.finish() == [Piece("Later, it rains all day long, they say.")]
+
+
+# -- no piece is longer than MAX_PIECE_CHARS -----------------------------------------------
+
+
+def _words(pieces: List[Piece]) -> List[str]:
+    return " ".join(_texts(pieces)).split()
+
+
+def test_a_long_sentence_is_cut_at_its_last_clause_mark_before_the_cap() -> None:
+    clause = "the lights in the hall are on, "  # 31 characters
+    text = clause * 20 + "and that is all."
+    pieces = split_text(text, WHOLE)
+    assert all(len(piece.text) <= MAX_PIECE_CHARS for piece in pieces)
+    assert _words(pieces) == text.split()
+    cuts = pieces[:-1]
+    assert [len(piece.text) for piece in cuts] == [30 + 31 * 10] * len(cuts)  # 11 clauses
+    assert all(piece.text.endswith("on,") and piece.pause == CLAUSE_PAUSE for piece in cuts)
+    assert pieces[-1].pause == SENTENCE_PAUSE
+
+
+def test_a_long_sentence_without_clauses_is_cut_at_its_last_space() -> None:
+    text = "word " * 200 + "end."
+    pieces = split_text(text, WHOLE)
+    assert [len(piece.text) for piece in pieces] == [
+        349,
+        349,
+        304,
+    ]  # 70 + 70 + 60 words and the end
+    assert [piece.pause for piece in pieces] == [WORD_PAUSE, WORD_PAUSE, SENTENCE_PAUSE]
+    assert _words(pieces) == text.split()
+
+
+def test_a_word_longer_than_the_cap_is_cut_where_it_reaches_it() -> None:
+    word = "x" * (2 * MAX_PIECE_CHARS + 10)
+    pieces = split_text(f"Say {word} now.", WHOLE)
+    assert _texts(pieces) == [
+        "Say",
+        word[:MAX_PIECE_CHARS],
+        word[MAX_PIECE_CHARS : 2 * MAX_PIECE_CHARS],
+        word[2 * MAX_PIECE_CHARS :] + " now.",
+    ]
+
+
+def test_abbreviations_without_end_become_short_pieces_and_lose_no_word() -> None:
+    """`sentence-stream` reads every "Dr." as an abbreviation: one sentence of 10,000
+    characters, which was one engine call of about 30 s."""
+    text = "Dr. " * 2500
+    for pieces in (split_text(text), split_text(text, WHOLE)):
+        assert len(pieces) > 10_000 // MAX_PIECE_CHARS
+        assert all(len(piece.text) <= MAX_PIECE_CHARS for piece in pieces)
+        assert _words(pieces) == text.split()
+
+
+def test_a_streamed_sentence_without_end_is_released_as_it_grows() -> None:
+    """A stream is spoken as it comes even if it has no sentence end (and the text the
+    sentence detector holds stays small, whatever the length of the stream)."""
+    stream = SentenceStream(WHOLE)
+    released: List[Piece] = []
+    for _ in range(300):
+        released += stream.add("and then ")
+    assert len(released) >= 300 * 9 // MAX_PIECE_CHARS - 1
+    assert all(len(piece.text) <= MAX_PIECE_CHARS for piece in released)
+    assert _words(released + stream.finish()) == ("and then " * 300).split()
+
+
+def test_one_huge_chunk_is_cut_like_the_same_text_in_small_ones() -> None:
+    text = "Fine. " + "Dr. " * 500 + "The end, said the doctor. " * 30
+    whole = SentenceStream(WHOLE)
+    pieces = whole.add(text) + whole.finish()
+    assert all(len(piece.text) <= MAX_PIECE_CHARS for piece in pieces)
+    assert _words(pieces) == text.split()
+    assert pieces[0] == Piece("Fine.")
+
+
+def test_phonemes_are_never_cut_and_a_long_run_stays_phonemes() -> None:
+    ipa = mark_phonemes("ˈzɪɡ.biː")  # IPA has dots, which are no sentence ends
+    text = " ".join([ipa] * 80)
+    parts = [part for part, _ in cap_text(text, 100)]
+    assert all(len(part.strip()) <= 100 for part in parts)
+    assert "".join(parts) == text
+    assert all(
+        run == (True, "ˈzɪɡ.biː") for part in parts for run in split_phonemes_runs(part) if run[0]
+    )
+    long_run = mark_phonemes("ə" * 250)
+    parts = [part for part, _ in cap_text(f"say {long_run} now", 100)]
+    assert all(len(part.strip()) <= 100 for part in parts)
+    runs = [run for part in parts for run in split_phonemes_runs(part)]
+    assert "".join(phonemes for is_ipa, phonemes in runs if is_ipa) == "ə" * 250
+    assert "".join(part for is_ipa, part in runs if not is_ipa).split() == ["say", "now"]

@@ -30,7 +30,14 @@ from .pipeline import SpeechPipeline
 from .presets import PresetStore
 from .registry import PromptLimits, VoiceRegistry
 from .scheduler import Scheduler
-from .server import ConnectionLimits, PolyTtsEventHandler, ServiceContext, StdioServer, TcpServer
+from .server import (
+    ConnectionLimits,
+    PolyTtsEventHandler,
+    ServiceContext,
+    StdioServer,
+    TcpServer,
+    frame_limits,
+)
 from .settings import Settings, parse_settings
 from .text import ClausePolicy
 from .transcriber import Transcriber
@@ -78,6 +85,7 @@ async def serve(settings: Settings) -> None:
         samples_per_chunk=settings.samples_per_chunk,
         clause_policy=ClausePolicy(enabled=not settings.whole_sentences),
         limits=ConnectionLimits(
+            frames=frame_limits(settings.max_text),
             text_chars=settings.max_text,
             idle_seconds=settings.idle_timeout,
             write_seconds=settings.write_timeout,

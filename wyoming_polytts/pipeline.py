@@ -2,7 +2,11 @@
 
 Each piece first gets the household's pronunciations (the lexicon), then is normalized
 (numbers, units, times, symbols, Markdown: `speech.normalize`), in the language the voice
-reads it in.
+reads it in. That happens in a thread (the loop's default executor, never the scheduler's
+workers), one piece at a time per answer, so a long text never holds the event loop.
+Normalization can make a text ten times longer, so the result is cut again into texts of
+at most `MAX_PIECE_CHARS` (`text.cap_text`), spoken one after another as one piece: no
+engine call is given more than that.
 
 Every door into the server (the Wyoming handler, the admin preview, later the HTTP speech
 API) speaks through `SpeechPipeline.speak`. It runs the engine through the shared fair
@@ -18,11 +22,13 @@ import logging
 import re
 from collections import deque
 from dataclasses import dataclass
+from functools import partial
 from typing import (
     Any,
     AsyncGenerator,
     AsyncIterable,
     AsyncIterator,
+    Callable,
     Deque,
     Hashable,
     Iterable,
@@ -32,6 +38,7 @@ from typing import (
     Protocol,
     Sequence,
     Set,
+    Tuple,
     Union,
 )
 
@@ -40,6 +47,7 @@ import numpy as np
 from .audio import SilenceTrimmer, resample
 from .engines.base import (
     AudioStream,
+    Engine,
     Playback,
     WholeAudio,
     audio_stream,
@@ -49,13 +57,15 @@ from .engines.base import (
 from .language_tags import primary
 from .presets import clamp_speed
 from .scheduler import Scheduler
+from .settings import MAX_PIECE_CHARS
 from .speech.normalize import normalize
-from .text import Piece, speakable
+from .text import Piece, cap_text, speakable
 from .voices import Voice
 
 _LOGGER = logging.getLogger(__name__)
 
 Pieces = Union[Iterable[Piece], AsyncIterable[Piece]]
+Prepared = Tuple[Piece, List[str]]  # a piece and the texts its engine calls are given
 _CJK = re.compile(r"[\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff]")
 
 
@@ -94,6 +104,39 @@ class _Speech:
         self.trimmer: Optional[SilenceTrimmer] = None
         if not piece.silence:
             self.trimmer = SilenceTrimmer(rate, trail_seconds=piece.pause)
+
+
+class _Chain:
+    """One piece's `AudioStream` made of several engine streams, one after the other (a
+    spoken text longer than one engine call may take). Each stream is made when its turn
+    comes; making one runs nothing."""
+
+    def __init__(self, streams: Sequence[Callable[[], AudioStream]]) -> None:
+        self._streams = deque(streams)
+        self._current = self._streams.popleft()()
+
+    @property
+    def finished(self) -> bool:
+        return self._current.finished and not self._streams
+
+    @property
+    def next_is_last(self) -> bool:
+        return not self._streams and self._current.next_is_last
+
+    def next_chunk(self) -> np.ndarray:
+        chunk = self._current.next_chunk()
+        if self._current.finished and self._streams:
+            self._current = self._streams.popleft()()
+        return chunk
+
+
+def _stream(
+    engine: Engine, texts: Sequence[str], voice: str, speed: float, playback: Playback
+) -> AudioStream:
+    """The audio of `texts` (see `SpeechPipeline.engine_texts`) as one stream."""
+    if len(texts) == 1:
+        return audio_stream(engine, texts[0], voice, speed, playback)
+    return _Chain([partial(audio_stream, engine, text, voice, speed, playback) for text in texts])
 
 
 class PieceFeed:
@@ -163,6 +206,23 @@ class SpeechPipeline:
             for is_phonemes, part in split_phonemes_runs(text)
         )
 
+    def engine_texts(self, text: str, languages: Sequence[str]) -> List[str]:
+        """The texts the engine is given for `text` (`spoken_text`), one call each: none
+        when there is nothing to say, several when normalization made it too long."""
+        spoken = self.spoken_text(text, languages)
+        parts = (part.strip() for part, _ in cap_text(spoken, MAX_PIECE_CHARS))
+        return [part for part in parts if speakable(part)]
+
+    async def _prepare(
+        self, piece: Piece, voice: Voice, voices: Optional[Mapping[str, Voice]]
+    ) -> Prepared:
+        """`piece` and its engine texts, made in a thread (never on the event loop)."""
+        if piece.silence > 0 or not piece.text:
+            return piece, []
+        speaker = (voices or {}).get(piece.voice or "", voice)
+        languages = speaker.spec.languages
+        return piece, await asyncio.to_thread(self.engine_texts, piece.text, languages)
+
     async def speak(
         self,
         voice: Voice,
@@ -182,8 +242,9 @@ class SpeechPipeline:
         source = _async_iter(pieces)
         speed = self.speed if speed is None else speed
         ahead: Deque[_Speech] = deque()
-        reading: Optional[asyncio.Task[Piece]] = None
-        waiting: Deque[Piece] = deque()  # read, not started yet
+        reading: Optional[asyncio.Future[Piece]] = None
+        preparing: Optional[asyncio.Future[Prepared]] = None  # normalized in a thread
+        waiting: Deque[Prepared] = deque()  # read and prepared, not started yet
         exhausted = False
         admitted = False  # whether the scheduler took this answer's first synthesis
         playback = Playback()  # shared by the answer's streams, to size their windows
@@ -197,7 +258,7 @@ class SpeechPipeline:
             speech.last_requested = speech.stream.next_is_last
             admitted = True  # the answer has begun: its later calls are not refused
 
-        def start(piece: Piece) -> None:
+        def start(piece: Piece, texts: List[str]) -> None:
             speaker = (voices or {}).get(piece.voice or "", voice)
             rate = speaker.engine.sample_rate
             if piece.silence > 0:
@@ -207,14 +268,13 @@ class SpeechPipeline:
                 speech.call.set_result(speech.stream.next_chunk())
                 ahead.append(speech)
                 return
-            text = self.spoken_text(piece.text, speaker.spec.languages)
-            if not speakable(text):
+            if not texts:
                 return  # only Markdown, emoji or symbols: nothing to say
-            _LOGGER.debug("Speaking with %s: %s", speaker.name, text)
+            _LOGGER.debug("Speaking with %s: %s", speaker.name, " ".join(texts))
             # a preset speaks its base voice at its own speed
-            stream = audio_stream(
+            stream = _stream(
                 speaker.engine,
-                text,
+                texts,
                 speaker.engine_voice,
                 clamp_speed(speed * piece.rate * speaker.speed),
                 playback,
@@ -234,27 +294,39 @@ class SpeechPipeline:
             return started_all and len(ahead) <= self.lookahead
 
         try:
-            while ahead or waiting or not exhausted:
+            while ahead or waiting or preparing or not exhausted:
                 while waiting and may_start():
-                    start(waiting.popleft())
+                    start(*waiting.popleft())
                 if (
                     reading is None
+                    and preparing is None
                     and not exhausted
                     and len(waiting) + len(ahead) <= self.lookahead
                 ):
                     reading = asyncio.ensure_future(source.__anext__())
-                head = ahead[0].call if ahead else None
-                pending: Set[asyncio.Future[Any]] = {task for task in (reading, head) if task}
+                # While the next piece is prepared, its audio is not handed out: the next
+                # piece's call is queued before the client gets this one (its turn is kept).
+                head = ahead[0].call if ahead and preparing is None else None
+                pending: Set[asyncio.Future[Any]] = {
+                    task for task in (reading, preparing, head) if task
+                }
                 if not pending:
                     continue
                 await asyncio.wait(pending, return_when=asyncio.FIRST_COMPLETED)
                 if reading is not None and reading.done():
                     finished, reading = reading, None
                     try:
-                        waiting.append(finished.result())
+                        piece = finished.result()
                     except StopAsyncIteration:
                         exhausted = True
+                    else:
+                        preparing = asyncio.ensure_future(self._prepare(piece, voice, voices))
                     continue  # start the next read before waiting on audio again
+                if preparing is not None:
+                    if preparing.done():
+                        waiting.append(preparing.result())
+                        preparing = None
+                    continue
                 call = ahead[0].call if ahead else None
                 if call is not None and call.done():
                     speech = ahead[0]
@@ -276,7 +348,7 @@ class SpeechPipeline:
                         speech.sent_any = True
         finally:
             unused: List[asyncio.Future[Any]] = [s.call for s in ahead if s.call is not None]
-            for future in unused + ([reading] if reading else []):
+            for future in unused + [task for task in (reading, preparing) if task]:
                 if future.done() and not future.cancelled():
                     future.exception()  # a failed look-ahead was never spoken: nothing to say
                 future.cancel()

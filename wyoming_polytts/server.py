@@ -48,8 +48,8 @@ from .engines.base import SynthesisError
 from .frames import FrameError, FrameLimits, read_frame
 from .pipeline import PieceFeed, Pieces, SpeechPipeline
 from .scheduler import SchedulerBusy
-from .settings import CLOSE_POLL_SECONDS, SILENT_ANSWER_SECONDS
-from .speech.pieces import SSML_ROOT, ssml_pieces, text_pieces
+from .settings import CLOSE_POLL_SECONDS, MAX_TEXT_CHARS, SILENT_ANSWER_SECONDS
+from .speech.pieces import SSML_ROOT, resolve_voices, text_pieces
 from .speech.pieces import client_text as _text_of
 from .speech.pieces import is_ssml as _is_ssml
 from .speech.ssml import SsmlError
@@ -72,12 +72,19 @@ class RequestError(Exception):
         self.code = code
 
 
+def frame_limits(text_chars: int) -> FrameLimits:
+    """Frame limits that let a text of `text_chars` characters through in any script (UTF-8
+    takes up to 4 bytes a character; Home Assistant repeats a streamed text whole)."""
+    default = FrameLimits()
+    return FrameLimits(data_bytes=max(default.data_bytes, 4 * text_chars + 64 * 1024))
+
+
 @dataclass(frozen=True)
 class ConnectionLimits:
     """What one client may send, and how long the server waits for it."""
 
-    frames: FrameLimits = field(default_factory=FrameLimits)
-    text_chars: int = 10_000  # one synthesize, or one whole streamed text
+    frames: FrameLimits = field(default_factory=lambda: frame_limits(MAX_TEXT_CHARS))
+    text_chars: int = MAX_TEXT_CHARS  # one synthesize, or one whole streamed text
     idle_seconds: float = 300.0  # a connection with nothing to do is closed after this
     write_seconds: float = 30.0  # a client that stops reading for this long is dropped
 
@@ -106,12 +113,12 @@ class _OpenStream:
     sentences: SentenceStream
     feed: PieceFeed = field(default_factory=PieceFeed)
     errors: List[Event] = field(default_factory=list)  # said before `synthesize-stopped`
-    fallback_text: str = ""
+    fallback_text: Optional[str] = None  # checked against the limit only if it is spoken
     ssml: Optional[bool] = None  # SSML is gathered whole and spoken at synthesize-stop;
     ssml_text: str = ""  # None: not said, decided by whether the text starts with <speak
     voices: Dict[str, Voice] = field(default_factory=dict)  # voices the SSML names
-    received_chars: int = 0
-    overflowed: bool = False
+    received_chars: int = 0  # of the chunks taken (within the limit)
+    overflowed: bool = False  # a chunk passed the limit: nothing after it is spoken
     fed: int = 0  # pieces put into the feed
     spoken: int = 0  # pieces whose audio was sent
     answering: bool = False  # the sender has reached this stream's answer
@@ -150,7 +157,7 @@ class PolyTtsEventHandler(AsyncEventHandler):
         sending = asyncio.create_task(self._send_outbox(), name="polytts-sender")
         try:
             if await self._read_events(sending):
-                self._end_of_input()
+                await self._end_of_input()
                 await asyncio.wait({sending})  # answer what was asked, then close
         finally:
             sending.cancel()
@@ -201,10 +208,10 @@ class PolyTtsEventHandler(AsyncEventHandler):
             if reading is not None:
                 reading.cancel()
 
-    def _end_of_input(self) -> None:
+    async def _end_of_input(self) -> None:
         """No more requests: an open stream ends with what it has, then the sender stops."""
         if self._stream is not None:
-            self._on_synthesize_stop()
+            await self._on_synthesize_stop()
         self._outbox.put_nowait(None)
 
     def _busy(self) -> bool:
@@ -219,13 +226,13 @@ class PolyTtsEventHandler(AsyncEventHandler):
             if Describe.is_type(event.type):
                 self._post_info()
             elif Synthesize.is_type(event.type):
-                self._on_synthesize(Synthesize.from_event(event))
+                await self._on_synthesize(Synthesize.from_event(event))
             elif SynthesizeStart.is_type(event.type):
                 self._on_synthesize_start(SynthesizeStart.from_event(event))
             elif SynthesizeChunk.is_type(event.type):
-                self._on_synthesize_chunk(SynthesizeChunk.from_event(event))
+                await self._on_synthesize_chunk(SynthesizeChunk.from_event(event))
             elif SynthesizeStop.is_type(event.type):
-                self._on_synthesize_stop()
+                await self._on_synthesize_stop()
             else:
                 _LOGGER.debug("Ignoring event of type %s", event.type)
         except (KeyError, TypeError, ValueError, AttributeError) as err:
@@ -236,30 +243,19 @@ class PolyTtsEventHandler(AsyncEventHandler):
 
     # -- requests ------------------------------------------------------------------------
 
-    def _on_synthesize(self, request: Synthesize) -> None:
+    async def _on_synthesize(self, request: Synthesize) -> None:
         stream = self._stream
         if stream is not None:
             # Streaming clients repeat the whole text as `synthesize` for servers without
-            # streaming; the chunks are what we speak. Kept only in case no chunk arrives.
-            try:
-                stream.fallback_text = self._checked_text(request.text)
-            except RequestError as err:
-                self._refuse(err.text, err.code)
+            # streaming; the chunks are what we speak. Kept only in case no chunk arrives,
+            # and held to the limit only then (a text refused once is not refused again).
+            stream.fallback_text = _text_of(request.text)
             return
         voices: Dict[str, Voice] = {}
         try:
             voice = self._resolve(request.voice)
             text = self._checked_text(request.text)
-            try:
-                pieces = text_pieces(
-                    text,
-                    request.text_format,
-                    self._context.clause_policy,
-                    self._resolve_name,
-                    voices,
-                )
-            except SsmlError as err:
-                raise RequestError(str(err), "bad-ssml") from None
+            pieces = await self._pieces_of(text, request.text_format, voices)
         except RequestError as err:
             self._refuse(err.text, err.code)
             self._post(AudioStop().event())
@@ -279,22 +275,20 @@ class PolyTtsEventHandler(AsyncEventHandler):
         self._stream = stream
         self._post(self._stream_answer(stream))
 
-    def _on_synthesize_chunk(self, request: SynthesizeChunk) -> None:
+    async def _on_synthesize_chunk(self, request: SynthesizeChunk) -> None:
         stream = self._stream
         if stream is None:
             self._refuse("synthesize-chunk without synthesize-start", "bad-order")
             return
         text = _text_of(request.text)
-        stream.received_chars += len(text)
-        if stream.received_chars > self._context.limits.text_chars:
-            if not stream.overflowed:  # say it once, then speak nothing more of it
-                stream.overflowed = True
-                limit = self._context.limits.text_chars
-                self._refuse(
-                    f"The streamed text is longer than {limit} characters; the rest is not spoken",
-                    "text-too-long",
-                )
+        if stream.overflowed:
+            return  # refused from the limit on; said once
+        limit = self._context.limits.text_chars
+        if stream.received_chars + len(text) > limit:
+            stream.overflowed = True
+            self._refuse(_overflow_message(limit, stream), "text-too-long")
             return
+        stream.received_chars += len(text)
         if stream.ssml is not False:
             stream.ssml_text += text
             if stream.ssml is None and len(stream.ssml_text.lstrip()) >= len(SSML_ROOT):
@@ -302,40 +296,52 @@ class PolyTtsEventHandler(AsyncEventHandler):
                 text = "" if stream.ssml else stream.ssml_text
             if stream.ssml is not False:
                 return  # SSML, or not known yet
-        for piece in stream.sentences.add(text):
+        # Cut in a thread: one chunk may be a whole long text (Home Assistant's tts.speak).
+        for piece in await asyncio.to_thread(stream.sentences.add, text):
             stream.add(piece)
 
-    def _on_synthesize_stop(self) -> None:
+    async def _on_synthesize_stop(self) -> None:
         stream = self._stream
         if stream is None:
             self._refuse("synthesize-stop without synthesize-start", "bad-order")
             return
         self._stream = None
-        text = stream.ssml_text or stream.fallback_text
-        if stream.ssml is None and _is_ssml(None, text):
-            stream.ssml = True
-        elif stream.ssml is None and stream.ssml_text:  # a short text, not SSML
-            stream.sentences.add(stream.ssml_text)
-        if stream.ssml:
-            try:
-                rest = self._ssml_pieces(text, stream.voices)
-            except RequestError as err:
-                stream.errors.append(_error(err.text, err.code))
-                rest = []
-        elif stream.sentences.received_text:
-            rest = stream.sentences.finish()  # what came within the limit
-        else:
-            rest = split_text(stream.fallback_text, self._context.clause_policy)
-        for piece in rest:
-            stream.add(piece)
+        try:
+            for piece in await self._last_pieces(stream):
+                stream.add(piece)
+        except RequestError as err:
+            stream.errors.append(_error(err.text, err.code))
         stream.feed.close()
 
-    def _ssml_pieces(self, document: str, voices: Dict[str, Voice]) -> List[Piece]:
-        """The pieces of an SSML answer; the voices it names are resolved into `voices`."""
+    async def _last_pieces(self, stream: _OpenStream) -> List[Piece]:
+        """What is left to speak when a stream ends: the rest of its chunks, or all of an
+        SSML document, or the repeated whole text when no chunk came."""
+        if stream.overflowed and stream.ssml is not False:
+            return []  # a document cut by the limit is not spoken (said at the limit)
+        chunked = stream.received_chars > 0 or stream.overflowed
+        text = stream.ssml_text
+        if not chunked:
+            text = self._checked_text(stream.fallback_text or "")
+        ssml = stream.ssml if stream.ssml is not None else bool(_is_ssml(None, text))
+        if ssml:
+            return await self._pieces_of(text, "ssml", stream.voices)
+        if not chunked:
+            return await asyncio.to_thread(split_text, text, self._context.clause_policy)
+        pending = stream.ssml_text if stream.ssml is None else ""  # a short text, not SSML
+        return await asyncio.to_thread(_finish, stream.sentences, pending)
+
+    async def _pieces_of(
+        self, text: str, text_format: object, voices: Dict[str, Voice]
+    ) -> List[Piece]:
+        """The pieces of a whole text (plain or SSML), cut in a thread so that a long text
+        never holds the event loop; the voices SSML names are resolved into `voices`."""
+        policy = self._context.clause_policy
         try:
-            return ssml_pieces(document, self._resolve_name, voices)
+            pieces = await asyncio.to_thread(text_pieces, text, text_format, policy)
         except SsmlError as err:
             raise RequestError(str(err), "bad-ssml") from None
+        resolve_voices(pieces, self._resolve_name, voices)
+        return pieces
 
     def _resolve_name(self, name: str) -> Voice:
         return self._resolve(SynthesizeVoice(name=name))
@@ -345,7 +351,8 @@ class PolyTtsEventHandler(AsyncEventHandler):
         limit = self._context.limits.text_chars
         if len(text) > limit:
             raise RequestError(
-                f"The text is {len(text)} characters long; at most {limit} are spoken at once",
+                f"The text is {len(text)} characters long, more than the {limit} this server "
+                "speaks in one request; none of it is spoken",
                 "text-too-long",
             )
         return text
@@ -640,6 +647,22 @@ async def _next_event(events: Answer) -> Optional[Event]:
 
 def _audio_start(rate: int) -> Event:
     return AudioStart(rate=rate, width=SAMPLE_WIDTH, channels=CHANNELS).event()
+
+
+def _finish(sentences: SentenceStream, pending: str) -> List[Piece]:
+    """The last pieces of a streamed text: `pending` text not yet given to `sentences`, then
+    whatever `sentences` holds."""
+    return sentences.add(pending) + sentences.finish()
+
+
+def _overflow_message(limit: int, stream: _OpenStream) -> str:
+    """What a stream that passes the text limit is told: exactly what will be spoken."""
+    said = f"The streamed text is longer than {limit} characters"
+    if stream.ssml is not False or not stream.received_chars:
+        return f"{said}; none of it is spoken"
+    return (
+        f"{said}; only its first {stream.received_chars} characters are spoken, nothing after them"
+    )
 
 
 def _error(text: str, code: str) -> Event:

@@ -51,6 +51,19 @@ SILENT_ANSWER_SECONDS = 0.1
 # client (it waits at most --write-timeout, then resets the connection).
 CLOSE_POLL_SECONDS = 0.02
 
+# Text limits. Speech is made and sent piece by piece, so a long text costs time, not memory:
+# the whole-text limit is wide (an LLM's summary, a story), each piece is short.
+MAX_TEXT_CHARS = 100_000  # default --max-text: one request, or one streamed answer (~2 hours)
+# The longest piece of text one engine call is given (before and again after normalization,
+# which can make a text ten times longer): Kokoro takes at most 510 phonemes (~450 characters
+# of English) per model call, and the scheduler cannot interrupt a call, so no call may keep
+# another client waiting long. A longer sentence is cut at its last sentence end, clause
+# mark, or space before this; a longer word is cut where it reaches it.
+MAX_PIECE_CHARS = 350
+# The longest input of an HTTP answer sent whole (`stream: false`): it is held in memory until
+# its end (WAV: 48 kB per second of speech; 10,000 characters are about 12 minutes, 35 MB).
+MAX_WHOLE_ANSWER_CHARS = 10_000
+
 
 @dataclass(frozen=True)
 class Settings:
@@ -338,8 +351,9 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--max-text",
         type=_positive_int,
-        default=10_000,
-        help="longest text, in characters, of one request or one streamed answer "
+        default=MAX_TEXT_CHARS,
+        help="longest text, in characters, of one request or one streamed answer; it is "
+        f"spoken in pieces of at most {MAX_PIECE_CHARS} characters as they are ready "
         "(default: %(default)s)",
     )
     parser.add_argument(

@@ -19,6 +19,7 @@ from ..lexicon import Lexicon
 from ..pipeline import SpeechPipeline
 from ..presets import PresetStore
 from ..registry import PROMPT_RATE, ClonedVoice, RegistryError, VoiceRegistry
+from ..settings import MAX_TEXT_CHARS
 from ..text import ClausePolicy
 from ..transcriber import Transcriber, Transcript
 from ..voices import VoiceCatalog
@@ -52,7 +53,7 @@ class AdminContext:
     clones: Optional[ZipVoiceEngine] = None  # speaks URL and base64 prompts (/v1/zipvoice)
     prompt_cache: PromptCache = field(default_factory=PromptCache)  # those prompts, prepared
     clause_policy: ClausePolicy = field(default_factory=ClausePolicy)  # as on the Wyoming port
-    max_text: int = 10_000  # longest text of one speech request
+    max_text: int = MAX_TEXT_CHARS  # longest text of one speech request (--max-text)
     write_seconds: float = 30.0  # a speech client that stops reading this long is dropped
 
 

@@ -26,8 +26,8 @@ from ..engines.zipvoice import ATTRIBUTION, CloneSettings, PromptAudio
 from ..pipeline import SpokenPiece
 from ..registry import ClonedVoice
 from ..scheduler import SchedulerBusy
-from ..settings import SILENT_ANSWER_SECONDS
-from ..speech.pieces import client_text, text_pieces
+from ..settings import MAX_WHOLE_ANSWER_CHARS, SILENT_ANSWER_SECONDS
+from ..speech.pieces import client_text, resolve_voices, text_pieces
 from ..speech.ssml import SsmlError
 from ..text import Piece
 from ..voices import Voice, VoiceNotFoundError
@@ -182,7 +182,7 @@ async def zipvoice_speech(request: web.Request) -> web.StreamResponse:
     if clones is None or not clones.installed:
         reason = "ZipVoice is off" if clones is None else "the ZipVoice model is not ready"
         raise ApiError(400, f"Voice clones cannot speak: {reason}", "voice_not_installed", "voice")
-    said = _pieces(context, body.input)
+    said = await _pieces(context, body.input, body.stream)
     settings = CloneSettings(body.num_steps, body.guidance_scale, body.remove_long_silence)
     if body.voice.startswith(PROMPT_SOURCES):
         prompt = await _prompt(context, body.voice, body.prompt_text)
@@ -214,7 +214,7 @@ async def _speak(
     `body.response_format`, streamed or whole."""
     if context.pipeline is None:
         raise ApiError(503, "This server does not speak over HTTP", "unavailable")
-    pieces, voices = said or _pieces(context, body.input)
+    pieces, voices = said or await _pieces(context, body.input, body.stream)
     rate = voice.engine.sample_rate
     limit = None if max_seconds is None else int(max_seconds * rate)
     encoder = AudioEncoder(body.response_format, rate, streaming=body.stream)
@@ -319,23 +319,24 @@ def _cut_off(
     return response
 
 
-def _pieces(context: AdminContext, text: str) -> Tuple[List[Piece], Dict[str, Voice]]:
-    """The pieces of the input (plain or SSML) and the voices its SSML names."""
+async def _pieces(
+    context: AdminContext, text: str, streamed: bool
+) -> Tuple[List[Piece], Dict[str, Voice]]:
+    """The pieces of the input (plain or SSML), cut in a thread so that a long input never
+    holds the event loop, and the voices its SSML names."""
     text = client_text(text)
-    if len(text) > context.max_text:
-        raise ApiError(
-            400,
-            f"The input is {len(text)} characters long; at most {context.max_text} are spoken",
-            "input_too_long",
-            "input",
-        )
+    limit = context.max_text if streamed else min(context.max_text, MAX_WHOLE_ANSWER_CHARS)
+    if len(text) > limit:
+        message = f"The input is {len(text)} characters long; at most {limit} are spoken"
+        if limit < context.max_text:  # an answer sent whole is held in memory to its end
+            message += f" in an answer sent whole (stream: false), {context.max_text} streamed"
+        raise ApiError(400, message, "input_too_long", "input")
     voices: Dict[str, Voice] = {}
     try:
-        pieces = text_pieces(
-            text, None, context.clause_policy, partial(_voice, context, model="tts-1"), voices
-        )
+        pieces = await asyncio.to_thread(text_pieces, text, None, context.clause_policy)
     except SsmlError as err:
         raise ApiError(400, str(err), "invalid_ssml", "input") from None
+    resolve_voices(pieces, partial(_voice, context, model="tts-1"), voices)
     return pieces, voices  # none (nothing to say): the answer is a moment of silence
 
 

@@ -34,15 +34,14 @@ def client_text(value: object) -> str:
     return value.replace(PHONEMES_START, "").replace(PHONEMES_END, "")
 
 
-def ssml_pieces(document: str, resolve: Resolve, voices: Dict[str, Voice]) -> List[Piece]:
-    """The pieces of an SSML answer; the voices it names are resolved into `voices`.
+def ssml_pieces(document: str) -> List[Piece]:
+    """The pieces of an SSML answer, each no longer than a piece may be (`text.cap_text`).
 
+    Pure (no voice is resolved here, see `resolve_voices`), so it may run in a thread.
     Raises `SsmlError` for a document that is not SSML.
     """
     pieces: List[Piece] = []
     for span in parse_ssml(document):
-        if span.voice and span.voice not in voices:
-            voices[span.voice] = resolve(span.voice)
         if span.pause:
             if pieces:  # the break takes the place of the sentence pause
                 pieces[-1] = replace(pieces[-1], pause=0.0)
@@ -55,14 +54,20 @@ def ssml_pieces(document: str, resolve: Resolve, voices: Dict[str, Voice]) -> Li
     return pieces
 
 
-def text_pieces(
-    text: str,
-    text_format: object,
-    policy: ClausePolicy,
-    resolve: Resolve,
-    voices: Dict[str, Voice],
-) -> List[Piece]:
-    """The pieces of a whole text: SSML (see `is_ssml`) or plain text cut by `policy`."""
+def resolve_voices(pieces: List[Piece], resolve: Resolve, voices: Dict[str, Voice]) -> None:
+    """Resolve the voices that `pieces` name (SSML `voice`) into `voices`, in order; raises
+    the door's own error for the first that cannot speak."""
+    for piece in pieces:
+        if piece.voice and piece.voice not in voices:
+            voices[piece.voice] = resolve(piece.voice)
+
+
+def text_pieces(text: str, text_format: object, policy: ClausePolicy) -> List[Piece]:
+    """The pieces of a whole text: SSML (see `is_ssml`) or plain text cut by `policy`.
+
+    Linear in the text's length, but a long text still takes a while (about 0.3 s for
+    100,000 characters): the doors call it in a thread, never on the event loop.
+    """
     if is_ssml(text_format, text):
-        return ssml_pieces(text, resolve, voices)
+        return ssml_pieces(text)
     return split_text(text, policy)
