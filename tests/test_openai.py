@@ -491,6 +491,8 @@ async def test_zipvoice_speech_checks_its_fields_before_it_touches_the_prompt(
         assert fetched == ["/voice.wav"]
         assert status == 422 and "model" in str(answer["error"]), answer
     assert running.engine.calls == []
+
+
 async def test_a_long_input_streams_in_short_calls_and_only_a_whole_answer_is_bounded(
     served: Served,
 ) -> None:

@@ -172,6 +172,8 @@ async def test_the_engine_speed_stays_within_bounds_when_every_rate_pushes_one_w
     finally:
         scheduler.shutdown()
     assert engine.speeds == [factor]
+
+
 async def test_a_piece_that_normalization_makes_too_long_is_spoken_in_short_calls() -> None:
     """Normalization can make a text ten times longer (numbers read out): the engine is
     given it in calls of at most MAX_PIECE_CHARS, spoken as one piece, in order."""
