@@ -398,7 +398,7 @@ async def test_ssml_nested_too_deep_is_refused_and_the_connection_stays() -> Non
     assert error_codes(refused) == ["bad-ssml"] and "audio-chunk" not in types(refused)
     assert not any("Malformed" in event.data["text"] for event in refused if event.type == "error")
     assert "error" not in types(digits) and audio_samples(digits) > 0
-    assert server.engine.calls == [" ".join(["nine"] * 400)]
+    assert " ".join(server.engine.calls).split() == ["nine"] * 400  # in capped calls
 
 
 async def test_streamed_ssml_nested_too_deep_ends_the_stream() -> None:

@@ -17,12 +17,8 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import fcntl
 import logging
-import socket
-import struct
 import sys
-import termios
 from collections import deque
 from dataclasses import dataclass, field
 from functools import partial
@@ -44,11 +40,12 @@ from wyoming.tts import (
 )
 
 from .audio import CHANNELS, SAMPLE_WIDTH, iter_chunks, resample, to_pcm16
+from .connection import close_when_sent, limit_send_buffer, reset
 from .engines.base import SynthesisError
 from .frames import FrameError, FrameLimits, read_frame
 from .pipeline import PieceFeed, Pieces, SpeechPipeline
 from .scheduler import SchedulerBusy
-from .settings import CLOSE_POLL_SECONDS, MAX_TEXT_CHARS, SILENT_ANSWER_SECONDS
+from .settings import MAX_TEXT_CHARS, SILENT_ANSWER_SECONDS
 from .speech.pieces import SSML_ROOT, resolve_voices, text_pieces
 from .speech.pieces import client_text as _text_of
 from .speech.pieces import is_ssml as _is_ssml
@@ -143,7 +140,7 @@ class PolyTtsEventHandler(AsyncEventHandler):
         writer: asyncio.StreamWriter,
     ) -> None:
         super().__init__(reader, writer)
-        _limit_send_buffer(writer)
+        limit_send_buffer(writer.transport)
         self._context = context
         self._outbox: asyncio.Queue[Optional[Outgoing]] = asyncio.Queue()
         self._urgent: Deque[Event] = deque()  # sent as soon as no audio is under way
@@ -170,7 +167,7 @@ class PolyTtsEventHandler(AsyncEventHandler):
             except Exception:  # noqa: BLE001 - one broken connection must not stop the server
                 _LOGGER.exception("Unexpected failure while answering a client")
             await self.disconnect()
-            await close_when_sent(self.writer, self._context.limits.write_seconds)
+            await close_when_sent(self.writer.transport, self._context.limits.write_seconds)
 
     async def _read_events(self, sending: asyncio.Task[None]) -> bool:
         """Handle frames until the input ends; False when the connection must end at once."""
@@ -451,7 +448,7 @@ class PolyTtsEventHandler(AsyncEventHandler):
                 "Dropping a client that stopped reading for %s s",
                 self._context.limits.write_seconds,
             )
-            _reset(self.writer)
+            reset(self.writer.transport)
             raise ConnectionResetError("the client stopped reading") from None
 
     async def _stream_answer(self, stream: _OpenStream) -> Answer:
@@ -557,60 +554,6 @@ class StdioServer(AsyncStdioServer):
             await handler_factory(reader, writer).run()
         finally:
             self._unregister_stop_signal()
-
-
-SEND_BUFFER_BYTES = 256 * 1024  # about 5 s of audio: a stalled client soon blocks the writes
-
-
-def _limit_send_buffer(writer: asyncio.StreamWriter) -> None:
-    """Keep the kernel from buffering megabytes for a client that does not read."""
-    sock = writer.get_extra_info("socket")
-    if sock is not None:
-        with contextlib.suppress(OSError):
-            sock.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, SEND_BUFFER_BYTES)
-
-
-async def close_when_sent(writer: asyncio.StreamWriter, seconds: float) -> None:
-    """Close once what was written has reached the client; reset it after `seconds`.
-
-    A plain close would leave the unsent data with the kernel, which keeps the connection
-    (and its buffer) for as long as a client that never reads keeps acknowledging probes.
-    """
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + seconds
-    try:
-        while _unsent_bytes(writer) and loop.time() < deadline:
-            await asyncio.sleep(CLOSE_POLL_SECONDS)
-    finally:  # cancelled too (the server stops): the connection never stays open
-        if _unsent_bytes(writer):
-            _LOGGER.info("Resetting a connection whose client did not take its data")
-            _reset(writer)
-        else:
-            writer.close()
-
-
-def _unsent_bytes(writer: asyncio.StreamWriter) -> int:
-    """Bytes written that the client has not acknowledged yet: in the transport's buffer and,
-    on Linux, in the socket's send queue (SIOCOUTQ)."""
-    transport = writer.transport
-    if transport.is_closing():
-        return 0
-    queued = transport.get_write_buffer_size()
-    sock = writer.get_extra_info("socket")
-    if sock is not None:
-        with contextlib.suppress(OSError, AttributeError):
-            queue = fcntl.ioctl(sock.fileno(), termios.TIOCOUTQ, struct.pack("i", 0))
-            queued += struct.unpack("i", queue)[0]
-    return queued
-
-
-def _reset(writer: asyncio.StreamWriter) -> None:
-    """End the connection at once: a TCP reset, and the kernel drops what it still holds."""
-    sock = writer.get_extra_info("socket")
-    if sock is not None:
-        with contextlib.suppress(OSError):
-            sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
-    writer.transport.abort()
 
 
 class TcpServer(AsyncTcpServer):

@@ -21,6 +21,7 @@ from aiohttp import web
 from pydantic import BaseModel, ValidationError
 
 from ..audio import resample
+from ..connection import reset
 from ..engines.base import SynthesisError, VoiceSpec
 from ..engines.zipvoice import ATTRIBUTION, CloneSettings, PromptAudio
 from ..pipeline import SpokenPiece
@@ -286,7 +287,7 @@ async def _send(
     except asyncio.TimeoutError:
         _LOGGER.info("Dropping an HTTP speech client that stopped reading for %s s", seconds)
         if request.transport is not None:
-            request.transport.abort()
+            reset(request.transport)  # the kernel drops what it still holds for the client
         raise ConnectionResetError("the client stopped reading") from None
 
 
