@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import contextlib
+import time
 from pathlib import Path
-from typing import Iterator, List, Tuple
+from typing import Any, Iterator, List, Tuple
 
 import numpy as np
 import onnx
@@ -31,6 +32,8 @@ LONG = (
     "breeze from the north west."
 )
 LEARNT = ("Hello, how can I help you?", "The heating is set to twenty one degrees.")
+# The speed every windowed decoder here is given, so no test's audio depends on the machine's.
+FAST = (0.01, 0.008)  # seconds per call, per 25 ms frame
 
 
 @pytest.fixture(scope="module")
@@ -52,8 +55,10 @@ def parts_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 @pytest.fixture(scope="module")
 def windowed(files: KokoroFiles, parts_dir: Path) -> KokoroEngine:
-    """An engine whose decoder has its statistics map and has learnt `VOICE`'s offset."""
-    engine = KokoroEngine(files, threads=2, parts_dir=parts_dir)
+    """An engine whose decoder runs at the fixed speed `FAST`, has its statistics map and has
+    learnt `VOICE`'s offset."""
+    speed = DecoderSpeed(*FAST, fixed=True)
+    engine = KokoroEngine(files, threads=2, parts_dir=parts_dir, decoder_speed=speed)
     engine.load()
     assert engine.streaming
     for text in LEARNT:
@@ -96,17 +101,16 @@ def chunks_of(sentence: WindowedSentence) -> List[np.ndarray]:
 
 @contextlib.contextmanager
 def decoder_at(engine: KokoroEngine, overhead: float, per_frame: float) -> Iterator[DecoderSpeed]:
-    """The engine's decoder believes (and never relearns) that it runs at this speed."""
+    """The engine's decoder runs at this fixed speed instead of `FAST`, on its simulated
+    clock."""
     decoder = engine._decoder
     assert decoder is not None
-    real = decoder.speed
-    speed = DecoderSpeed(overhead, per_frame)
-    speed.learn = lambda frames, seconds: None  # type: ignore[method-assign]
-    decoder.speed = speed
+    given = decoder.speed
+    decoder.speed = DecoderSpeed(overhead, per_frame, fixed=True)
     try:
-        yield speed
+        yield decoder.speed
     finally:
-        decoder.speed = real
+        decoder.speed = given
 
 
 def test_the_parts_decode_exactly_what_the_whole_model_does(
@@ -120,9 +124,8 @@ def test_the_parts_decode_exactly_what_the_whole_model_does(
 
 
 def test_one_window_is_the_whole_decode(whole: KokoroEngine, windowed: KokoroEngine) -> None:
-    with decoder_at(windowed, overhead=0.01, per_frame=0.008):
-        sentence = sentence_of(windowed, "Done.")
-        chunks = chunks_of(sentence)
+    sentence = sentence_of(windowed, "Done.")
+    chunks = chunks_of(sentence)
     assert sentence.windows == [(0, sentence._frames)]  # too short to window
     assert np.array_equal(np.concatenate(chunks), whole.synthesize("Done.", VOICE, 1.0))
 
@@ -146,10 +149,9 @@ def test_windows_sound_like_the_whole_decode_and_join_without_clicks(
     whole: KokoroEngine, windowed: KokoroEngine
 ) -> None:
     # The smallest windows, for as many joins as a sentence can have.
-    with decoder_at(windowed, overhead=0.01, per_frame=0.008):
-        sentence = sentence_of(windowed, LONG)
-        sentence._next_size = lambda unsent: MIN_WINDOW  # type: ignore[method-assign]
-        chunks = chunks_of(sentence)
+    sentence = sentence_of(windowed, LONG)
+    sentence._next_size = lambda unsent: MIN_WINDOW  # type: ignore[method-assign]
+    chunks = chunks_of(sentence)
     assert len(chunks) >= 8
     assert {end - start for start, end in sentence.windows[1:-1]} == {MIN_WINDOW}
     streamed = np.concatenate(chunks)
@@ -167,9 +169,8 @@ def test_windows_sound_like_the_whole_decode_and_join_without_clicks(
         return decoder.sparse_statistics(unmapped._sentence, unmapped._input)
 
     unmapped._estimate_statistics = unmapped_statistics  # type: ignore[method-assign]
-    with decoder_at(windowed, overhead=0.01, per_frame=0.008):
-        unmapped._next_size = lambda unsent: MIN_WINDOW  # type: ignore[method-assign]
-        unmapped_audio = np.concatenate(chunks_of(unmapped))
+    unmapped._next_size = lambda unsent: MIN_WINDOW  # type: ignore[method-assign]
+    unmapped_audio = np.concatenate(chunks_of(unmapped))
     assert unmapped.windows == sentence.windows
     assert log_spectral_distance(unmapped_audio, reference) > distance
 
@@ -195,26 +196,14 @@ def test_windows_sound_like_the_whole_decode_and_join_without_clicks(
 
 
 def test_windows_grow_with_the_audio_sent_and_never_run_dry(windowed: KokoroEngine) -> None:
-    """On a simulated clock: a decoder at 0.6x real time, each call taking its modelled time."""
-    decoder = windowed._decoder
-    assert decoder is not None
-    now = [0.0]
-    real_generate = decoder.generate
+    """On the simulated clock of a decoder at 0.6x real time, each call taking its modelled
+    time."""
     with decoder_at(windowed, overhead=0.03, per_frame=0.015) as speed:
-
-        def timed_generate(generator_input, *args, **kwargs):  # type: ignore[no-untyped-def]
-            now[0] += speed.estimate(generator_input.shape[2] // 2)
-            return real_generate(generator_input, *args, **kwargs)
-
-        decoder.generate = timed_generate  # type: ignore[method-assign]
-        try:
-            sentence = sentence_of(windowed, LONG, clock=lambda: now[0])
-            arrivals: List[Tuple[float, float]] = []  # (arrived at, seconds of audio)
-            while not sentence.finished:
-                chunk = sentence.next_chunk()
-                arrivals.append((now[0], chunk.size / 24000))
-        finally:
-            decoder.generate = real_generate  # type: ignore[method-assign]
+        sentence = sentence_of(windowed, LONG, clock=speed.clock)
+        arrivals: List[Tuple[float, float]] = []  # (arrived at, seconds of audio)
+        while not sentence.finished:
+            chunk = sentence.next_chunk()
+            arrivals.append((speed.clock(), chunk.size / 24000))
     sizes = [end - start for start, end in sentence.windows]
     assert len(sizes) >= 3 and sizes[-2] > sizes[1] >= sentence._smallest  # they grow
     playing_until = arrivals[0][0]
@@ -271,17 +260,53 @@ def test_a_model_that_cannot_be_split_is_decoded_whole(files: KokoroFiles, tmp_p
 def test_silence_is_trimmed_at_the_ends_of_a_windowed_sentence(
     whole: KokoroEngine, windowed: KokoroEngine
 ) -> None:
-    with decoder_at(windowed, overhead=0.01, per_frame=0.008):
-        streamed = trim_silence(windowed.synthesize(LONG, VOICE, 1.0), 24000)
+    streamed = trim_silence(windowed.synthesize(LONG, VOICE, 1.0), 24000)
     reference = trim_silence(whole.synthesize(LONG, VOICE, 1.0), 24000)
     assert abs(streamed.size - reference.size) <= 0.02 * 24000
 
 
-def test_the_decoder_speed_is_measured_at_load(windowed: KokoroEngine) -> None:
-    decoder = windowed._decoder
-    assert decoder is not None
+def test_the_decoder_speed_is_measured_at_load(
+    files: KokoroFiles, parts_dir: Path, windowed: KokoroEngine
+) -> None:
+    measured = KokoroEngine(files, threads=2, parts_dir=parts_dir)
+    measured.load()
+    decoder = measured._decoder
+    assert decoder is not None and not decoder.speed.fixed
     default = kokoro_stream.DecoderSpeed()
     assert decoder.speed.per_frame > 0 and decoder.speed.per_frame != default.per_frame
+
+
+class SlowSession:
+    """An onnxruntime session on a slower machine: each run takes `delay` seconds more."""
+
+    def __init__(self, session: Any, delay: float) -> None:
+        self._session = session
+        self._delay = delay
+
+    def run(self, *args: Any) -> Any:
+        time.sleep(self._delay)
+        return self._session.run(*args)
+
+
+def test_a_fixed_speed_plans_the_same_windows_on_a_slower_machine(
+    windowed: KokoroEngine,
+) -> None:
+    """Windows and audio follow the given speed, never the time the calls really take."""
+    decoder = windowed._decoder
+    assert decoder is not None and decoder.speed.fixed
+    sentence = sentence_of(windowed, LONG)
+    audio = np.concatenate(chunks_of(sentence))
+    assert len(sentence.windows) > 2
+    generator = decoder._generator
+    decoder._generator = SlowSession(generator, 0.2)  # far slower than the given speed
+    try:
+        slow = sentence_of(windowed, LONG)
+        slow_audio = np.concatenate(chunks_of(slow))
+    finally:
+        decoder._generator = generator
+    assert slow.windows == sentence.windows
+    assert np.array_equal(slow_audio, audio)
+    assert (decoder.speed.overhead, decoder.speed.per_frame) == FAST
 
 
 def test_a_voice_is_decoded_whole_until_its_offset_is_learnt(
@@ -290,15 +315,14 @@ def test_a_voice_is_decoded_whole_until_its_offset_is_learnt(
     blend = "jf_alpha(1)+jm_kumo(1)"  # a voice this engine has not spoken yet
     decoder = windowed._decoder
     assert decoder is not None and decoder.voice_offsets.get(blend) is None
-    with decoder_at(windowed, overhead=0.01, per_frame=0.008):
-        for _ in range(2):
-            sentence = sentence_of(windowed, LONG, voice=blend)
-            audio = np.concatenate(chunks_of(sentence))
-            assert sentence.windows == [(0, sentence._frames)]
-            assert np.array_equal(audio, whole.synthesize(LONG, blend, 1.0))
-        assert decoder.voice_offsets.get(blend) is not None
+    for _ in range(2):
         sentence = sentence_of(windowed, LONG, voice=blend)
-        chunks_of(sentence)
+        audio = np.concatenate(chunks_of(sentence))
+        assert sentence.windows == [(0, sentence._frames)]
+        assert np.array_equal(audio, whole.synthesize(LONG, blend, 1.0))
+    assert decoder.voice_offsets.get(blend) is not None
+    sentence = sentence_of(windowed, LONG, voice=blend)
+    chunks_of(sentence)
     assert len(sentence.windows) > 1
 
 

@@ -23,7 +23,7 @@ from .base import (
 from .kokoro_g2p import Phonemizer, spoken_languages, text_language, voice_language
 from .kokoro_split import split_model
 from .kokoro_stats import CALIBRATION_TEXTS
-from .kokoro_stream import KokoroDecoder, WindowedSentence
+from .kokoro_stream import DecoderSpeed, KokoroDecoder, WindowedSentence
 
 _LOGGER = logging.getLogger(__name__)
 
@@ -121,11 +121,15 @@ class KokoroEngine:
         phonemizer: Optional[Phonemizer] = None,
         device: str = "cpu",
         parts_dir: Optional[Path] = None,
+        decoder_speed: Optional[DecoderSpeed] = None,
     ):
+        """`decoder_speed`: a fixed speed for the windowed decoder instead of the measured
+        one, so its windows do not depend on the machine (tests)."""
         self.files = files
         self.device = device
         self._parts_dir = parts_dir
         self._decoder: Optional[KokoroDecoder] = None
+        self._decoder_speed = decoder_speed
         self._threads = threads
         self._packs = load_voice_packs(files.voices)
         self._vocab = load_vocab(files.vocab)
@@ -217,7 +221,9 @@ class KokoroEngine:
 
             if self._parts_dir is not None and providers[0] == "CPUExecutionProvider":
                 try:
-                    decoder = KokoroDecoder(split_model(self.files.model, self._parts_dir), session)
+                    decoder = KokoroDecoder(
+                        split_model(self.files.model, self._parts_dir), session, self._decoder_speed
+                    )
                     decoder.calibrate()
                     decoder.fit_statistics(self._calibration_samples())
                 except Exception as error:  # noqa: BLE001 - any other export still runs whole

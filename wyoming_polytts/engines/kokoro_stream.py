@@ -15,7 +15,7 @@ reasons, and each is dealt with:
 Each window is decoded with `CONTEXT` frames on both sides and joined to the previous one by a
 one-frame cross-fade. Window sizes follow the audio already sent: each window is sized so that
 it is decoded before what was sent has finished playing, at the decoder speed measured at
-load and learnt from every window.
+load and learnt from every window (or at a fixed speed given by tests, on a simulated clock).
 """
 
 from __future__ import annotations
@@ -86,11 +86,18 @@ class Features:
 
 
 class DecoderSpeed:
-    """How long a generator call takes: `overhead + per_frame * frames`, learnt as it runs."""
+    """How long a generator call takes: `overhead + per_frame * frames`, learnt as it runs.
 
-    def __init__(self, overhead: float = 0.01, per_frame: float = 0.015) -> None:
+    A `fixed` speed is never learnt nor measured, and its `clock` is simulated: it moves on
+    only by the estimated time of each call. Tests use one, so the window plan, and so the
+    audio, never depend on the speed of the machine they run on.
+    """
+
+    def __init__(self, overhead: float = 0.01, per_frame: float = 0.015, fixed: bool = False):
         self.overhead = overhead
         self.per_frame = per_frame
+        self.fixed = fixed
+        self._simulated = 0.0  # seconds of the calls made so far, for a fixed speed
         self._lock = threading.Lock()
 
     def estimate(self, frames: int) -> float:
@@ -100,18 +107,36 @@ class DecoderSpeed:
         """The most frames one call decodes in `seconds`."""
         return int((seconds - self.overhead) / self.per_frame)
 
-    def learn(self, frames: int, seconds: float) -> None:
+    def clock(self) -> float:
+        """Now, in seconds: the machine's time, or the simulated time of a fixed speed."""
+        if not self.fixed:
+            return time.monotonic()
+        with self._lock:
+            return self._simulated
+
+    def took(self, frames: int, seconds: float) -> None:
+        """A call decoded `frames` in `seconds`: learnt, or for a fixed speed, the simulated
+        clock moves on by the estimate (the measured time is ignored)."""
         if frames <= 0:
             return
-        measured = max(1e-4, (seconds - self.overhead) / frames)
         with self._lock:
+            if self.fixed:
+                self._simulated += self.estimate(frames)
+                return
+            measured = max(1e-4, (seconds - self.overhead) / frames)
             self.per_frame = 0.7 * self.per_frame + 0.3 * measured
 
 
 class KokoroDecoder:
     """The split model's sessions: front, source, frame-rate decoder, generator."""
 
-    def __init__(self, parts: ModelParts, session: Callable[[str], object]):
+    def __init__(
+        self,
+        parts: ModelParts,
+        session: Callable[[str], object],
+        speed: Optional[DecoderSpeed] = None,
+    ):
+        """`speed`: a fixed one (tests) replaces the measured one (`calibrate`)."""
         self.parts = parts
         self.statistics: Optional[StatisticsMap] = None  # set by `fit_statistics`
         self.voice_offsets = VoiceOffsets()
@@ -133,7 +158,7 @@ class KokoroDecoder:
             for item in self._generator.get_inputs()  # type: ignore[attr-defined]
             if item.name.startswith(GIVEN_PREFIX)
         }
-        self.speed = DecoderSpeed()
+        self.speed = speed or DecoderSpeed()
 
     def front(self, tokens: Sequence[int], style: np.ndarray, speed: float) -> Features:
         feeds = {
@@ -176,7 +201,7 @@ class KokoroDecoder:
         frames = generator_input.shape[2] // 2
         started = time.perf_counter()
         outputs = self._generator.run(None, feeds)  # type: ignore[attr-defined]
-        self.speed.learn(frames, time.perf_counter() - started)
+        self.speed.took(frames, time.perf_counter() - started)
         audio = np.asarray(outputs[0], dtype=np.float32).reshape(-1)
         return audio, dict(zip(self._stat_names, outputs[1:], strict=True))
 
@@ -222,7 +247,10 @@ class KokoroDecoder:
 
     def calibrate(self) -> None:
         """Measure the generator's speed on noise, so the first windows fit: the fastest of
-        three calls at each of two sizes (a busy moment at start-up makes one call slow)."""
+        three calls at each of two sizes (a busy moment at start-up makes one call slow).
+        A fixed speed is kept as it is."""
+        if self.speed.fixed:
+            return
         rng = np.random.default_rng(0)
         style = rng.normal(0, 0.1, (1, 256)).astype(np.float32)
         small, large = 8, 40
@@ -262,7 +290,7 @@ class WindowedSentence:
         self._voice = voice
         # Given: the caller reports what it sends. None: as if each stretch were sent when made.
         self._own_playback = playback is None
-        self._playback = playback or Playback()
+        self._playback = playback or Playback(decoder.speed.clock)
         frames = sentence.frames
         lead = int(sentence.durations[0]) if sentence.durations.size else 0
         self._position = max(0, min(frames, lead - LEAD_KEPT))
