@@ -22,6 +22,7 @@ KOKORO_ONNX_FILES = {
 KOKORO_TOKENIZER_FILE = "tokenizer.json"
 KOKORO_VOICES_PATTERN = "voices/*.bin"
 KOKORO_TORCH_REPO = "hexgrad/Kokoro-82M"
+KOKORO_TORCH_FILES = ("config.json", "kokoro-v1_0.pth")  # the config, then the weights
 _COMPLETE_MARKER = ".complete"
 
 
@@ -250,9 +251,9 @@ def resolve_kokoro_torch(
             from huggingface_hub import hf_hub_download
 
             _LOGGER.info("Downloading Kokoro-82M (PyTorch) from %s", KOKORO_TORCH_REPO)
-            for name in ("config.json", "kokoro-v1_0.pth"):
+            for name in KOKORO_TORCH_FILES:
                 hf_hub_download(KOKORO_TORCH_REPO, name, local_dir=folder)
-            _verify_hub_checksums(folder, ["kokoro-v1_0.pth"], KOKORO_TORCH_REPO)
+            _verify_hub_checksums(folder, [KOKORO_TORCH_FILES[1]], KOKORO_TORCH_REPO)
             mark_complete(folder)
             source = f"downloaded from {KOKORO_TORCH_REPO}"
     weights = sorted(folder.glob("*.pth"))
