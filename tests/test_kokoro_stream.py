@@ -3,25 +3,36 @@
 from __future__ import annotations
 
 import contextlib
+import threading
 import time
 from pathlib import Path
-from typing import Any, Iterator, List, Tuple
+from typing import Any, Dict, Iterator, List, Tuple
 
 import numpy as np
 import onnx
 import pytest
 from onnx import TensorProto, helper
 
+from wyoming_polytts.__main__ import WARM_UP_TEXTS
 from wyoming_polytts.audio import trim_silence
 from wyoming_polytts.engines import kokoro_stream
 from wyoming_polytts.engines.base import Playback
 from wyoming_polytts.engines.kokoro import KokoroEngine
-from wyoming_polytts.engines.kokoro_split import SplitError, split_model
+from wyoming_polytts.engines.kokoro_split import (
+    GENERATOR_INPUT,
+    SplitError,
+    SplitStopped,
+    split_model,
+)
 from wyoming_polytts.engines.kokoro_stream import (
     CONTEXT,
+    LARGEST_WINDOW,
+    MAX_CALL_FRAMES,
+    MIN_FRAMES,
     MIN_WINDOW,
     SAMPLES_PER_FRAME,
     DecoderSpeed,
+    FitStopped,
     WindowedSentence,
 )
 from wyoming_polytts.models import KokoroFiles, resolve_kokoro, sha256_file
@@ -31,6 +42,7 @@ LONG = (
     "Today in Berlin, it will be mostly sunny with a high of twenty-one degrees and a light "
     "breeze from the north west."
 )
+SHORT = "The front door is locked for the night."  # decoded whole until a voice is learnt
 LEARNT = ("Hello, how can I help you?", "The heating is set to twenty one degrees.")
 # The speed every windowed decoder here is given, so no test's audio depends on the machine's.
 FAST = (0.01, 0.008)  # seconds per call, per 25 ms frame
@@ -257,6 +269,24 @@ def test_a_model_that_cannot_be_split_is_decoded_whole(files: KokoroFiles, tmp_p
     assert engine.synthesize("Hello.", VOICE, 1.0).size == 2400
 
 
+def test_a_first_load_ends_at_once_when_the_server_stops(
+    files: KokoroFiles, tmp_path: Path, windowed: KokoroEngine
+) -> None:
+    """The split and the statistics fit take tens of seconds; a stop ends them."""
+    engine = KokoroEngine(files, threads=1, parts_dir=tmp_path / "parts")
+    engine.stop()
+    with pytest.raises(SplitStopped):
+        engine.load()
+    assert not any((tmp_path / "parts").glob("*/.complete"))  # made again next time
+    decoder = windowed._decoder
+    assert decoder is not None
+    stopping = threading.Event()
+    stopping.set()
+    samples = [([50, 51, 52], windowed._pack(VOICE)[2].reshape(1, -1))] * 2  # not fitted yet
+    with pytest.raises(FitStopped):
+        decoder.fit_statistics(samples, stopping)
+
+
 def test_silence_is_trimmed_at_the_ends_of_a_windowed_sentence(
     whole: KokoroEngine, windowed: KokoroEngine
 ) -> None:
@@ -316,14 +346,65 @@ def test_a_voice_is_decoded_whole_until_its_offset_is_learnt(
     decoder = windowed._decoder
     assert decoder is not None and decoder.voice_offsets.get(blend) is None
     for _ in range(2):
-        sentence = sentence_of(windowed, LONG, voice=blend)
+        sentence = sentence_of(windowed, SHORT, voice=blend)
         audio = np.concatenate(chunks_of(sentence))
         assert sentence.windows == [(0, sentence._frames)]
-        assert np.array_equal(audio, whole.synthesize(LONG, blend, 1.0))
+        assert np.array_equal(audio, whole.synthesize(SHORT, blend, 1.0))
     assert decoder.voice_offsets.get(blend) is not None
-    sentence = sentence_of(windowed, LONG, voice=blend)
+    sentence = sentence_of(windowed, SHORT, voice=blend)
     chunks_of(sentence)
     assert len(sentence.windows) > 1
+
+
+class RecordingSession:
+    """An onnxruntime session that notes the frames of each generator call."""
+
+    def __init__(self, session: Any) -> None:
+        self._session = session
+        self.frames: List[int] = []
+
+    def run(self, names: Any, feeds: Dict[str, np.ndarray], *args: Any) -> Any:
+        self.frames.append(feeds[GENERATOR_INPUT].shape[2] // 2)
+        return self._session.run(names, feeds, *args)
+
+
+def test_no_generator_call_decodes_more_than_its_bound(windowed: KokoroEngine) -> None:
+    """A call's memory grows with its frames: a long sentence of a voice without its offset
+    is decoded in windows, and windows stay bounded however much audio is buffered."""
+    decoder = windowed._decoder
+    assert decoder is not None
+    generator = decoder._generator
+    recorder = RecordingSession(generator)
+    decoder._generator = recorder
+    try:
+        unlearnt = sentence_of(windowed, LONG, voice="jf_nezumi")
+        assert unlearnt._frames > MAX_CALL_FRAMES and decoder.voice_offsets.get("jf_nezumi") is None
+        chunks_of(unlearnt)
+        playback = Playback(decoder.speed.clock)
+        playback.sent(60.0)  # a minute of audio already waiting: windows as large as allowed
+        tokens = [windowed._vocab[s] for s in windowed._phonemes(LONG, "en-US")]
+        style = windowed._pack(VOICE)[len(tokens) - 1].reshape(1, -1)
+        buffered = WindowedSentence(decoder, decoder.front(tokens, style, 1.0), VOICE, playback)
+        while not buffered.finished:
+            playback.sent(buffered.next_chunk().size / 24000)
+    finally:
+        decoder._generator = generator
+    assert len(unlearnt.windows) > 1 and decoder.voice_offsets.get("jf_nezumi") is None
+    assert max(end - start for start, end in buffered.windows) == LARGEST_WINDOW
+    for sentence in (unlearnt, buffered):  # contiguous, to the end
+        assert [end for _, end in sentence.windows[:-1]] == [s for s, _ in sentence.windows[1:]]
+        assert sentence.windows[-1][1] == sentence._frames
+    assert recorder.frames and max(recorder.frames) <= MAX_CALL_FRAMES
+
+
+def test_the_warm_up_sentences_teach_the_default_voice(windowed: KokoroEngine) -> None:
+    """Decoded whole (so within the bound of one call) and long enough to learn from."""
+    decoder = windowed._decoder
+    assert decoder is not None
+    for text in WARM_UP_TEXTS:
+        tokens = [windowed._vocab[s] for s in windowed._phonemes(text, "en-US")]
+        style = windowed._pack(VOICE)[len(tokens) - 1].reshape(1, -1)
+        assert MIN_FRAMES <= decoder.front(tokens, style, 1.0).frames <= MAX_CALL_FRAMES
 
 
 def test_the_statistics_map_is_fitted_once_and_kept(

@@ -221,13 +221,15 @@ def assemble_parts(target: Path, parts: Sequence[Tuple[str, str]], expected_sha2
         digest = hashlib.sha256()
         for package, resource in parts:
             try:
-                blob = (importlib.resources.files(package) / resource).read_bytes()
+                source = importlib.resources.files(package) / resource
             except ModuleNotFoundError as err:
                 raise ModelNotFoundError(
                     f"model part {package} is not installed (run script/setup)"
                 ) from err
-            digest.update(blob)
-            out.write(blob)
+            with source.open("rb") as part:  # in blocks: a part is tens of MB
+                for block in iter(lambda: part.read(1 << 20), b""):
+                    digest.update(block)
+                    out.write(block)
         if digest.hexdigest() != expected_sha256:
             raise ModelNotFoundError(f"the parts of {target.name} do not match their checksum")
 
