@@ -3,24 +3,36 @@
 from __future__ import annotations
 
 import contextlib
+import threading
+import time
 from pathlib import Path
-from typing import Iterator, List, Tuple
+from typing import Any, Dict, Iterator, List, Tuple
 
 import numpy as np
 import onnx
 import pytest
 from onnx import TensorProto, helper
 
+from wyoming_polytts.__main__ import WARM_UP_TEXTS
 from wyoming_polytts.audio import trim_silence
 from wyoming_polytts.engines import kokoro_stream
 from wyoming_polytts.engines.base import Playback
 from wyoming_polytts.engines.kokoro import KokoroEngine
-from wyoming_polytts.engines.kokoro_split import SplitError, split_model
+from wyoming_polytts.engines.kokoro_split import (
+    GENERATOR_INPUT,
+    SplitError,
+    SplitStopped,
+    split_model,
+)
 from wyoming_polytts.engines.kokoro_stream import (
     CONTEXT,
+    LARGEST_WINDOW,
+    MAX_CALL_FRAMES,
+    MIN_FRAMES,
     MIN_WINDOW,
     SAMPLES_PER_FRAME,
     DecoderSpeed,
+    FitStopped,
     WindowedSentence,
 )
 from wyoming_polytts.models import KokoroFiles, resolve_kokoro, sha256_file
@@ -30,7 +42,10 @@ LONG = (
     "Today in Berlin, it will be mostly sunny with a high of twenty-one degrees and a light "
     "breeze from the north west."
 )
+SHORT = "The front door is locked for the night."  # decoded whole until a voice is learnt
 LEARNT = ("Hello, how can I help you?", "The heating is set to twenty one degrees.")
+# The speed every windowed decoder here is given, so no test's audio depends on the machine's.
+FAST = (0.01, 0.008)  # seconds per call, per 25 ms frame
 
 
 @pytest.fixture(scope="module")
@@ -52,8 +67,10 @@ def parts_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 @pytest.fixture(scope="module")
 def windowed(files: KokoroFiles, parts_dir: Path) -> KokoroEngine:
-    """An engine whose decoder has its statistics map and has learnt `VOICE`'s offset."""
-    engine = KokoroEngine(files, threads=2, parts_dir=parts_dir)
+    """An engine whose decoder runs at the fixed speed `FAST`, has its statistics map and has
+    learnt `VOICE`'s offset."""
+    speed = DecoderSpeed(*FAST, fixed=True)
+    engine = KokoroEngine(files, threads=2, parts_dir=parts_dir, decoder_speed=speed)
     engine.load()
     assert engine.streaming
     for text in LEARNT:
@@ -96,17 +113,16 @@ def chunks_of(sentence: WindowedSentence) -> List[np.ndarray]:
 
 @contextlib.contextmanager
 def decoder_at(engine: KokoroEngine, overhead: float, per_frame: float) -> Iterator[DecoderSpeed]:
-    """The engine's decoder believes (and never relearns) that it runs at this speed."""
+    """The engine's decoder runs at this fixed speed instead of `FAST`, on its simulated
+    clock."""
     decoder = engine._decoder
     assert decoder is not None
-    real = decoder.speed
-    speed = DecoderSpeed(overhead, per_frame)
-    speed.learn = lambda frames, seconds: None  # type: ignore[method-assign]
-    decoder.speed = speed
+    given = decoder.speed
+    decoder.speed = DecoderSpeed(overhead, per_frame, fixed=True)
     try:
-        yield speed
+        yield decoder.speed
     finally:
-        decoder.speed = real
+        decoder.speed = given
 
 
 def test_the_parts_decode_exactly_what_the_whole_model_does(
@@ -120,9 +136,8 @@ def test_the_parts_decode_exactly_what_the_whole_model_does(
 
 
 def test_one_window_is_the_whole_decode(whole: KokoroEngine, windowed: KokoroEngine) -> None:
-    with decoder_at(windowed, overhead=0.01, per_frame=0.008):
-        sentence = sentence_of(windowed, "Done.")
-        chunks = chunks_of(sentence)
+    sentence = sentence_of(windowed, "Done.")
+    chunks = chunks_of(sentence)
     assert sentence.windows == [(0, sentence._frames)]  # too short to window
     assert np.array_equal(np.concatenate(chunks), whole.synthesize("Done.", VOICE, 1.0))
 
@@ -146,10 +161,9 @@ def test_windows_sound_like_the_whole_decode_and_join_without_clicks(
     whole: KokoroEngine, windowed: KokoroEngine
 ) -> None:
     # The smallest windows, for as many joins as a sentence can have.
-    with decoder_at(windowed, overhead=0.01, per_frame=0.008):
-        sentence = sentence_of(windowed, LONG)
-        sentence._next_size = lambda unsent: MIN_WINDOW  # type: ignore[method-assign]
-        chunks = chunks_of(sentence)
+    sentence = sentence_of(windowed, LONG)
+    sentence._next_size = lambda unsent: MIN_WINDOW  # type: ignore[method-assign]
+    chunks = chunks_of(sentence)
     assert len(chunks) >= 8
     assert {end - start for start, end in sentence.windows[1:-1]} == {MIN_WINDOW}
     streamed = np.concatenate(chunks)
@@ -167,9 +181,8 @@ def test_windows_sound_like_the_whole_decode_and_join_without_clicks(
         return decoder.sparse_statistics(unmapped._sentence, unmapped._input)
 
     unmapped._estimate_statistics = unmapped_statistics  # type: ignore[method-assign]
-    with decoder_at(windowed, overhead=0.01, per_frame=0.008):
-        unmapped._next_size = lambda unsent: MIN_WINDOW  # type: ignore[method-assign]
-        unmapped_audio = np.concatenate(chunks_of(unmapped))
+    unmapped._next_size = lambda unsent: MIN_WINDOW  # type: ignore[method-assign]
+    unmapped_audio = np.concatenate(chunks_of(unmapped))
     assert unmapped.windows == sentence.windows
     assert log_spectral_distance(unmapped_audio, reference) > distance
 
@@ -195,26 +208,14 @@ def test_windows_sound_like_the_whole_decode_and_join_without_clicks(
 
 
 def test_windows_grow_with_the_audio_sent_and_never_run_dry(windowed: KokoroEngine) -> None:
-    """On a simulated clock: a decoder at 0.6x real time, each call taking its modelled time."""
-    decoder = windowed._decoder
-    assert decoder is not None
-    now = [0.0]
-    real_generate = decoder.generate
+    """On the simulated clock of a decoder at 0.6x real time, each call taking its modelled
+    time."""
     with decoder_at(windowed, overhead=0.03, per_frame=0.015) as speed:
-
-        def timed_generate(generator_input, *args, **kwargs):  # type: ignore[no-untyped-def]
-            now[0] += speed.estimate(generator_input.shape[2] // 2)
-            return real_generate(generator_input, *args, **kwargs)
-
-        decoder.generate = timed_generate  # type: ignore[method-assign]
-        try:
-            sentence = sentence_of(windowed, LONG, clock=lambda: now[0])
-            arrivals: List[Tuple[float, float]] = []  # (arrived at, seconds of audio)
-            while not sentence.finished:
-                chunk = sentence.next_chunk()
-                arrivals.append((now[0], chunk.size / 24000))
-        finally:
-            decoder.generate = real_generate  # type: ignore[method-assign]
+        sentence = sentence_of(windowed, LONG, clock=speed.clock)
+        arrivals: List[Tuple[float, float]] = []  # (arrived at, seconds of audio)
+        while not sentence.finished:
+            chunk = sentence.next_chunk()
+            arrivals.append((speed.clock(), chunk.size / 24000))
     sizes = [end - start for start, end in sentence.windows]
     assert len(sizes) >= 3 and sizes[-2] > sizes[1] >= sentence._smallest  # they grow
     playing_until = arrivals[0][0]
@@ -268,20 +269,74 @@ def test_a_model_that_cannot_be_split_is_decoded_whole(files: KokoroFiles, tmp_p
     assert engine.synthesize("Hello.", VOICE, 1.0).size == 2400
 
 
+def test_a_first_load_ends_at_once_when_the_server_stops(
+    files: KokoroFiles, tmp_path: Path, windowed: KokoroEngine
+) -> None:
+    """The split and the statistics fit take tens of seconds; a stop ends them."""
+    engine = KokoroEngine(files, threads=1, parts_dir=tmp_path / "parts")
+    engine.stop()
+    with pytest.raises(SplitStopped):
+        engine.load()
+    assert not any((tmp_path / "parts").glob("*/.complete"))  # made again next time
+    decoder = windowed._decoder
+    assert decoder is not None
+    stopping = threading.Event()
+    stopping.set()
+    samples = [([50, 51, 52], windowed._pack(VOICE)[2].reshape(1, -1))] * 2  # not fitted yet
+    with pytest.raises(FitStopped):
+        decoder.fit_statistics(samples, stopping)
+
+
 def test_silence_is_trimmed_at_the_ends_of_a_windowed_sentence(
     whole: KokoroEngine, windowed: KokoroEngine
 ) -> None:
-    with decoder_at(windowed, overhead=0.01, per_frame=0.008):
-        streamed = trim_silence(windowed.synthesize(LONG, VOICE, 1.0), 24000)
+    streamed = trim_silence(windowed.synthesize(LONG, VOICE, 1.0), 24000)
     reference = trim_silence(whole.synthesize(LONG, VOICE, 1.0), 24000)
     assert abs(streamed.size - reference.size) <= 0.02 * 24000
 
 
-def test_the_decoder_speed_is_measured_at_load(windowed: KokoroEngine) -> None:
-    decoder = windowed._decoder
-    assert decoder is not None
+def test_the_decoder_speed_is_measured_at_load(
+    files: KokoroFiles, parts_dir: Path, windowed: KokoroEngine
+) -> None:
+    measured = KokoroEngine(files, threads=2, parts_dir=parts_dir)
+    measured.load()
+    decoder = measured._decoder
+    assert decoder is not None and not decoder.speed.fixed
     default = kokoro_stream.DecoderSpeed()
     assert decoder.speed.per_frame > 0 and decoder.speed.per_frame != default.per_frame
+
+
+class SlowSession:
+    """An onnxruntime session on a slower machine: each run takes `delay` seconds more."""
+
+    def __init__(self, session: Any, delay: float) -> None:
+        self._session = session
+        self._delay = delay
+
+    def run(self, *args: Any) -> Any:
+        time.sleep(self._delay)
+        return self._session.run(*args)
+
+
+def test_a_fixed_speed_plans_the_same_windows_on_a_slower_machine(
+    windowed: KokoroEngine,
+) -> None:
+    """Windows and audio follow the given speed, never the time the calls really take."""
+    decoder = windowed._decoder
+    assert decoder is not None and decoder.speed.fixed
+    sentence = sentence_of(windowed, LONG)
+    audio = np.concatenate(chunks_of(sentence))
+    assert len(sentence.windows) > 2
+    generator = decoder._generator
+    decoder._generator = SlowSession(generator, 0.2)  # far slower than the given speed
+    try:
+        slow = sentence_of(windowed, LONG)
+        slow_audio = np.concatenate(chunks_of(slow))
+    finally:
+        decoder._generator = generator
+    assert slow.windows == sentence.windows
+    assert np.array_equal(slow_audio, audio)
+    assert (decoder.speed.overhead, decoder.speed.per_frame) == FAST
 
 
 def test_a_voice_is_decoded_whole_until_its_offset_is_learnt(
@@ -290,16 +345,66 @@ def test_a_voice_is_decoded_whole_until_its_offset_is_learnt(
     blend = "jf_alpha(1)+jm_kumo(1)"  # a voice this engine has not spoken yet
     decoder = windowed._decoder
     assert decoder is not None and decoder.voice_offsets.get(blend) is None
-    with decoder_at(windowed, overhead=0.01, per_frame=0.008):
-        for _ in range(2):
-            sentence = sentence_of(windowed, LONG, voice=blend)
-            audio = np.concatenate(chunks_of(sentence))
-            assert sentence.windows == [(0, sentence._frames)]
-            assert np.array_equal(audio, whole.synthesize(LONG, blend, 1.0))
-        assert decoder.voice_offsets.get(blend) is not None
-        sentence = sentence_of(windowed, LONG, voice=blend)
-        chunks_of(sentence)
+    for _ in range(2):
+        sentence = sentence_of(windowed, SHORT, voice=blend)
+        audio = np.concatenate(chunks_of(sentence))
+        assert sentence.windows == [(0, sentence._frames)]
+        assert np.array_equal(audio, whole.synthesize(SHORT, blend, 1.0))
+    assert decoder.voice_offsets.get(blend) is not None
+    sentence = sentence_of(windowed, SHORT, voice=blend)
+    chunks_of(sentence)
     assert len(sentence.windows) > 1
+
+
+class RecordingSession:
+    """An onnxruntime session that notes the frames of each generator call."""
+
+    def __init__(self, session: Any) -> None:
+        self._session = session
+        self.frames: List[int] = []
+
+    def run(self, names: Any, feeds: Dict[str, np.ndarray], *args: Any) -> Any:
+        self.frames.append(feeds[GENERATOR_INPUT].shape[2] // 2)
+        return self._session.run(names, feeds, *args)
+
+
+def test_no_generator_call_decodes_more_than_its_bound(windowed: KokoroEngine) -> None:
+    """A call's memory grows with its frames: a long sentence of a voice without its offset
+    is decoded in windows, and windows stay bounded however much audio is buffered."""
+    decoder = windowed._decoder
+    assert decoder is not None
+    generator = decoder._generator
+    recorder = RecordingSession(generator)
+    decoder._generator = recorder
+    try:
+        unlearnt = sentence_of(windowed, LONG, voice="jf_nezumi")
+        assert unlearnt._frames > MAX_CALL_FRAMES and decoder.voice_offsets.get("jf_nezumi") is None
+        chunks_of(unlearnt)
+        playback = Playback(decoder.speed.clock)
+        playback.sent(60.0)  # a minute of audio already waiting: windows as large as allowed
+        tokens = [windowed._vocab[s] for s in windowed._phonemes(LONG, "en-US")]
+        style = windowed._pack(VOICE)[len(tokens) - 1].reshape(1, -1)
+        buffered = WindowedSentence(decoder, decoder.front(tokens, style, 1.0), VOICE, playback)
+        while not buffered.finished:
+            playback.sent(buffered.next_chunk().size / 24000)
+    finally:
+        decoder._generator = generator
+    assert len(unlearnt.windows) > 1 and decoder.voice_offsets.get("jf_nezumi") is None
+    assert max(end - start for start, end in buffered.windows) == LARGEST_WINDOW
+    for sentence in (unlearnt, buffered):  # contiguous, to the end
+        assert [end for _, end in sentence.windows[:-1]] == [s for s, _ in sentence.windows[1:]]
+        assert sentence.windows[-1][1] == sentence._frames
+    assert recorder.frames and max(recorder.frames) <= MAX_CALL_FRAMES
+
+
+def test_the_warm_up_sentences_teach_the_default_voice(windowed: KokoroEngine) -> None:
+    """Decoded whole (so within the bound of one call) and long enough to learn from."""
+    decoder = windowed._decoder
+    assert decoder is not None
+    for text in WARM_UP_TEXTS:
+        tokens = [windowed._vocab[s] for s in windowed._phonemes(text, "en-US")]
+        style = windowed._pack(VOICE)[len(tokens) - 1].reshape(1, -1)
+        assert MIN_FRAMES <= decoder.front(tokens, style, 1.0).frames <= MAX_CALL_FRAMES
 
 
 def test_the_statistics_map_is_fitted_once_and_kept(

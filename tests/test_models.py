@@ -6,6 +6,7 @@ from pathlib import Path
 
 import pytest
 
+from wyoming_polytts import models
 from wyoming_polytts.models import ModelNotFoundError, resolve_kokoro, sha256_file
 
 from .helpers import free_port, start_server
@@ -52,3 +53,36 @@ def test_offline_download_falls_back_to_the_embedded_model(data_dir: Path, tmp_p
         assert "embedded" in log
     finally:
         assert server.stop() == 0
+
+
+# The files the downloads ask the Hugging Face hub for, as others publish and use them (never
+# downloaded here), with where each name is used.
+PUBLISHED_KOKORO_ONNX = {
+    # hexgrad/kokoro kokoro.js/demo/src/worker.js:9 (the repository kokoro-js loads)
+    "repo": "onnx-community/Kokoro-82M-v1.0-ONNX",
+    # nico-martin/kitt src/brain/borcasArea/kokoro/constants.ts:6 (with its size, 325532232)
+    "fp32": "onnx/model.onnx",
+    # transformers.js's names for its `fp16` and `q8` dtypes (kokoro-js passes the dtype,
+    # hexgrad/kokoro kokoro.js/src/kokoro.js:42): seen in public code found by content, with no
+    # repository path to cite, so not confirmed from a source file.
+    "fp16": "onnx/model_fp16.onnx",
+    "int8": "onnx/model_quantized.onnx",
+    # nico-martin/kitt src/brain/borcasArea/kokoro/constants.ts:7
+    "tokenizer": "tokenizer.json",
+    # hexgrad/kokoro kokoro.js/src/voices.js:425 (base URL `.../resolve/main/voices`) and 459
+    # (`voices/${id}.bin`); neodyland/kokoro-api scripts/init.sh:2 (`voices/jf_*.bin`)
+    "voices": "voices/*.bin",
+}
+# hexgrad/kokoro kokoro/model.py:27 (the weights' name), :46 (config.json)
+PUBLISHED_KOKORO_TORCH = ("hexgrad/Kokoro-82M", "config.json", "kokoro-v1_0.pth")
+
+
+def test_the_kokoro_downloads_ask_for_published_files() -> None:
+    asked = {
+        "repo": models.KOKORO_REPO_ID,
+        **models.KOKORO_ONNX_FILES,
+        "tokenizer": models.KOKORO_TOKENIZER_FILE,
+        "voices": models.KOKORO_VOICES_PATTERN,
+    }
+    assert asked == PUBLISHED_KOKORO_ONNX
+    assert (models.KOKORO_TORCH_REPO, *models.KOKORO_TORCH_FILES) == PUBLISHED_KOKORO_TORCH

@@ -97,6 +97,47 @@ def test_without_a_model_clones_are_listed_but_not_installed(tmp_path: Path) -> 
         engine.synthesize("Hello.", "grandma", 1.0)
 
 
+# What sherpa-onnx publishes, by name (never downloaded here), with where each is published.
+PUBLISHED_TTS_MODELS = {  # assets of the `tts-models` release, without `.tar.bz2`
+    # k2-fsa/sherpa-onnx .github/workflows/upload-zipvoice-models.yaml:50 (uploaded to the
+    # release `tts-models`, line 135); python-api-examples/zipvoice-tts.py:12
+    "sherpa-onnx-zipvoice-distill-int8-zh-en-emilia",
+    # k2-fsa/sherpa-onnx .github/workflows/upload-zipvoice-models.yaml:92
+    "sherpa-onnx-zipvoice-distill-fp32-zh-en-emilia",
+    # The full (not distilled) model: in no file of k2-fsa/sherpa-onnx; listed among the
+    # release's assets in XDcobra/react-native-sherpa-onnx test/fixtures/tts-models-expected.csv:197
+    "sherpa-onnx-zipvoice-zh-en-emilia",
+}
+# k2-fsa/sherpa-onnx python-api-examples/zipvoice-tts.py:16
+PUBLISHED_VOCODER = ("vocoder-models", "vocos_24khz.onnx")
+
+
+def test_every_variant_downloads_a_published_archive() -> None:
+    assert {v.archive for v in zipvoice_model.VARIANTS.values()} <= PUBLISHED_TTS_MODELS
+    assert zipvoice_model.VARIANTS["zipvoice"].archive == "sherpa-onnx-zipvoice-zh-en-emilia"
+    assert zipvoice_model.VOCODER == PUBLISHED_VOCODER
+    assert zipvoice_model.REPOSITORY == "k2-fsa/sherpa-onnx"
+
+
+def test_the_full_models_archive_layout_is_found(tmp_path: Path, tiny_model: Path) -> None:
+    """The full export names its files differently and has no lexicon.txt."""
+    folder = tmp_path / "sherpa-onnx-zipvoice-zh-en-emilia"
+    folder.mkdir()
+    for name, source in (
+        ("text_encoder.onnx", "encoder.onnx"),
+        ("text_encoder_int8.onnx", "encoder.onnx"),
+        ("fm_decoder.onnx", "decoder.onnx"),
+        ("fm_decoder_int8.onnx", "decoder.onnx"),
+        ("tokens.txt", "tokens.txt"),
+    ):
+        (folder / name).write_bytes((tiny_model / source).read_bytes())
+    (folder / "pinyin.raw").write_bytes(b"")
+    (tmp_path / "vocos_24khz.onnx").write_bytes((tiny_model / "vocos_24khz.onnx").read_bytes())
+    files = find_zipvoice_files(tmp_path, "test")
+    assert (files.encoder.name, files.decoder.name) == ("text_encoder.onnx", "fm_decoder.onnx")
+    assert files.tokens == folder / "tokens.txt" and files.lexicon is None
+
+
 def test_an_incomplete_model_folder_is_refused(tmp_path: Path, tiny_model: Path) -> None:
     (tmp_path / "tokens.txt").write_text("a 0\n")
     with pytest.raises(ModelNotFoundError, match="encoder"):

@@ -47,9 +47,11 @@ from .zipvoice_model import VARIANTS, resolve_zipvoice
 _LOGGER = logging.getLogger("wyoming_polytts")
 PRESETS_FILE = "presets.json"
 # Two sentences: onnxruntime's first run, and the sentences the streaming decoder learns the
-# default voice from (`kokoro_stats.VOICE_SENTENCES`), so its first answer streams.
+# default voice from (`kokoro_stats.VOICE_SENTENCES`), so its first answer streams. Each is
+# decoded whole, so each is short (about 2.7 s, within `kokoro_stream.MAX_CALL_FRAMES`): a
+# longer one would not teach the voice, and its whole decode would raise the peak memory.
 WARM_UP_TEXTS = (
-    "The living room lights are now off, and the front door is locked for the night.",
+    "The front door is locked for the night.",
     "Okay, I set a timer for ten minutes.",
 )
 
@@ -129,6 +131,7 @@ async def serve(settings: Settings) -> None:
     try:
         await server.run(handler_factory)
     finally:
+        engine.stop()  # a first start's model preparation would hold the exit for a minute
         await jobs.stop()
         if admin is not None:
             await admin.cleanup()

@@ -22,6 +22,7 @@ KOKORO_ONNX_FILES = {
 KOKORO_TOKENIZER_FILE = "tokenizer.json"
 KOKORO_VOICES_PATTERN = "voices/*.bin"
 KOKORO_TORCH_REPO = "hexgrad/Kokoro-82M"
+KOKORO_TORCH_FILES = ("config.json", "kokoro-v1_0.pth")  # the config, then the weights
 _COMPLETE_MARKER = ".complete"
 
 
@@ -220,13 +221,15 @@ def assemble_parts(target: Path, parts: Sequence[Tuple[str, str]], expected_sha2
         digest = hashlib.sha256()
         for package, resource in parts:
             try:
-                blob = (importlib.resources.files(package) / resource).read_bytes()
+                source = importlib.resources.files(package) / resource
             except ModuleNotFoundError as err:
                 raise ModelNotFoundError(
                     f"model part {package} is not installed (run script/setup)"
                 ) from err
-            digest.update(blob)
-            out.write(blob)
+            with source.open("rb") as part:  # in blocks: a part is tens of MB
+                for block in iter(lambda: part.read(1 << 20), b""):
+                    digest.update(block)
+                    out.write(block)
         if digest.hexdigest() != expected_sha256:
             raise ModelNotFoundError(f"the parts of {target.name} do not match their checksum")
 
@@ -250,9 +253,9 @@ def resolve_kokoro_torch(
             from huggingface_hub import hf_hub_download
 
             _LOGGER.info("Downloading Kokoro-82M (PyTorch) from %s", KOKORO_TORCH_REPO)
-            for name in ("config.json", "kokoro-v1_0.pth"):
+            for name in KOKORO_TORCH_FILES:
                 hf_hub_download(KOKORO_TORCH_REPO, name, local_dir=folder)
-            _verify_hub_checksums(folder, ["kokoro-v1_0.pth"], KOKORO_TORCH_REPO)
+            _verify_hub_checksums(folder, [KOKORO_TORCH_FILES[1]], KOKORO_TORCH_REPO)
             mark_complete(folder)
             source = f"downloaded from {KOKORO_TORCH_REPO}"
     weights = sorted(folder.glob("*.pth"))

@@ -1,9 +1,19 @@
 """Where the ZipVoice model lives: a local folder, the data dir, or the official download.
 
-The official exports are sherpa-onnx's release archives (encoder, decoder, tokens.txt,
-lexicon.txt) plus the separate Vocos 24 kHz vocoder. Downloads show progress, are checked
-against the SHA-256 digests GitHub publishes for release assets when it publishes one, and
-are unpacked into `DATA_DIR/zipvoice/VARIANT/`, marked complete only at the end.
+The official exports are archives of sherpa-onnx's `tts-models` release plus the separate
+Vocos 24 kHz vocoder (`vocoder-models/vocos_24khz.onnx`). What each archive holds:
+
+- `sherpa-onnx-zipvoice-distill-int8-zh-en-emilia`: `encoder.int8.onnx`, `decoder.int8.onnx`,
+  `tokens.txt`, `lexicon.txt`, `espeak-ng-data/`, `test_wavs/` (sherpa-onnx's
+  `.github/workflows/upload-zipvoice-models.yaml` builds it);
+- `sherpa-onnx-zipvoice-zh-en-emilia` (the full model, fp32, about 605 MB): `text_encoder.onnx`,
+  `fm_decoder.onnx` (and their int8 versions), `tokens.txt`, `pinyin.raw`, `espeak-ng-data/`,
+  and no `lexicon.txt`: English words are then all spelled by espeak-ng, and Chinese cannot
+  be spoken.
+
+Downloads show progress, are checked against the SHA-256 digests GitHub publishes for release
+assets when it publishes one, and are unpacked into `DATA_DIR/zipvoice/VARIANT/`, marked
+complete only at the end.
 """
 
 from __future__ import annotations
@@ -43,7 +53,7 @@ class Variant:
 
 VARIANTS = {
     "zipvoice_distill": Variant("sherpa-onnx-zipvoice-distill-int8-zh-en-emilia", 8, 3.0),
-    "zipvoice": Variant("sherpa-onnx-zipvoice-int8-zh-en-emilia", 16, 1.0),
+    "zipvoice": Variant("sherpa-onnx-zipvoice-zh-en-emilia", 16, 1.0),
 }
 
 
@@ -84,7 +94,14 @@ def find_zipvoice_files(folder: Path, source: str) -> ZipVoiceFiles:
     ]
     if missing or encoder is None or decoder is None or vocoder is None or tokens is None:
         raise ModelNotFoundError(f"{folder} is not a ZipVoice export: no {', '.join(missing)}")
-    return ZipVoiceFiles(encoder, decoder, vocoder, tokens, one("lexicon.txt"), source)
+    lexicon = one("lexicon.txt")
+    if lexicon is None:
+        _LOGGER.warning(
+            "The ZipVoice model in %s has no lexicon.txt: English words are spelled by "
+            "espeak-ng and Chinese cannot be spoken (the distilled exports have one)",
+            folder,
+        )
+    return ZipVoiceFiles(encoder, decoder, vocoder, tokens, lexicon, source)
 
 
 def resolve_zipvoice(

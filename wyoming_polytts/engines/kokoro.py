@@ -21,9 +21,9 @@ from .base import (
     split_phonemes_runs,
 )
 from .kokoro_g2p import Phonemizer, spoken_languages, text_language, voice_language
-from .kokoro_split import split_model
+from .kokoro_split import SplitStopped, split_model
 from .kokoro_stats import CALIBRATION_TEXTS
-from .kokoro_stream import KokoroDecoder, WindowedSentence
+from .kokoro_stream import DecoderSpeed, FitStopped, KokoroDecoder, WindowedSentence
 
 _LOGGER = logging.getLogger(__name__)
 
@@ -34,6 +34,30 @@ ATTRIBUTION = ("hexgrad (Kokoro-82M, Apache-2.0)", "https://huggingface.co/hexgr
 _PHONEME_BREAKS = re.compile(r"(?<=[.!?;:,—…])\s+")
 _BLEND_PART = re.compile(r"^\s*([a-z]{2}_[a-z0-9_]+)\s*(?:\(\s*(\d+(?:\.\d+)?)\s*\))?\s*$")
 _MAX_BLENDS = 32
+
+
+_arena_lock = threading.Lock()
+_arena_shared = False
+
+
+def share_cpu_arena(onnxruntime: Any) -> None:
+    """One CPU memory arena for every onnxruntime session of the process that asks for it
+    (`session.use_env_allocators`), registered once. The split decoder's four sessions take
+    turns; with an arena each, each kept the memory of its largest run (about 50 MB more
+    after a whole-sentence decode)."""
+    global _arena_shared
+    with _arena_lock:
+        if _arena_shared:
+            return
+        memory = onnxruntime.OrtMemoryInfo(
+            "Cpu",
+            onnxruntime.OrtAllocatorType.ORT_ARENA_ALLOCATOR,
+            0,
+            onnxruntime.OrtMemType.DEFAULT,
+        )
+        # No limit, the default growth (kNextPowerOfTwo), default chunk sizes.
+        onnxruntime.create_and_register_allocator(memory, onnxruntime.OrtArenaCfg(0, 0, -1, -1))
+        _arena_shared = True
 
 
 def load_voice_packs(path: Path) -> Dict[str, np.ndarray]:
@@ -121,11 +145,15 @@ class KokoroEngine:
         phonemizer: Optional[Phonemizer] = None,
         device: str = "cpu",
         parts_dir: Optional[Path] = None,
+        decoder_speed: Optional[DecoderSpeed] = None,
     ):
+        """`decoder_speed`: a fixed speed for the windowed decoder instead of the measured
+        one, so its windows do not depend on the machine (tests)."""
         self.files = files
         self.device = device
         self._parts_dir = parts_dir
         self._decoder: Optional[KokoroDecoder] = None
+        self._decoder_speed = decoder_speed
         self._threads = threads
         self._packs = load_voice_packs(files.voices)
         self._vocab = load_vocab(files.vocab)
@@ -136,6 +164,7 @@ class KokoroEngine:
         self._blends: Dict[str, np.ndarray] = {}
         self._blends_lock = threading.Lock()
         self._load_lock = threading.Lock()
+        self._stopping = threading.Event()
 
     def voices(self) -> Sequence[VoiceSpec]:
         specs = []
@@ -202,8 +231,11 @@ class KokoroEngine:
             ):
                 providers.insert(0, "CUDAExecutionProvider")
 
+            share_cpu_arena(onnxruntime)
+
             def session(path: str) -> Any:
                 options = onnxruntime.SessionOptions()
+                options.add_session_config_entry("session.use_env_allocators", "1")
                 options.intra_op_num_threads = self._threads
                 options.inter_op_num_threads = 1
                 # Memory patterns are planned per input shape; every sentence length is a new
@@ -217,10 +249,15 @@ class KokoroEngine:
 
             if self._parts_dir is not None and providers[0] == "CPUExecutionProvider":
                 try:
-                    decoder = KokoroDecoder(split_model(self.files.model, self._parts_dir), session)
+                    parts = split_model(self.files.model, self._parts_dir, self._stopping)
+                    decoder = KokoroDecoder(parts, session, self._decoder_speed)
                     decoder.calibrate()
-                    decoder.fit_statistics(self._calibration_samples())
+                    decoder.fit_statistics(self._calibration_samples(), self._stopping)
+                except (SplitStopped, FitStopped):
+                    raise
                 except Exception as error:  # noqa: BLE001 - any other export still runs whole
+                    if self._stopping.is_set():
+                        raise
                     _LOGGER.warning(
                         "No streaming decoder for %s (%s: %s); sentences are decoded whole",
                         self.files.model.name,
@@ -240,6 +277,11 @@ class KokoroEngine:
             self._input_names = {"tokens": token_input}
             self._speed_type = next(i.type for i in whole.get_inputs() if i.name == "speed")
             self._session = whole
+
+    def stop(self) -> None:
+        """End a first load's split or statistics fit in progress (the server is stopping):
+        they take tens of seconds, and would hold the process until done."""
+        self._stopping.set()
 
     def _calibration_samples(self) -> List[Tuple[List[int], np.ndarray]]:
         """The statistics map's calibration sentences (English), each spoken by another of

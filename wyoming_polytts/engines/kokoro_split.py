@@ -21,9 +21,11 @@ The parts are made once per model file and kept in a folder named by the model's
 from __future__ import annotations
 
 import logging
+import multiprocessing
+import threading
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Callable, List, Sequence, Tuple, Union
+from typing import TYPE_CHECKING, Callable, List, Optional, Sequence, Tuple, Union
 
 from ..fileio import atomic_write_bytes
 from ..models import is_complete, mark_complete, sha256_file
@@ -49,6 +51,10 @@ class SplitError(RuntimeError):
     """The model is not the Kokoro graph these cuts were made for."""
 
 
+class SplitStopped(RuntimeError):
+    """The split was stopped (the server is shutting down); it is made again next time."""
+
+
 @dataclass(frozen=True)
 class ModelParts:
     """Paths of the four parts of one model."""
@@ -59,14 +65,29 @@ class ModelParts:
     generator: Path
 
 
-def split_model(model: Path, cache: Path) -> ModelParts:
-    """The parts of `model`, made on first use and kept under `cache/<sha256>/`."""
+def split_model(model: Path, cache: Path, stopping: Optional[threading.Event] = None) -> ModelParts:
+    """The parts of `model`, made on first use and kept under `cache/<sha256>/`; `stopping`,
+    once set, ends a split in progress (`SplitStopped`)."""
     folder = cache / f"{sha256_file(model)[:16]}-v{_VERSION}"
     parts = ModelParts(*(folder / f"{name}.onnx" for name in PART_NAMES))
     if is_complete(folder):
         return parts
-    folder.mkdir(parents=True, exist_ok=True)
     _LOGGER.info("Splitting %s for the streaming decoder (once)", model.name)
+    # onnx holds the model several times over while it cuts (about 270 MB at the peak, and
+    # the C allocator keeps much of it afterwards): a child process cuts, and gives it all back.
+    with multiprocessing.get_context("spawn").Pool(1) as child:  # ended (killed) on leaving
+        result = child.apply_async(_split, (model, folder, parts))
+        while not result.ready():
+            if stopping is not None and stopping.is_set():
+                raise SplitStopped(f"splitting {model.name} was stopped")
+            result.wait(0.2)
+        result.get()  # its exception, if any
+    return parts
+
+
+def _split(model: Path, folder: Path, parts: ModelParts) -> None:
+    """Cut `model` into `parts` in `folder`, marked complete at the end."""
+    folder.mkdir(parents=True, exist_ok=True)
     import onnx
 
     graph = onnx.load(str(model))
@@ -91,7 +112,6 @@ def split_model(model: Path, cache: Path) -> ModelParts:
         rewrite(part)
         atomic_write_bytes(path, part.SerializeToString())
     mark_complete(folder)
-    return parts
 
 
 def _keep(_part: ModelProto) -> None:

@@ -15,7 +15,7 @@ reasons, and each is dealt with:
 Each window is decoded with `CONTEXT` frames on both sides and joined to the previous one by a
 one-frame cross-fade. Window sizes follow the audio already sent: each window is sized so that
 it is decoded before what was sent has finished playing, at the decoder speed measured at
-load and learnt from every window.
+load and learnt from every window (or at a fixed speed given by tests, on a simulated clock).
 """
 
 from __future__ import annotations
@@ -27,7 +27,7 @@ import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable, Dict, List, Optional, Sequence, Tuple
+from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
 
@@ -68,6 +68,13 @@ WORTHWHILE = 0.6  # windows only when the first call decodes less than this shar
 # estimate the statistics (PESQ 3.2-3.3 at 64-68 frames, 4.0 and more from 84), and their
 # whole decode is quick.
 MIN_FRAMES = 80
+# The most frames one generator call decodes, context included (the statistics fit at first
+# start excepted): a call's working memory grows by about 0.9 MB a frame, and onnxruntime's
+# arena keeps the largest, so this bounds the server's memory (3.2 s of audio, about 120 MB).
+# Longer sentences are always decoded in windows, whatever the decoder's speed or the voice's
+# offset.
+MAX_CALL_FRAMES = 128
+LARGEST_WINDOW = MAX_CALL_FRAMES - 2 * CONTEXT - CROSSFADE
 
 
 @dataclass
@@ -85,12 +92,23 @@ class Features:
         return int(self.features.shape[2])
 
 
-class DecoderSpeed:
-    """How long a generator call takes: `overhead + per_frame * frames`, learnt as it runs."""
+class FitStopped(RuntimeError):
+    """The statistics fit was stopped (the server is shutting down)."""
 
-    def __init__(self, overhead: float = 0.01, per_frame: float = 0.015) -> None:
+
+class DecoderSpeed:
+    """How long a generator call takes: `overhead + per_frame * frames`, learnt as it runs.
+
+    A `fixed` speed is never learnt nor measured, and its `clock` is simulated: it moves on
+    only by the estimated time of each call. Tests use one, so the window plan, and so the
+    audio, never depend on the speed of the machine they run on.
+    """
+
+    def __init__(self, overhead: float = 0.01, per_frame: float = 0.015, fixed: bool = False):
         self.overhead = overhead
         self.per_frame = per_frame
+        self.fixed = fixed
+        self._simulated = 0.0  # seconds of the calls made so far, for a fixed speed
         self._lock = threading.Lock()
 
     def estimate(self, frames: int) -> float:
@@ -100,18 +118,36 @@ class DecoderSpeed:
         """The most frames one call decodes in `seconds`."""
         return int((seconds - self.overhead) / self.per_frame)
 
-    def learn(self, frames: int, seconds: float) -> None:
+    def clock(self) -> float:
+        """Now, in seconds: the machine's time, or the simulated time of a fixed speed."""
+        if not self.fixed:
+            return time.monotonic()
+        with self._lock:
+            return self._simulated
+
+    def took(self, frames: int, seconds: float) -> None:
+        """A call decoded `frames` in `seconds`: learnt, or for a fixed speed, the simulated
+        clock moves on by the estimate (the measured time is ignored)."""
         if frames <= 0:
             return
-        measured = max(1e-4, (seconds - self.overhead) / frames)
         with self._lock:
+            if self.fixed:
+                self._simulated += self.estimate(frames)
+                return
+            measured = max(1e-4, (seconds - self.overhead) / frames)
             self.per_frame = 0.7 * self.per_frame + 0.3 * measured
 
 
 class KokoroDecoder:
     """The split model's sessions: front, source, frame-rate decoder, generator."""
 
-    def __init__(self, parts: ModelParts, session: Callable[[str], object]):
+    def __init__(
+        self,
+        parts: ModelParts,
+        session: Callable[[str], object],
+        speed: Optional[DecoderSpeed] = None,
+    ):
+        """`speed`: a fixed one (tests) replaces the measured one (`calibrate`)."""
         self.parts = parts
         self.statistics: Optional[StatisticsMap] = None  # set by `fit_statistics`
         self.voice_offsets = VoiceOffsets()
@@ -133,7 +169,17 @@ class KokoroDecoder:
             for item in self._generator.get_inputs()  # type: ignore[attr-defined]
             if item.name.startswith(GIVEN_PREFIX)
         }
-        self.speed = DecoderSpeed()
+        self.speed = speed or DecoderSpeed()
+        self._release_arena = self._arena_shrinking_options()
+
+    @staticmethod
+    def _arena_shrinking_options() -> Any:
+        """onnxruntime run options that free the CPU arena's unused memory after the run."""
+        import onnxruntime
+
+        options = onnxruntime.RunOptions()
+        options.add_run_config_entry("memory.enable_memory_arena_shrinkage", "cpu:0")
+        return options
 
     def front(self, tokens: Sequence[int], style: np.ndarray, speed: float) -> Features:
         feeds = {
@@ -174,9 +220,11 @@ class KokoroDecoder:
         for name, empty in self._no_stats.items():
             feeds[name] = empty if stats is None else stats[name[len(GIVEN_PREFIX) :]]
         frames = generator_input.shape[2] // 2
+        # A larger call (the fit's whole decodes) gives its arena back as it ends.
+        options = self._release_arena if frames > MAX_CALL_FRAMES else None
         started = time.perf_counter()
-        outputs = self._generator.run(None, feeds)  # type: ignore[attr-defined]
-        self.speed.learn(frames, time.perf_counter() - started)
+        outputs = self._generator.run(None, feeds, options)  # type: ignore[attr-defined]
+        self.speed.took(frames, time.perf_counter() - started)
         audio = np.asarray(outputs[0], dtype=np.float32).reshape(-1)
         return audio, dict(zip(self._stat_names, outputs[1:], strict=True))
 
@@ -188,9 +236,14 @@ class KokoroDecoder:
         _, stats = self.generate(generator_input[:, :, keep], sentence.style, source)
         return stats
 
-    def fit_statistics(self, samples: Sequence[Tuple[Sequence[int], np.ndarray]]) -> None:
+    def fit_statistics(
+        self,
+        samples: Sequence[Tuple[Sequence[int], np.ndarray]],
+        stopping: Optional[threading.Event] = None,
+    ) -> None:
         """Fit the map from sparse to whole-sentence statistics on `samples` (tokens, style),
-        each decoded whole and sparse; kept beside the parts, keyed by the samples."""
+        each decoded whole and sparse; kept beside the parts, keyed by the samples. `stopping`,
+        once set, ends a fit in progress (`FitStopped`)."""
         key = hashlib.sha256(f"{MAP_VERSION}:{STATS_STRIDE}".encode())
         for tokens, style in samples:
             key.update(np.asarray(tokens, np.int64).tobytes())
@@ -201,6 +254,8 @@ class KokoroDecoder:
             started = time.perf_counter()
             pairs = []
             for tokens, style in samples:
+                if stopping is not None and stopping.is_set():
+                    raise FitStopped("the statistics fit was stopped; it is made again next time")
                 sentence = self.front(tokens, style, 1.0)
                 generator_input = self.framerate(sentence)
                 source = self.source(sentence.f0)
@@ -222,7 +277,10 @@ class KokoroDecoder:
 
     def calibrate(self) -> None:
         """Measure the generator's speed on noise, so the first windows fit: the fastest of
-        three calls at each of two sizes (a busy moment at start-up makes one call slow)."""
+        three calls at each of two sizes (a busy moment at start-up makes one call slow).
+        A fixed speed is kept as it is."""
+        if self.speed.fixed:
+            return
         rng = np.random.default_rng(0)
         style = rng.normal(0, 0.1, (1, 256)).astype(np.float32)
         small, large = 8, 40
@@ -262,7 +320,7 @@ class WindowedSentence:
         self._voice = voice
         # Given: the caller reports what it sends. None: as if each stretch were sent when made.
         self._own_playback = playback is None
-        self._playback = playback or Playback()
+        self._playback = playback or Playback(decoder.speed.clock)
         frames = sentence.frames
         lead = int(sentence.durations[0]) if sentence.durations.size else 0
         self._position = max(0, min(frames, lead - LEAD_KEPT))
@@ -306,9 +364,10 @@ class WindowedSentence:
             self._offset = decoder.voice_offsets.get(self._voice)
         plan = self._plan()
         if plan is None:
-            # Too short for windows to bring the first audio forward, a decoder too slow to
-            # keep ahead of playback, or a voice without its offset yet: one decode of the
-            # whole sentence, with its own statistics (exactly the unsplit model's output).
+            # At most `MAX_CALL_FRAMES`, and too short for windows to bring the first audio
+            # forward, a decoder too slow to keep ahead of playback, or a voice without its
+            # offset yet: one decode of the whole sentence, with its own statistics (exactly
+            # the unsplit model's output).
             self._position = self._frames
             self.windows.append((0, self._frames))
             audio, whole = self._decode(0, self._frames)
@@ -322,6 +381,25 @@ class WindowedSentence:
     def _plan(self) -> Optional[Tuple[int, int]]:
         """Frames of the first window and of the smallest later one; None: decode whole.
 
+        Only sentences of at most `MAX_CALL_FRAMES` are decoded whole: short ones, those of
+        a voice without its offset yet, and those windows would not bring forward; longer
+        ones go in windows of at most `LARGEST_WINDOW`.
+        """
+        if self._decoder.statistics is None:
+            return None
+        fits = self._frames <= MAX_CALL_FRAMES
+        if fits and (self._frames < MIN_FRAMES or self._offset is None):
+            return None
+        timed = self._timed_plan()
+        if timed is None:
+            return None if fits else (LARGEST_WINDOW, LARGEST_WINDOW)
+        first, smallest = timed
+        return min(first, LARGEST_WINDOW), min(smallest, LARGEST_WINDOW)
+
+    def _timed_plan(self) -> Optional[Tuple[int, int]]:
+        """The plan by the decoder's speed; None when windows would not bring the first
+        audio forward.
+
         A window costs `overhead + per_frame * (frames + context)` and gives 25 ms a frame,
         so below some size it plays out faster than it decodes. The first window holds
         enough audio (with what the answer has sent before) for the next one to be at least
@@ -330,7 +408,7 @@ class WindowedSentence:
         speed = self._decoder.speed
         frame_seconds = SAMPLES_PER_FRAME / SAMPLE_RATE
         extra = 2 * CONTEXT + CROSSFADE
-        if speed.per_frame >= frame_seconds or self._offset is None or self._frames < MIN_FRAMES:
+        if speed.per_frame >= frame_seconds:
             return None
         steady = (speed.overhead + speed.per_frame * extra) / (frame_seconds - speed.per_frame)
         smallest = max(MIN_WINDOW, math.ceil(1.25 * steady))
@@ -365,9 +443,9 @@ class WindowedSentence:
         remaining = self._frames - self._position
         buffered = self._playback.buffered() + unsent
         size = self._decoder.speed.frames_within(SAFETY * buffered) - 2 * CONTEXT - CROSSFADE
-        size = max(self._smallest, size)
-        if remaining - size < self._smallest:
-            size = remaining
+        size = min(max(self._smallest, size), LARGEST_WINDOW)
+        if remaining - size < self._smallest:  # no window smaller than the smallest at the end
+            size = remaining if remaining <= LARGEST_WINDOW else remaining - self._smallest
         return min(size, remaining)
 
     def _decode(self, start: int, end: int) -> Tuple[np.ndarray, Statistics]:
