@@ -44,6 +44,12 @@ MAX_AUDIO_CHANNELS = 8  # 7.1 surround; every recording is mixed to mono anyway
 MAX_AUDIO_SAMPLES = 16_000_000
 DECODE_BLOCK_FRAMES = 32_768  # frames decoded at a time: 1 MiB of float32 at 8 channels
 
+# The most frames (25 ms each) one Kokoro generator call decodes, context included (the
+# statistics fit at first start excepted): a call's working memory grows by about 0.9 MB a
+# frame, and onnxruntime's arena keeps the largest, so this bounds the server's memory (3.2 s
+# of audio, about 120 MB). Longer sentences are always decoded in windows.
+MAX_CALL_FRAMES = 128
+
 # A text with nothing to say (only spaces, dots, emoji or Markdown) is answered with this much
 # silence: audio every client and decoder accepts (an MP3 or Opus file without a frame is not).
 SILENT_ANSWER_SECONDS = 0.1

@@ -31,6 +31,7 @@ from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
 
+from ..settings import MAX_CALL_FRAMES
 from .base import Playback
 from .kokoro_split import (
     DURATIONS,
@@ -68,12 +69,6 @@ WORTHWHILE = 0.6  # windows only when the first call decodes less than this shar
 # estimate the statistics (PESQ 3.2-3.3 at 64-68 frames, 4.0 and more from 84), and their
 # whole decode is quick.
 MIN_FRAMES = 80
-# The most frames one generator call decodes, context included (the statistics fit at first
-# start excepted): a call's working memory grows by about 0.9 MB a frame, and onnxruntime's
-# arena keeps the largest, so this bounds the server's memory (3.2 s of audio, about 120 MB).
-# Longer sentences are always decoded in windows, whatever the decoder's speed or the voice's
-# offset.
-MAX_CALL_FRAMES = 128
 LARGEST_WINDOW = MAX_CALL_FRAMES - 2 * CONTEXT - CROSSFADE
 
 
