@@ -289,6 +289,19 @@ async def test_a_failed_piece_ends_the_stream_cleanly() -> None:
     assert kinds.count("audio-start") == kinds.count("audio-stop") == 1
 
 
+async def test_a_piece_that_fails_halfway_closes_its_audio_before_the_error() -> None:
+    """Read out, the numbers make several engine calls of one piece; the last one fails."""
+    async with serve_fake() as server, server.client() as client:
+        await client.write_event(SynthesizeStart().event())
+        await client.write_event(SynthesizeChunk(text="1234567 " * 40 + "FAIL").event())
+        await client.write_event(SynthesizeStop().event())
+        events = await read_until(client, "synthesize-stopped")
+    kinds = [kind for kind in types(events) if kind != "audio-chunk"]
+    assert len(server.engine.calls) > 1
+    assert kinds == ["audio-start", "audio-stop", "error", "synthesize-stopped"]
+    assert "audio-chunk" in types(events)  # the calls before the failure were spoken
+
+
 async def test_cancelled_calls_do_not_fill_the_queue() -> None:
     """Clients that left do not make the next one `busy`."""
     async with serve_fake(max_queue=2) as server:

@@ -412,6 +412,15 @@ async def test_a_secret_that_is_not_utf8_is_a_wrong_one(client: TestClient) -> N
     assert answer.startswith(b"HTTP/1.1 200 ") and b'"authenticated": false' in answer, answer
 
 
+async def test_a_sign_in_token_with_a_lone_surrogate_is_a_wrong_one(client: TestClient) -> None:
+    """JSON may carry a lone surrogate ("\\ud800"), which has no UTF-8 bytes at all."""
+    body = b'{"token": "\\ud800"}'
+    response = await client.post(
+        "/api/login", data=body, headers={"Content-Type": "application/json"}
+    )
+    assert response.status == 401, await response.text()
+
+
 async def test_a_session_cookie_this_server_did_not_sign_is_dropped(client: TestClient) -> None:
     response = await client.get("/api/session", headers={"Cookie": "polytts_session=9.guess"})
     assert (await response.json())["authenticated"] is False

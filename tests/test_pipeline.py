@@ -213,3 +213,15 @@ async def test_pieces_are_normalized_in_a_thread_not_on_the_event_loop(parts: tu
     assert len(threads) == len(PIECES)
     assert threading.main_thread() not in threads
     assert len(engine.calls) == len(PIECES)
+
+
+async def test_slow_speech_is_given_to_the_engine_in_shorter_calls(parts: tuple) -> None:
+    """At a quarter of the speed each character makes four times the audio, so a call of
+    MAX_PIECE_CHARS would be four times as long: calls are shortened in proportion."""
+    engine, pipeline, voice = parts
+    text = "word " * 60 + "end"  # 303 characters, one piece
+    assert len(text) <= MAX_PIECE_CHARS
+    await pipeline.speak_all(voice, [Piece(text)], client="a", speed=MIN_SPEED)
+    assert len(engine.calls) >= 3
+    assert all(len(call) <= MAX_PIECE_CHARS * MIN_SPEED for call in engine.calls)
+    assert " ".join(engine.calls).split() == text.split()

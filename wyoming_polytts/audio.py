@@ -15,6 +15,14 @@ CHANNELS = 1
 UNKNOWN_FRAMES = 2**63 - 1  # libsndfile's frame count of a file whose header does not say
 
 
+def silent_answer(rate: int) -> np.ndarray:
+    """The answer to a text with nothing to say: a moment of silence, which every client and
+    decoder takes as valid audio (an MP3 or Opus file without a frame is not)."""
+    from .settings import SILENT_ANSWER_SECONDS
+
+    return np.zeros(int(SILENT_ANSWER_SECONDS * rate), np.float32)
+
+
 def to_pcm16(samples: np.ndarray) -> bytes:
     """Float samples in [-1, 1] to 16-bit little-endian PCM (clipped, not wrapped)."""
     clipped = np.clip(np.asarray(samples, dtype=np.float32), -1.0, 1.0)

@@ -60,6 +60,7 @@ from .scheduler import Scheduler
 from .settings import MAX_PIECE_CHARS
 from .speech.normalize import normalize
 from .text import Piece, cap_text, speakable
+from .textwork import off_loop
 from .voices import Voice
 
 _LOGGER = logging.getLogger(__name__)
@@ -206,22 +207,26 @@ class SpeechPipeline:
             for is_phonemes, part in split_phonemes_runs(text)
         )
 
-    def engine_texts(self, text: str, languages: Sequence[str]) -> List[str]:
+    def engine_texts(self, text: str, languages: Sequence[str], speed: float = 1.0) -> List[str]:
         """The texts the engine is given for `text` (`spoken_text`), one call each: none
-        when there is nothing to say, several when normalization made it too long."""
+        when there is nothing to say, several when normalization made it too long. Slower
+        speech makes more audio of each character, so calls are shorter in proportion."""
         spoken = self.spoken_text(text, languages)
-        parts = (part.strip() for part, _ in cap_text(spoken, MAX_PIECE_CHARS))
+        cap = max(1, int(MAX_PIECE_CHARS * min(1.0, speed)))
+        parts = (part.strip() for part, _ in cap_text(spoken, cap))
         return [part for part in parts if speakable(part)]
 
     async def _prepare(
-        self, piece: Piece, voice: Voice, voices: Optional[Mapping[str, Voice]]
+        self, piece: Piece, voice: Voice, voices: Optional[Mapping[str, Voice]], speed: float
     ) -> Prepared:
         """`piece` and its engine texts, made in a thread (never on the event loop)."""
         if piece.silence > 0 or not piece.text:
             return piece, []
         speaker = (voices or {}).get(piece.voice or "", voice)
-        languages = speaker.spec.languages
-        return piece, await asyncio.to_thread(self.engine_texts, piece.text, languages)
+        texts = await off_loop(
+            self.engine_texts, piece.text, speaker.spec.languages, _speed(speed, piece, speaker)
+        )
+        return piece, texts
 
     async def speak(
         self,
@@ -276,7 +281,7 @@ class SpeechPipeline:
                 speaker.engine,
                 texts,
                 speaker.engine_voice,
-                clamp_speed(speed * piece.rate * speaker.speed),
+                _speed(speed, piece, speaker),
                 playback,
             )
             ahead.append(_Speech(piece, rate, stream))
@@ -320,7 +325,9 @@ class SpeechPipeline:
                     except StopAsyncIteration:
                         exhausted = True
                     else:
-                        preparing = asyncio.ensure_future(self._prepare(piece, voice, voices))
+                        preparing = asyncio.ensure_future(
+                            self._prepare(piece, voice, voices, speed)
+                        )
                     continue  # start the next read before waiting on audio again
                 if preparing is not None:
                     if preparing.done():
@@ -368,6 +375,12 @@ class SpeechPipeline:
         async for spoken in speech:
             parts.append(resample(spoken.samples, spoken.rate, voice.engine.sample_rate))
         return np.concatenate(parts) if parts else np.zeros(0, dtype=np.float32)
+
+
+def _speed(speed: float, piece: Piece, speaker: Voice) -> float:
+    """The engine's speed for `piece`: the request's, times the piece's SSML rate, times the
+    preset's own, held within the engines' bounds."""
+    return clamp_speed(speed * piece.rate * speaker.speed)
 
 
 def _normalized(part: str, language: str) -> str:

@@ -39,18 +39,19 @@ from wyoming.tts import (
     SynthesizeVoice,
 )
 
-from .audio import CHANNELS, SAMPLE_WIDTH, iter_chunks, resample, to_pcm16
+from .audio import CHANNELS, SAMPLE_WIDTH, iter_chunks, resample, silent_answer, to_pcm16
 from .connection import close_when_sent, limit_send_buffer, reset
 from .engines.base import SynthesisError
 from .frames import FrameError, FrameLimits, read_frame
 from .pipeline import PieceFeed, Pieces, SpeechPipeline
 from .scheduler import SchedulerBusy
-from .settings import MAX_TEXT_CHARS, SILENT_ANSWER_SECONDS
+from .settings import MAX_TEXT_CHARS
 from .speech.pieces import SSML_ROOT, resolve_voices, text_pieces
 from .speech.pieces import client_text as _text_of
 from .speech.pieces import is_ssml as _is_ssml
 from .speech.ssml import SsmlError
 from .text import ClausePolicy, Piece, SentenceStream, split_text
+from .textwork import off_loop
 from .voices import Voice, VoiceCatalog, VoiceNotFoundError
 
 _LOGGER = logging.getLogger(__name__)
@@ -294,7 +295,7 @@ class PolyTtsEventHandler(AsyncEventHandler):
             if stream.ssml is not False:
                 return  # SSML, or not known yet
         # Cut in a thread: one chunk may be a whole long text (Home Assistant's tts.speak).
-        for piece in await asyncio.to_thread(stream.sentences.add, text):
+        for piece in await off_loop(stream.sentences.add, text):
             stream.add(piece)
 
     async def _on_synthesize_stop(self) -> None:
@@ -323,9 +324,9 @@ class PolyTtsEventHandler(AsyncEventHandler):
         if ssml:
             return await self._pieces_of(text, "ssml", stream.voices)
         if not chunked:
-            return await asyncio.to_thread(split_text, text, self._context.clause_policy)
+            return await off_loop(split_text, text, self._context.clause_policy)
         pending = stream.ssml_text if stream.ssml is None else ""  # a short text, not SSML
-        return await asyncio.to_thread(_finish, stream.sentences, pending)
+        return await off_loop(_finish, stream.sentences, pending)
 
     async def _pieces_of(
         self, text: str, text_format: object, voices: Dict[str, Voice]
@@ -334,7 +335,7 @@ class PolyTtsEventHandler(AsyncEventHandler):
         never holds the event loop; the voices SSML names are resolved into `voices`."""
         policy = self._context.clause_policy
         try:
-            pieces = await asyncio.to_thread(text_pieces, text, text_format, policy)
+            pieces = await off_loop(text_pieces, text, text_format, policy)
         except SsmlError as err:
             raise RequestError(str(err), "bad-ssml") from None
         resolve_voices(pieces, self._resolve_name, voices)
@@ -494,6 +495,8 @@ class PolyTtsEventHandler(AsyncEventHandler):
         rate = voice.engine.sample_rate
         if not frame_each_piece:
             yield _audio_start(rate)
+        piece_open = False  # a piece's `audio-start` was sent, its `audio-stop` not yet
+        failure: Optional[Event] = None
         try:
             spoken = self._context.pipeline.speak(voice, pieces, client=self, voices=voices)
             parts = 0
@@ -501,21 +504,27 @@ class PolyTtsEventHandler(AsyncEventHandler):
                 async for part in spoken:
                     parts += 1
                     if frame_each_piece and part.first:
+                        piece_open = True
                         yield _audio_start(rate)
                     for event in self._chunks(resample(part.samples, part.rate, rate), rate):
                         yield event
                     if frame_each_piece and part.last:
+                        piece_open = False
                         yield AudioStop().event()
             if not (parts or frame_each_piece):  # nothing to say: silence, valid audio
                 for event in self._silence(rate, framed=False):
                     yield event
         except SynthesisError as err:
-            yield _error(str(err), "synthesis-failed")
+            failure = _error(str(err), "synthesis-failed")
         except SchedulerBusy as err:
-            yield _error(str(err), "busy")
+            failure = _error(str(err), "busy")
         except Exception as err:  # noqa: BLE001 - the server must outlive one bad sentence
             _LOGGER.exception("Synthesis failed")
-            yield _error(f"Synthesis failed: {err}", "synthesis-failed")
+            failure = _error(f"Synthesis failed: {err}", "synthesis-failed")
+        if piece_open:  # a piece failed halfway: its audio stream is closed before the error
+            yield AudioStop().event()
+        if failure is not None:
+            yield failure
         if not frame_each_piece:
             yield AudioStop().event()
 
@@ -531,7 +540,7 @@ class PolyTtsEventHandler(AsyncEventHandler):
         `audio-start`/`audio-stop` when `framed`). Clients get valid audio: Home Assistant's
         streaming path builds its WAV from `audio-start`, its one-shot path from the first
         `audio-chunk`."""
-        chunks = self._chunks(np.zeros(int(SILENT_ANSWER_SECONDS * rate), np.float32), rate)
+        chunks = self._chunks(silent_answer(rate), rate)
         return [_audio_start(rate), *chunks, AudioStop().event()] if framed else chunks
 
 

@@ -50,6 +50,12 @@ DECODE_BLOCK_FRAMES = 32_768  # frames decoded at a time: 1 MiB of float32 at 8 
 # of audio, about 120 MB). Longer sentences are always decoded in windows.
 MAX_CALL_FRAMES = 128
 
+# Threads that split and normalize text (textwork.py): each call is short (a chunk, a piece of
+# at most MAX_PIECE_CHARS), and these never wait behind decoding or transcription.
+TEXT_WORKERS = 2
+
+CHILD_POLL_SECONDS = 0.2  # how often a start-up job run in a child process is checked on
+
 # A text with nothing to say (only spaces, dots, emoji or Markdown) is answered with this much
 # silence: audio every client and decoder accepts (an MP3 or Opus file without a frame is not).
 SILENT_ANSWER_SECONDS = 0.1

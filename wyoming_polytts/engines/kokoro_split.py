@@ -24,11 +24,13 @@ import logging
 import multiprocessing
 import threading
 from dataclasses import dataclass
+from multiprocessing.connection import Connection
 from pathlib import Path
 from typing import TYPE_CHECKING, Callable, List, Optional, Sequence, Tuple, Union
 
 from ..fileio import atomic_write_bytes
 from ..models import is_complete, mark_complete, sha256_file
+from ..settings import CHILD_POLL_SECONDS
 
 if TYPE_CHECKING:
     from onnx import ModelProto
@@ -75,14 +77,40 @@ def split_model(model: Path, cache: Path, stopping: Optional[threading.Event] = 
     _LOGGER.info("Splitting %s for the streaming decoder (once)", model.name)
     # onnx holds the model several times over while it cuts (about 270 MB at the peak, and
     # the C allocator keeps much of it afterwards): a child process cuts, and gives it all back.
-    with multiprocessing.get_context("spawn").Pool(1) as child:  # ended (killed) on leaving
-        result = child.apply_async(_split, (model, folder, parts))
-        while not result.ready():
+    context = multiprocessing.get_context("spawn")
+    receiver, sender = context.Pipe(duplex=False)
+    child = context.Process(
+        target=_split_in_child, args=(sender, model, folder, parts), name="polytts-split"
+    )
+    child.start()
+    sender.close()
+    try:
+        while child.is_alive():
             if stopping is not None and stopping.is_set():
                 raise SplitStopped(f"splitting {model.name} was stopped")
-            result.wait(0.2)
-        result.get()  # its exception, if any
+            child.join(CHILD_POLL_SECONDS)
+        failure = receiver.recv() if receiver.poll() else None
+    finally:
+        if child.is_alive():
+            child.kill()
+            child.join()
+        receiver.close()
+    if failure is not None:
+        raise failure
+    if not is_complete(folder):  # the child died without a word (killed for memory, say)
+        raise RuntimeError(f"splitting {model.name} failed (exit code {child.exitcode})")
     return parts
+
+
+def _split_in_child(sender: Connection, model: Path, folder: Path, parts: ModelParts) -> None:
+    """`_split` in the child process; its exception, if any, goes back to the parent."""
+    try:
+        _split(model, folder, parts)
+        sender.send(None)
+    except Exception as error:  # noqa: BLE001 - handed to the parent, which raises it
+        sender.send(error)
+    finally:
+        sender.close()
 
 
 def _split(model: Path, folder: Path, parts: ModelParts) -> None:

@@ -271,7 +271,7 @@ class Guard:
 
 def _raw(text: str) -> bytes:
     """The bytes a client sent: header bytes that are not UTF-8 arrive as surrogates."""
-    return text.encode("utf-8", "surrogateescape")
+    return text.encode("utf-8", "surrogatepass")
 
 
 def _bearer(request: web.Request) -> str:

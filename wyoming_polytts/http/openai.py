@@ -20,17 +20,18 @@ import numpy as np
 from aiohttp import web
 from pydantic import BaseModel, ValidationError
 
-from ..audio import resample
+from ..audio import resample, silent_answer
 from ..connection import reset
 from ..engines.base import SynthesisError, VoiceSpec
 from ..engines.zipvoice import ATTRIBUTION, CloneSettings, PromptAudio
 from ..pipeline import SpokenPiece
 from ..registry import ClonedVoice
 from ..scheduler import SchedulerBusy
-from ..settings import MAX_WHOLE_ANSWER_CHARS, SILENT_ANSWER_SECONDS
+from ..settings import MAX_WHOLE_ANSWER_CHARS
 from ..speech.pieces import client_text, resolve_voices, text_pieces
 from ..speech.ssml import SsmlError
 from ..text import Piece
+from ..textwork import off_loop
 from ..voices import Voice, VoiceNotFoundError
 from . import schemas as s
 from .apidoc import AUTH_KEY, AUTH_SPEECH, Operation
@@ -273,7 +274,7 @@ async def _or_silence(
         parts += 1
         yield resample(part.samples, part.rate, rate)
     if not parts:
-        yield np.zeros(int(SILENT_ANSWER_SECONDS * rate), np.float32)
+        yield silent_answer(rate)
 
 
 async def _send(
@@ -316,7 +317,7 @@ def _cut_off(
     chunked body, so the client sees an incomplete answer, never a short one that looks whole."""
     _LOGGER.warning("Speech over HTTP stopped: %s", error)
     if request.transport is not None:
-        request.transport.abort()
+        reset(request.transport)
     return response
 
 
@@ -334,7 +335,7 @@ async def _pieces(
         raise ApiError(400, message, "input_too_long", "input")
     voices: Dict[str, Voice] = {}
     try:
-        pieces = await asyncio.to_thread(text_pieces, text, None, context.clause_policy)
+        pieces = await off_loop(text_pieces, text, None, context.clause_policy)
     except SsmlError as err:
         raise ApiError(400, str(err), "invalid_ssml", "input") from None
     resolve_voices(pieces, partial(_voice, context, model="tts-1"), voices)
