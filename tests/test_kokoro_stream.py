@@ -36,6 +36,7 @@ from wyoming_polytts.engines.kokoro_stream import (
     WindowedSentence,
 )
 from wyoming_polytts.models import KokoroFiles, resolve_kokoro, sha256_file
+from wyoming_polytts.settings import MAX_LEARN_FRAMES
 
 VOICE = "jm_kumo"
 LONG = (
@@ -398,13 +399,29 @@ def test_no_generator_call_decodes_more_than_its_bound(windowed: KokoroEngine) -
 
 
 def test_the_warm_up_sentences_teach_the_default_voice(windowed: KokoroEngine) -> None:
-    """Decoded whole (so within the bound of one call) and long enough to learn from."""
+    """Decoded whole (so within the bound of a learning decode) and long enough to learn from."""
     decoder = windowed._decoder
     assert decoder is not None
     for text in WARM_UP_TEXTS:
         tokens = [windowed._vocab[s] for s in windowed._phonemes(text, "en-US")]
         style = windowed._pack(VOICE)[len(tokens) - 1].reshape(1, -1)
-        assert MIN_FRAMES <= decoder.front(tokens, style, 1.0).frames <= MAX_CALL_FRAMES
+        assert MIN_FRAMES <= decoder.front(tokens, style, 1.0).frames <= MAX_LEARN_FRAMES
+
+
+def test_a_sentence_longer_than_one_call_still_teaches_a_new_voice(
+    windowed: KokoroEngine,
+) -> None:
+    """A voice's first sentences teach it even when they are longer than a windowed call's
+    bound (a voice that only ever spoke such sentences would never learn its offset)."""
+    decoder = windowed._decoder
+    assert decoder is not None
+    sentence = sentence_of(windowed, WARM_UP_TEXTS[0], voice="jf_tebukuro")
+    assert MAX_CALL_FRAMES < sentence._frames <= MAX_LEARN_FRAMES
+    chunks_of(sentence)
+    assert sentence.windows == [(0, sentence._frames)]  # whole, so exactly the model's output
+    again = sentence_of(windowed, WARM_UP_TEXTS[0], voice="jf_tebukuro")
+    chunks_of(again)
+    assert decoder.voice_offsets.get("jf_tebukuro") is not None  # learnt from the two
 
 
 def test_the_statistics_map_is_fitted_once_and_kept(

@@ -48,10 +48,10 @@ _LOGGER = logging.getLogger("wyoming_polytts")
 PRESETS_FILE = "presets.json"
 # Two sentences: onnxruntime's first run, and the sentences the streaming decoder learns the
 # default voice from (`kokoro_stats.VOICE_SENTENCES`), so its first answer streams. Each is
-# decoded whole, so each is short (about 2.7 s, within `kokoro_stream.MAX_CALL_FRAMES`): a
-# longer one would not teach the voice, and its whole decode would raise the peak memory.
+# decoded whole, so each is within `settings.MAX_LEARN_FRAMES` (about 5 s and 2.7 s): a longer
+# one would not teach the voice; a longer pair teaches it better than two short ones.
 WARM_UP_TEXTS = (
-    "The front door is locked for the night.",
+    "The living room lights are now off, and the front door is locked for the night.",
     "Okay, I set a timer for ten minutes.",
 )
 

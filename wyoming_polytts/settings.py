@@ -49,6 +49,10 @@ DECODE_BLOCK_FRAMES = 32_768  # frames decoded at a time: 1 MiB of float32 at 8 
 # frame, and onnxruntime's arena keeps the largest, so this bounds the server's memory (3.2 s
 # of audio, about 120 MB). Longer sentences are always decoded in windows.
 MAX_CALL_FRAMES = 128
+# A voice's first sentences are decoded whole to learn its statistics offset: those of at most
+# this many frames (6 s), each giving its arena back as it ends. A longer one goes in windows
+# and does not teach the voice.
+MAX_LEARN_FRAMES = 240
 
 # Threads that split and normalize text (textwork.py): each call is short (a chunk, a piece of
 # at most MAX_PIECE_CHARS), and these never wait behind decoding or transcription.

@@ -31,7 +31,7 @@ from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
 
-from ..settings import MAX_CALL_FRAMES
+from ..settings import MAX_CALL_FRAMES, MAX_LEARN_FRAMES
 from .base import Playback
 from .kokoro_split import (
     DURATIONS,
@@ -376,14 +376,15 @@ class WindowedSentence:
     def _plan(self) -> Optional[Tuple[int, int]]:
         """Frames of the first window and of the smallest later one; None: decode whole.
 
-        Only sentences of at most `MAX_CALL_FRAMES` are decoded whole: short ones, those of
-        a voice without its offset yet, and those windows would not bring forward; longer
-        ones go in windows of at most `LARGEST_WINDOW`.
+        Decoded whole: sentences of at most `MAX_CALL_FRAMES` that are short or that windows
+        would not bring forward, and those of at most `MAX_LEARN_FRAMES` of a voice without
+        its offset yet (they teach it); others go in windows of at most `LARGEST_WINDOW`.
         """
         if self._decoder.statistics is None:
             return None
         fits = self._frames <= MAX_CALL_FRAMES
-        if fits and (self._frames < MIN_FRAMES or self._offset is None):
+        teaches = self._offset is None and self._frames <= MAX_LEARN_FRAMES
+        if teaches or (fits and self._frames < MIN_FRAMES):
             return None
         timed = self._timed_plan()
         if timed is None:
