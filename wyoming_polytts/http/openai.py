@@ -316,8 +316,8 @@ def _cut_off(
     """A failure after the answer began: the connection is dropped before the end of the
     chunked body, so the client sees an incomplete answer, never a short one that looks whole."""
     _LOGGER.warning("Speech over HTTP stopped: %s", error)
-    if request.transport is not None:
-        reset(request.transport)
+    if request.transport is not None:  # not a reset: the client keeps the audio it was sent
+        request.transport.abort()
     return response
 
 
