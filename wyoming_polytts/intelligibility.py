@@ -11,6 +11,8 @@ from __future__ import annotations
 import re
 
 _TIME = re.compile(r"\b([01]?\d|2[0-3])[:.]([0-5]\d)\b")  # 10:30, and 10.30 as Whisper writes it
+# "at 1030": Whisper also writes a time after "at" without its colon
+_CLOCK_AT = re.compile(r"\bat ([01]?\d|2[0-3])([0-5]\d)\b")
 _ORDINAL = re.compile(r"\b(\d+)(st|nd|rd|th)\b")
 _NUMBER = re.compile(r"\b\d+(?:\.\d+)?\b")
 _NOT_WORD = re.compile(r"[^a-z' ]+")
@@ -39,6 +41,7 @@ def clock_times(text: str) -> str:
 def normalize_words(text: str) -> str:
     """Text as the words a listener hears, for comparison."""
     text = text.lower().replace(",", "")  # "1,000" -> "1000"; commas are not words anyway
+    text = _CLOCK_AT.sub(lambda match: f"at {match.group(1)}:{match.group(2)}", text)
     text = _TIME.sub(_time, text)
     text = _ORDINAL.sub(lambda match: _words(match.group(1), "ordinal"), text)
     text = _NUMBER.sub(lambda match: _words(match.group()), text)
