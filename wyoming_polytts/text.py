@@ -247,12 +247,9 @@ class SentenceStream:
         self._policy = policy or ClausePolicy()
         self._limit = limit
         self._first = True
-        self.received_text = False
 
     def add(self, chunk: str) -> List[Piece]:
         """Pieces completed by `chunk`."""
-        if chunk:
-            self.received_text = True
         pieces: List[Piece] = []
         for start in range(0, len(chunk), self._limit):
             pieces += self._add(chunk[start : start + self._limit])
