@@ -14,7 +14,7 @@ FRAME_SAMPLES = 600  # 24 kHz samples per duration frame, as in Kokoro-82M
 
 
 def tiny_config() -> dict:
-    from wyoming_polytts.engines.kokoro import load_vocab
+    from wyoming_polytts.engines.kokoro.runtime import load_vocab
 
     vocab = load_vocab(None)
     return {

@@ -23,6 +23,7 @@ from aiohttp.test_utils import TestClient, TestServer
 from wyoming_polytts.background import Supervisor
 from wyoming_polytts.engines.kokoro import KokoroEngine
 from wyoming_polytts.engines.zipvoice import LANGUAGES, ZipVoiceEngine
+from wyoming_polytts.engines.zipvoice.model import find_zipvoice_files
 from wyoming_polytts.http.apidoc import AUTH_SPEECH
 from wyoming_polytts.http.app import OPEN_ROUTES, OPERATIONS, SAFE_METHODS, AdminContext, create_app
 from wyoming_polytts.http.auth import TOKEN_FILE, Guard, SecretLimiter, load_or_create_token
@@ -32,7 +33,6 @@ from wyoming_polytts.models import ModelNotFoundError, resolve_kokoro
 from wyoming_polytts.presets import PresetStore
 from wyoming_polytts.registry import PromptLimits, VoiceRegistry
 from wyoming_polytts.voices import VoiceCatalog
-from wyoming_polytts.zipvoice_model import find_zipvoice_files
 
 from .helpers import encode, voice_like
 from .zipvoice_tiny import build_tiny_zipvoice

@@ -10,16 +10,15 @@ import pytest
 
 from wyoming_polytts.audio import to_pcm16
 from wyoming_polytts.engines.base import SynthesisError, mark_phonemes
-from wyoming_polytts.engines.kokoro import (
+from wyoming_polytts.engines.kokoro.g2p import Phonemizer, text_language, voice_language
+from wyoming_polytts.engines.kokoro.runtime import (
     MAX_PHONEMES,
     SAMPLE_RATE,
     KokoroEngine,
     load_vocab,
-    load_voice_packs,
-    parse_blend,
     split_phonemes,
 )
-from wyoming_polytts.engines.kokoro_g2p import Phonemizer, text_language, voice_language
+from wyoming_polytts.engines.kokoro.voices import load_voice_packs, parse_blend
 from wyoming_polytts.models import KokoroFiles, resolve_kokoro
 
 from .helpers import assert_speech

@@ -11,9 +11,9 @@ from typing import Callable, Iterator, Optional
 
 import pytest
 
-from wyoming_polytts.engines import kokoro_g2p
 from wyoming_polytts.engines.kokoro import KokoroEngine
-from wyoming_polytts.engines.kokoro_g2p import G2P, Phonemizer
+from wyoming_polytts.engines.kokoro import g2p as kokoro_g2p
+from wyoming_polytts.engines.kokoro.g2p import G2P, Phonemizer
 from wyoming_polytts.models import resolve_kokoro
 
 from .helpers import child_output

@@ -7,7 +7,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from wyoming_polytts.engines.kokoro_stats import (
+from wyoming_polytts.engines.kokoro.stats import (
     VOICE_SENTENCES,
     StatisticsMap,
     VoiceOffsets,

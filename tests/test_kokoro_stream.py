@@ -15,16 +15,16 @@ from onnx import TensorProto, helper
 
 from wyoming_polytts.__main__ import WARM_UP_TEXTS
 from wyoming_polytts.audio import trim_silence
-from wyoming_polytts.engines import kokoro_stream
 from wyoming_polytts.engines.base import Playback
 from wyoming_polytts.engines.kokoro import KokoroEngine
-from wyoming_polytts.engines.kokoro_split import (
+from wyoming_polytts.engines.kokoro import stream as kokoro_stream
+from wyoming_polytts.engines.kokoro.split import (
     GENERATOR_INPUT,
     SplitError,
     SplitStopped,
     split_model,
 )
-from wyoming_polytts.engines.kokoro_stream import (
+from wyoming_polytts.engines.kokoro.stream import (
     CONTEXT,
     LARGEST_WINDOW,
     MAX_CALL_FRAMES,

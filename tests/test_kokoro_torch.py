@@ -24,7 +24,7 @@ except ImportError:
         raise
     pytest.skip("needs the [torch] extra (script/setup installs it)", allow_module_level=True)
 
-from wyoming_polytts.engines.kokoro_torch import (  # noqa: E402
+from wyoming_polytts.engines.kokoro.torch_runtime import (  # noqa: E402
     KokoroTorchEngine,
     resolve_device,
 )

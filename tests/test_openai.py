@@ -23,7 +23,9 @@ from aiohttp import web
 from aiohttp.test_utils import TestServer
 from wyoming.tts import Synthesize, SynthesizeVoice
 
-from wyoming_polytts.engines.zipvoice import PromptAudio, ZipVoiceEngine
+from wyoming_polytts.engines.clones import PromptAudio
+from wyoming_polytts.engines.zipvoice import ZipVoiceEngine
+from wyoming_polytts.engines.zipvoice.model import ZipVoiceFiles
 from wyoming_polytts.http import openai as openai_module
 from wyoming_polytts.http.app import create_app
 from wyoming_polytts.http.auth import Guard
@@ -34,7 +36,6 @@ from wyoming_polytts.http.prompts import PromptCache
 from wyoming_polytts.presets import PresetStore
 from wyoming_polytts.registry import VoiceRegistry
 from wyoming_polytts.settings import MAX_PIECE_CHARS, MAX_TEXT_CHARS, MAX_WHOLE_ANSWER_CHARS
-from wyoming_polytts.zipvoice_model import ZipVoiceFiles
 
 from .fake_engine import (
     ADMIN,

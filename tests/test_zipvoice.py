@@ -12,13 +12,13 @@ from typing import Iterator
 import numpy as np
 import pytest
 
-from wyoming_polytts import zipvoice_model
 from wyoming_polytts.engines.base import SynthesisError, mark_phonemes
 from wyoming_polytts.engines.zipvoice import LANGUAGES, ZipVoiceEngine
-from wyoming_polytts.engines.zipvoice_text import ZipVoiceTokenizer
+from wyoming_polytts.engines.zipvoice import model as zipvoice_model
+from wyoming_polytts.engines.zipvoice.model import find_zipvoice_files, resolve_zipvoice
+from wyoming_polytts.engines.zipvoice.text import ZipVoiceTokenizer
 from wyoming_polytts.models import ModelNotFoundError
 from wyoming_polytts.registry import VoiceRegistry
-from wyoming_polytts.zipvoice_model import find_zipvoice_files, resolve_zipvoice
 
 from .helpers import encode, voice_like
 from .zipvoice_tiny import build_tiny_zipvoice, seconds_for

@@ -140,8 +140,8 @@ async def test_a_deleted_clone_is_gone_from_describe_and_refused(
 def test_a_real_model_speaks_like_speech(tmp_path: Path) -> None:
     """With real weights: the clone's output has speech's duration, level and spectrum."""
     from wyoming_polytts.engines.zipvoice import LANGUAGES, ZipVoiceEngine
+    from wyoming_polytts.engines.zipvoice.model import find_zipvoice_files
     from wyoming_polytts.registry import VoiceRegistry
-    from wyoming_polytts.zipvoice_model import find_zipvoice_files
 
     folder = Path(os.environ["POLYTTS_ZIPVOICE_MODEL_DIR"])
     files = find_zipvoice_files(folder, "POLYTTS_ZIPVOICE_MODEL_DIR")

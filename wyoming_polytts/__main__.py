@@ -21,6 +21,7 @@ from .engines.kokoro import KokoroEngine
 from .engines.select import kokoro_engine, kokoro_files
 from .engines.zipvoice import LANGUAGES as CLONE_LANGUAGES
 from .engines.zipvoice import ZipVoiceEngine, ZipVoiceOptions
+from .engines.zipvoice.model import VARIANTS, resolve_zipvoice
 from .http.app import AdminContext, create_app
 from .http.auth import Guard, load_or_create_token
 from .http.download import UrlCache, UrlPolicy
@@ -42,12 +43,11 @@ from .settings import Settings, parse_settings
 from .text import ClausePolicy
 from .transcriber import Transcriber
 from .voices import VoiceCatalog
-from .zipvoice_model import VARIANTS, resolve_zipvoice
 
 _LOGGER = logging.getLogger("wyoming_polytts")
 PRESETS_FILE = "presets.json"
 # Two sentences: onnxruntime's first run, and the sentences the streaming decoder learns the
-# default voice from (`kokoro_stats.VOICE_SENTENCES`), so its first answer streams. Each is
+# default voice from (`kokoro.stats.VOICE_SENTENCES`), so its first answer streams. Each is
 # decoded whole, so each is within `settings.MAX_LEARN_FRAMES` (about 5 s and 2.7 s): a longer
 # one would not teach the voice; a longer pair teaches it better than two short ones.
 WARM_UP_TEXTS = (

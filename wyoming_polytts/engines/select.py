@@ -25,7 +25,7 @@ def kokoro_files(settings: Settings) -> KokoroFiles:
 def kokoro_engine(settings: Settings, files: KokoroFiles, runtime: str = "") -> KokoroEngine:
     """The Kokoro engine on `runtime` (default: `--kokoro-runtime`) and `--device`."""
     if (runtime or settings.kokoro_runtime) == "torch":
-        from .kokoro_torch import KokoroTorchEngine
+        from .kokoro.torch_runtime import KokoroTorchEngine
 
         torch_files = resolve_kokoro_torch(
             settings.data_dir, folder=settings.kokoro_torch_model, download=settings.download

@@ -8,13 +8,14 @@ import base64
 import binascii
 import logging
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Dict, Optional, Tuple
+from typing import Any, Dict, Optional, Tuple
 
 import numpy as np
 from aiohttp import web
 from aiohttp.http_exceptions import HttpProcessingError
 
 from ..background import Supervisor
+from ..engines.clones import Cloner
 from ..lexicon import Lexicon
 from ..pipeline import SpeechPipeline
 from ..presets import PresetStore
@@ -26,9 +27,6 @@ from ..voices import VoiceCatalog
 from .auth import Access, Guard, TooManyAttempts
 from .download import UrlCache, UrlPolicy, fetch
 from .prompts import PromptCache
-
-if TYPE_CHECKING:
-    from ..engines.zipvoice import ZipVoiceEngine
 
 _LOGGER = logging.getLogger(__name__)
 
@@ -50,7 +48,7 @@ class AdminContext:
     presets: Optional[PresetStore] = None  # named voices at a speed, for /api/presets
     transcriber_missing: str = "speech recognition is not installed (the [asr] extra)"
     body_seconds: float = 30.0  # a request body must arrive within this (slow uploads)
-    clones: Optional[ZipVoiceEngine] = None  # speaks URL and base64 prompts (/v1/zipvoice)
+    clones: Optional[Cloner] = None  # speaks URL and base64 prompts (/v1/zipvoice)
     prompt_cache: PromptCache = field(default_factory=PromptCache)  # those prompts, prepared
     clause_policy: ClausePolicy = field(default_factory=ClausePolicy)  # as on the Wyoming port
     max_text: int = MAX_TEXT_CHARS  # longest text of one speech request (--max-text)

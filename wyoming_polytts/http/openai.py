@@ -22,8 +22,8 @@ from pydantic import BaseModel, ValidationError
 
 from ..audio import resample, silent_answer
 from ..connection import reset
-from ..engines.base import SynthesisError, VoiceSpec
-from ..engines.zipvoice import ATTRIBUTION, CloneSettings, PromptAudio
+from ..engines.base import SynthesisError
+from ..engines.clones import CloneSettings, PromptAudio
 from ..pipeline import SpokenPiece
 from ..registry import ClonedVoice
 from ..scheduler import SchedulerBusy
@@ -189,14 +189,7 @@ async def zipvoice_speech(request: web.Request) -> web.StreamResponse:
     if body.voice.startswith(PROMPT_SOURCES):
         prompt = await _prompt(context, body.voice, body.prompt_text)
         kind = body.voice.partition("+")[0]
-        spec = VoiceSpec(
-            name=f"{kind}-prompt",
-            languages=("en-US", "zh"),  # the input's script decides (`reading_language`)
-            description=f"a {kind} voice prompt",
-            installed=True,
-            attribution_name=ATTRIBUTION[0],
-            attribution_url=ATTRIBUTION[1],
-        )
+        spec = clones.prompt_spec(kind)
         voice = Voice(spec, clones.tuned(settings, prompt))
     else:
         registered = _voice(context, body.voice, "zipvoice")  # a clone, or a preset of one

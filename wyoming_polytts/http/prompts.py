@@ -14,7 +14,7 @@ from typing import Callable, Optional
 
 from cachetools import TTLCache
 
-from ..engines.zipvoice import PromptAudio
+from ..engines.clones import PromptAudio
 
 DEFAULT_ENTRIES = 32
 DEFAULT_AGE_SECONDS = 24 * 3600.0

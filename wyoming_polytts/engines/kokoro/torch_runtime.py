@@ -13,9 +13,9 @@ from typing import Any, List, Optional
 
 import numpy as np
 
-from ..models import KOKORO_TORCH_REPO, KokoroFiles, KokoroTorchFiles
-from .kokoro import KokoroEngine
-from .kokoro_g2p import Phonemizer
+from ...models import KOKORO_TORCH_REPO, KokoroFiles, KokoroTorchFiles
+from .g2p import Phonemizer
+from .runtime import KokoroEngine
 
 _LOGGER = logging.getLogger(__name__)
 

@@ -9,11 +9,12 @@ from typing import Any, Dict, List, Optional, Sequence
 
 import numpy as np
 
-from ..audio import resample, shorten_pauses
-from ..registry import PROMPT_RATE, VoiceNotFound, VoiceRegistry
-from ..zipvoice_model import ZipVoiceFiles
-from .base import SynthesisError, VoiceSpec
-from .zipvoice_text import ZipVoiceTokenizer
+from ...audio import resample, shorten_pauses
+from ...registry import PROMPT_RATE, VoiceNotFound, VoiceRegistry
+from ..base import SynthesisError, VoiceSpec
+from ..clones import CloneSettings, PromptAudio
+from .model import ZipVoiceFiles
+from .text import ZipVoiceTokenizer
 
 _LOGGER = logging.getLogger(__name__)
 
@@ -30,23 +31,6 @@ class ZipVoiceOptions:
     t_shift: float = 0.5
     threads: int = 1
     provider: str = "cpu"  # "cuda" with a CUDA build of sherpa-onnx
-
-
-@dataclass(frozen=True)
-class CloneSettings:
-    """One request's ZipVoice settings; None keeps the server's (`ZipVoiceOptions`)."""
-
-    steps: Optional[int] = None
-    guidance_scale: Optional[float] = None
-    remove_long_silence: bool = True  # shorten pauses longer than half a second
-
-
-@dataclass(frozen=True)
-class PromptAudio:
-    """A prompt that is not registered (a URL or base64 voice): samples at `PROMPT_RATE`."""
-
-    samples: np.ndarray
-    transcript: str
 
 
 @dataclass(frozen=True)
@@ -160,6 +144,18 @@ class ZipVoiceEngine:
 
     def synthesize(self, text: str, voice: str, speed: float) -> np.ndarray:
         return self.generate(text, voice, speed, CloneSettings())
+
+    def prompt_spec(self, kind: str) -> VoiceSpec:
+        """The voice of an unregistered prompt (`url` or `base64`): its input's script decides
+        the language it reads."""
+        return VoiceSpec(
+            name=f"{kind}-prompt",
+            languages=("en-US", "zh"),
+            description=f"a {kind} voice prompt",
+            installed=True,
+            attribution_name=ATTRIBUTION[0],
+            attribution_url=ATTRIBUTION[1],
+        )
 
     def tuned(self, settings: CloneSettings, prompt: Optional[PromptAudio] = None) -> TunedZipVoice:
         """This engine with one request's settings, speaking a registered voice or `prompt`."""

@@ -34,7 +34,7 @@ from typing import Dict, Optional, Sequence, Tuple
 
 import numpy as np
 
-from ..fileio import atomic_write_bytes
+from ...fileio import atomic_write_bytes
 
 _LOGGER = logging.getLogger(__name__)
 

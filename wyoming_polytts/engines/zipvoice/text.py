@@ -16,7 +16,7 @@ import unicodedata
 from pathlib import Path
 from typing import Callable, Dict, List, Optional, Tuple
 
-from .base import split_phonemes_runs
+from ..base import split_phonemes_runs
 
 _LOGGER = logging.getLogger(__name__)
 

@@ -5,10 +5,10 @@ A window of the generator differs from the same stretch of a whole-sentence deco
 reasons, and each is dealt with:
 
 - the harmonic source integrates pitch from the sentence's start: it is made once for the
-  whole sentence and sliced (`kokoro_split` SOURCE);
+  whole sentence and sliced (`split` SOURCE);
 - the frame-rate decoder blocks normalize over the sentence: they run once, whole;
 - the generator's instance norms and int8 activation ranges are statistics over time: they are
-  estimated once per sentence from a sparse decode (`kokoro_stats`: an eighth of the work,
+  estimated once per sentence from a sparse decode (`stats`: an eighth of the work,
   mapped by a fit made at calibration), then handed to every window. Windows with their own
   statistics fall to PESQ 1.2-2.8 against the whole decode.
 
@@ -31,9 +31,9 @@ from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
 
-from ..settings import MAX_CALL_FRAMES, MAX_LEARN_FRAMES
-from .base import Playback
-from .kokoro_split import (
+from ...settings import MAX_CALL_FRAMES, MAX_LEARN_FRAMES
+from ..base import Playback
+from .split import (
     DURATIONS,
     ENERGY,
     F0,
@@ -44,7 +44,7 @@ from .kokoro_split import (
     STATS_GIVEN,
     ModelParts,
 )
-from .kokoro_stats import (
+from .stats import (
     STATS_STRIDE,
     Statistics,
     StatisticsMap,

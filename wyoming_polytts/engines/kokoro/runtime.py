@@ -11,8 +11,8 @@ from typing import Any, Dict, List, Mapping, Optional, Sequence, Tuple
 
 import numpy as np
 
-from ..models import KokoroFiles
-from .base import (
+from ...models import KokoroFiles
+from ..base import (
     AudioStream,
     Playback,
     SynthesisError,
@@ -20,19 +20,18 @@ from .base import (
     WholeAudio,
     split_phonemes_runs,
 )
-from .kokoro_g2p import Phonemizer, spoken_languages, text_language, voice_language
-from .kokoro_split import SplitStopped, split_model
-from .kokoro_stats import CALIBRATION_TEXTS
-from .kokoro_stream import DecoderSpeed, FitStopped, KokoroDecoder, WindowedSentence
+from .g2p import Phonemizer, spoken_languages, text_language, voice_language
+from .split import SplitStopped, split_model
+from .stats import CALIBRATION_TEXTS
+from .stream import DecoderSpeed, FitStopped, KokoroDecoder, WindowedSentence
+from .voices import STYLE_DIM, load_voice_packs, parse_blend
 
 _LOGGER = logging.getLogger(__name__)
 
 SAMPLE_RATE = 24000
 MAX_PHONEMES = 510  # the model's context, less the two padding tokens
-STYLE_DIM = 256
 ATTRIBUTION = ("hexgrad (Kokoro-82M, Apache-2.0)", "https://huggingface.co/hexgrad/Kokoro-82M")
 _PHONEME_BREAKS = re.compile(r"(?<=[.!?;:,—…])\s+")
-_BLEND_PART = re.compile(r"^\s*([a-z]{2}_[a-z0-9_]+)\s*(?:\(\s*(\d+(?:\.\d+)?)\s*\))?\s*$")
 _MAX_BLENDS = 32
 
 
@@ -60,30 +59,10 @@ def share_cpu_arena(onnxruntime: Any) -> None:
         _arena_shared = True
 
 
-def load_voice_packs(path: Path) -> Dict[str, np.ndarray]:
-    """Voice packs from an .npz archive (`voices-v1.0.bin` is one) or a folder of packs."""
-    packs: Dict[str, np.ndarray] = {}
-    if path.is_dir():
-        for item in sorted(path.iterdir()):
-            if item.suffix == ".bin":
-                packs[item.stem] = np.fromfile(item, dtype=np.float32)
-            elif item.suffix == ".npy":
-                packs[item.stem] = np.load(item)
-    else:
-        with np.load(path) as archive:
-            packs = {name: archive[name] for name in archive.files}
-    shaped = {
-        name: np.asarray(pack, np.float32).reshape(-1, STYLE_DIM) for name, pack in packs.items()
-    }
-    if not shaped:
-        raise FileNotFoundError(f"no Kokoro voice packs in {path}")
-    return shaped
-
-
 def load_vocab(path: Optional[Path]) -> Dict[str, int]:
     """Phoneme -> token id, from Kokoro's config.json/vocab.json or a tokenizer.json."""
     if path is None:
-        from .. import models
+        from ... import models
 
         path = models.embedded_vocab_path()
     data = json.loads(path.read_text(encoding="utf-8"))
@@ -91,23 +70,6 @@ def load_vocab(path: Optional[Path]) -> Dict[str, int]:
     if not isinstance(vocab, dict) or not vocab:
         raise ValueError(f"{path} holds no Kokoro phoneme vocabulary")
     return {str(key): int(value) for key, value in vocab.items() if len(key) == 1}
-
-
-def parse_blend(name: str) -> Dict[str, float]:
-    """`af_sarah(1)+am_adam(3)` -> {"af_sarah": 0.25, "am_adam": 0.75}; no weight means 1."""
-    weights: Dict[str, float] = {}
-    for part in name.split("+"):
-        match = _BLEND_PART.match(part)
-        if match is None:
-            raise SynthesisError(
-                f"Cannot read voice blend {name!r}: write it as voice(weight)+voice(weight), "
-                "e.g. af_sarah(1)+am_adam(2)"
-            )
-        weights[match.group(1)] = weights.get(match.group(1), 0.0) + float(match.group(2) or 1)
-    total = sum(weights.values())
-    if total <= 0:
-        raise SynthesisError(f"The weights of voice blend {name!r} add up to zero")
-    return {voice: weight / total for voice, weight in weights.items()}
 
 
 def split_phonemes(phonemes: str, limit: int = MAX_PHONEMES) -> List[str]:
@@ -131,7 +93,7 @@ class KokoroEngine:
     """Kokoro-82M v1.0 ONNX, shared by all worker threads.
 
     With `parts_dir` (and on the CPU) the model is split once into the parts of the windowed
-    decoder (`kokoro_split`, cached there) and `stream` sends audio before a sentence is
+    decoder (`split`, cached there) and `stream` sends audio before a sentence is
     decoded; without it, or where the split fails, the model runs whole.
     """
 

@@ -28,9 +28,9 @@ from multiprocessing.connection import Connection
 from pathlib import Path
 from typing import TYPE_CHECKING, Callable, List, Optional, Sequence, Tuple, Union
 
-from ..fileio import atomic_write_bytes
-from ..models import is_complete, mark_complete, sha256_file
-from ..settings import CHILD_POLL_SECONDS
+from ...fileio import atomic_write_bytes
+from ...models import is_complete, mark_complete, sha256_file
+from ...settings import CHILD_POLL_SECONDS
 
 if TYPE_CHECKING:
     from onnx import ModelProto

@@ -29,8 +29,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO, Dict, Optional
 
-from .fileio import atomic_write
-from .models import ModelNotFoundError, is_complete, mark_complete
+from ...fileio import atomic_write
+from ...models import ModelNotFoundError, is_complete, mark_complete
 
 _LOGGER = logging.getLogger(__name__)
 
