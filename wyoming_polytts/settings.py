@@ -59,6 +59,9 @@ MAX_LEARN_FRAMES = 240
 TEXT_WORKERS = 2
 
 CHILD_POLL_SECONDS = 0.2  # how often a start-up job run in a child process is checked on
+# `npm pack kokoro-js` (the 54 voice packs, 27 MB) must finish within this, or the server goes
+# on with the voice packs it has.
+NPM_PACK_SECONDS = 120.0
 
 # A text with nothing to say (only spaces, dots, emoji or Markdown) is answered with this much
 # silence: audio every client and decoder accepts (an MP3 or Opus file without a frame is not).
