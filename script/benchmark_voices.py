@@ -1,0 +1,223 @@
+"""First audio of voices other than the default, right after a restart, and of a new install.
+
+- **After a restart**: a server is started on a data dir that shares the model files (parts,
+  statistics map, what the decoder learnt) of `--data-dir`; a preset is saved and every voice
+  below speaks two sentences; the server is stopped. Then, `--rounds` times, a server is
+  started again and, once it says it is ready, each voice speaks one short answer (in a
+  rotating order) the way Home Assistant asks (`synthesize-start`, one chunk, `synthesize`,
+  `synthesize-stop`): its first audio against the default voice's.
+- **A new install**: a server on a data dir with nothing but the voice packs (no model split,
+  no statistics map) is asked one short answer as soon as it answers `describe`; its first
+  audio against the raw model's whole decode of that sentence (the unsplit model in this
+  process, the fastest of three), and how long until it said it was ready.
+
+Run alone (`python script/benchmark_voices.py -- SERVER OPTIONS`) or from `script/benchmark`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import logging
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Dict, List, Optional, Sequence, Tuple
+
+import aiohttp
+from benchmark import request, wait_until_ready
+
+from wyoming_polytts.engines.kokoro import npm_packs
+from wyoming_polytts.engines.kokoro.runtime import KokoroEngine
+from wyoming_polytts.engines.select import kokoro_files
+from wyoming_polytts.launch import RunningServer, start_server
+from wyoming_polytts.settings import parse_settings
+
+_LOGGER = logging.getLogger("benchmark")
+
+ADMIN_TOKEN = "benchmark-admin-token"
+ENGLISH = "The living room lights are now off."
+JAPANESE = "リビングの照明を消して、玄関の鍵をかけました。"
+PRESET_NAME = "evening"
+PRESET = {"name": PRESET_NAME, "voice": "af_bella(2)+af_sky(1)", "speed": 0.9}
+# (label, voice, text): the default voice first; every ratio is against it.
+VOICES: Tuple[Tuple[str, str, str], ...] = (
+    ("default", "af_heart", ENGLISH),
+    ("preset", PRESET_NAME, ENGLISH),
+    ("blend", "af_nicole(1)+am_michael(1)", ENGLISH),
+    ("british", "bf_emma", ENGLISH),
+    ("japanese", "jf_alpha", JAPANESE),
+)
+LEARN = {
+    "en": (
+        "The living room lights are now off, and the front door is locked for the night.",
+        "Okay, I set a timer for ten minutes.",
+    ),
+    "ja": (
+        "おはようございます。今日は晴れで、最高気温は二十一度です。",
+        "タイマーを十分に設定しました。",
+    ),
+}
+STREAM = "stream-at-once"  # Home Assistant's path for every request
+
+
+def _shared_data_dir(data_dir: Path, folder: Path) -> Path:
+    """A data dir of its own (presets, clones) that uses `data_dir`'s model files."""
+    folder.mkdir()
+    (folder / "kokoro").symlink_to((data_dir / "kokoro").resolve(), target_is_directory=True)
+    return folder
+
+
+def _args(server_args: Sequence[str]) -> List[str]:
+    return [*server_args, "--admin-token", ADMIN_TOKEN, "--no-transcriber"]
+
+
+async def _prime(server: RunningServer) -> None:
+    """Save the preset, then let every voice speak twice (what a household did before)."""
+    headers = {"X-Admin-Token": ADMIN_TOKEN}
+    async with (
+        aiohttp.ClientSession(str(server.http_url), headers=headers) as http,
+        http.post("/api/presets", json=PRESET) as response,
+    ):
+        if response.status not in (200, 201, 409):
+            raise RuntimeError(f"preset: {response.status} {await response.text()}")
+    for _, voice, text in VOICES:
+        for sentence in LEARN["ja" if text == JAPANESE else "en"]:
+            await request(server, sentence, STREAM, 0, voice)
+
+
+async def _first_audio(server: RunningServer, shift: int) -> Dict[str, float]:
+    order = list(VOICES[shift:] + VOICES[:shift])
+    found = {}
+    for label, voice, text in order:
+        sample = await request(server, text, STREAM, 0, voice)
+        found[label] = sample.first_audio_s
+    return found
+
+
+def after_restart(data_dir: Path, server_args: Sequence[str], rounds: int, temp: Path) -> dict:
+    """Per voice, the first audio of its first answer after each restart (seconds)."""
+    shared = _shared_data_dir(data_dir, temp / "restart-data")
+    args = _args(server_args)
+    server = start_server(shared, temp / "prime.log", args)
+    try:
+        wait_until_ready(server)
+        asyncio.run(_prime(server))
+        time.sleep(5)  # what is learnt in the background is written meanwhile
+    finally:
+        server.stop()
+    firsts: Dict[str, List[float]] = {label: [] for label, _, _ in VOICES}
+    for round_index in range(rounds):
+        server = start_server(shared, temp / f"restart-{round_index}.log", args)
+        try:
+            wait_until_ready(server)
+            for label, seconds in asyncio.run(_first_audio(server, round_index)).items():
+                firsts[label].append(seconds)
+        finally:
+            server.stop()
+        _LOGGER.info("restart %d done", round_index + 1)
+    default = statistics.median(firsts["default"])
+    return {
+        label: {
+            "first_audio_s": values,
+            "median_s": statistics.median(values),
+            "ratio": statistics.median(values) / default,
+        }
+        for label, values in firsts.items()
+    }
+
+
+def new_install(data_dir: Path, server_args: Sequence[str], temp: Path) -> dict:
+    """A new install's first answer, against the raw model's whole-sentence time."""
+    fresh = temp / "fresh-data"
+    installed = npm_packs.installed_voices(data_dir)
+    if installed is not None:
+        target = npm_packs.voices_folder(fresh)
+        target.parent.mkdir(parents=True)
+        target.symlink_to(installed.resolve(), target_is_directory=True)
+    launched = time.monotonic()
+    server = start_server(fresh, temp / "fresh.log", _args(server_args))
+    try:
+        answering = time.monotonic() - launched
+        sample = asyncio.run(request(server, ENGLISH, STREAM, 0, VOICES[0][1]))
+        wait_until_ready(server, timeout=600)
+        ready = time.monotonic() - launched
+    finally:
+        server.stop()
+    raw = raw_whole_seconds(fresh, server_args, ENGLISH, VOICES[0][1])
+    return {
+        "describe_s": answering,
+        "first_audio_s": sample.first_audio_s,
+        "ready_s": ready,
+        "raw_whole_s": raw,
+        "ratio": sample.first_audio_s / raw,
+    }
+
+
+def raw_whole_seconds(data_dir: Path, server_args: Sequence[str], text: str, voice: str) -> float:
+    """The unsplit model's time for `text` (G2P included), the fastest of three."""
+    settings = parse_settings(["--data-dir", str(data_dir), *server_args])
+    engine = KokoroEngine(kokoro_files(settings), threads=settings.threads, device="cpu")
+    engine.load()
+    engine.synthesize(text, voice, 1.0)  # onnxruntime's first run
+    best = float("inf")
+    for _ in range(3):
+        started = time.perf_counter()
+        engine.synthesize(text, voice, 1.0)
+        best = min(best, time.perf_counter() - started)
+    return best
+
+
+def measure(data_dir: Path, server_args: Sequence[str], rounds: int) -> dict:
+    with tempfile.TemporaryDirectory() as temp:
+        return {
+            "after_restart": after_restart(data_dir, server_args, rounds, Path(temp)),
+            "new_install": new_install(data_dir, server_args, Path(temp)),
+        }
+
+
+def report(measured: dict) -> str:
+    """Markdown tables of `measure`'s figures."""
+    lines = [
+        "### Voices after a restart (first audio of each voice's first answer)",
+        "",
+        "| voice | first audio, median (s) | runs (s) | against the default voice |",
+        "|---|---|---|---|",
+    ]
+    for (label, voice, _), row in zip(VOICES, measured["after_restart"].values(), strict=True):
+        runs = ", ".join(f"{value:.3f}" for value in row["first_audio_s"])
+        lines.append(
+            f"| {label} ({voice}) | {row['median_s']:.3f} | {runs} | {row['ratio']:.2f} x |"
+        )
+    fresh = measured["new_install"]
+    lines += [
+        "",
+        "### A new install (nothing prepared)",
+        "",
+        f"- `describe` answered after {fresh['describe_s']:.1f} s; ready to speak (streaming) "
+        f"after {fresh['ready_s']:.1f} s",
+        f"- first answer's first audio {fresh['first_audio_s']:.3f} s; the raw model decodes "
+        f"that sentence whole in {fresh['raw_whole_s']:.3f} s: {fresh['ratio']:.2f} x",
+    ]
+    return "\n".join(lines)
+
+
+def main(argv: Optional[Sequence[str]] = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
+    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--data-dir", type=Path, default=Path("data"))
+    parser.add_argument("--output", type=Path, default=Path("build/benchmark"))
+    parser.add_argument("server_args", nargs="*", help="server options (after --)")
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s", stream=sys.stderr)
+    measured = measure(args.data_dir, args.server_args, args.rounds)
+    args.output.mkdir(parents=True, exist_ok=True)
+    (args.output / "voices.json").write_text(json.dumps(measured, indent=2), encoding="utf-8")
+    print(report(measured))
+
+
+if __name__ == "__main__":
+    main(sys.argv[1:])
