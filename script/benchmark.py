@@ -366,7 +366,7 @@ def main(argv: Sequence[str] = ()) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--tokens-per-second", type=float, default=20.0)
-    parser.add_argument("--voice", default="jm_kumo", help="voice of every request")
+    parser.add_argument("--voice", default="af_heart", help="voice of every request")
     parser.add_argument("--data-dir", type=Path, default=Path("data"))
     parser.add_argument("--texts", type=Path, default=TEXTS_PATH)
     parser.add_argument("--output", type=Path, default=Path("build/benchmark"))

@@ -231,7 +231,7 @@ def main(argv: Sequence[str] = ()) -> None:
     parser.add_argument("--requests", type=int, default=2000)
     parser.add_argument("--clients", type=int, default=4)
     parser.add_argument("--max-seconds", type=float, default=600)
-    parser.add_argument("--voice", default="jm_kumo")
+    parser.add_argument("--voice", default="af_heart")
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument(
         "--hostile", type=float, default=0.0, help="share of hostile requests (0 to 1)"

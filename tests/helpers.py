@@ -37,7 +37,7 @@ def child_output(script: str, *args: str, timeout: float = 300) -> List[str]:
     return done.stdout.split()
 
 
-async def speak(server: RunningServer, text: str, voice: str = "jm_kumo") -> np.ndarray:
+async def speak(server: RunningServer, text: str, voice: str = "af_heart") -> np.ndarray:
     """What the server says for `text` (one `synthesize`), as float samples."""
     from wyoming.tts import Synthesize, SynthesizeVoice
 

@@ -1,6 +1,6 @@
 """Home Assistant answers with numbers, units, times and symbols, as a listener hears them.
 
-The embedded `jm_kumo` speaks each answer over the socket and the embedded Whisper base
+The default voice `af_heart` speaks each answer over the socket and the embedded Whisper base
 transcribes it. Whisper writes what it hears with digits and symbols ("21.5 °C", "6.30 a.m."),
 so its text goes through the same normalizer (times with a dot read as clock times, as
 `intelligibility.normalize_words` reads them) before the words are compared with what must

@@ -117,7 +117,7 @@ from wyoming_polytts.engines.kokoro import KokoroEngine
 from wyoming_polytts.models import resolve_kokoro
 
 engine = KokoroEngine(resolve_kokoro(Path(sys.argv[1]), download=False), threads=1)
-assert engine.synthesize("It is 21 degrees, and the lights are off.", "jm_kumo", 1.0).size
+assert engine.synthesize("It is 21 degrees, and the lights are off.", "af_heart", 1.0).size
 print(" ".join(sorted(name for name in sys.modules if "." not in name)))
 """
 

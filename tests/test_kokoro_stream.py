@@ -38,7 +38,7 @@ from wyoming_polytts.engines.kokoro.stream import (
 from wyoming_polytts.models import KokoroFiles, resolve_kokoro, sha256_file
 from wyoming_polytts.settings import MAX_LEARN_FRAMES
 
-VOICE = "jm_kumo"
+VOICE = "af_heart"
 LONG = (
     "Today in Berlin, it will be mostly sunny with a high of twenty-one degrees and a light "
     "breeze from the north west."

@@ -64,15 +64,15 @@ def test_both_runtimes_offer_the_same_voices(engines: tuple) -> None:
 def test_the_torch_runtime_speaks_like_the_onnx_one(engines: tuple) -> None:
     onnx, torch_engine = engines
     for text in ("The living room lights are now off.", "Okay."):
-        ours = torch_engine.synthesize(text, "jm_kumo", 1.0)
-        reference = onnx.synthesize(text, "jm_kumo", 1.0)
+        ours = torch_engine.synthesize(text, "af_heart", 1.0)
+        reference = onnx.synthesize(text, "af_heart", 1.0)
         assert ours.dtype == reference.dtype == np.float32
         assert ours.ndim == reference.ndim == 1
         assert ours.size and ours.size % FRAME_SAMPLES == 0  # whole Kokoro frames at 24 kHz
         assert np.isfinite(ours).all() and np.abs(ours).max() <= 1.5
     # Blends and long texts go through the same shared code.
-    assert torch_engine.synthesize("Hello.", "jm_kumo(1)+jf_alpha(1)", 1.0).size
-    assert torch_engine.synthesize(" ".join(["Hello there."] * 60), "jm_kumo", 1.0).size
+    assert torch_engine.synthesize("Hello.", "af_heart(1)+am_michael(1)", 1.0).size
+    assert torch_engine.synthesize(" ".join(["Hello there."] * 60), "af_heart", 1.0).size
 
 
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
@@ -80,7 +80,7 @@ def test_the_torch_runtime_on_cuda(data_dir: Path, tiny_weights: Path) -> None:
     files = resolve_kokoro(data_dir, download=False)
     torch_files = KokoroTorchFiles(tiny_weights / "config.json", tiny_weights / "tiny.pth", "tiny")
     engine = KokoroTorchEngine(files, torch_files, threads=2, device="cuda")
-    audio = engine.synthesize("The living room lights are now off.", "jm_kumo", 1.0)
+    audio = engine.synthesize("The living room lights are now off.", "af_heart", 1.0)
     assert engine.device == "cuda" and audio.dtype == np.float32 and audio.size
 
 

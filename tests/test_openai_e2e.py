@@ -58,7 +58,7 @@ async def test_every_format_decodes_to_the_same_speech(server: RunningServer) ->
     lengths = {}
     for response_format in FORMATS:
         answer = await client.audio.speech.create(
-            model="kokoro", voice="jm_kumo", input=TEXT, response_format=response_format
+            model="kokoro", voice="af_heart", input=TEXT, response_format=response_format
         )
         assert answer.response.headers["content-type"] == FORMATS[response_format].content_type
         audio = decode_audio(answer.content, response_format)
@@ -71,7 +71,7 @@ async def test_every_format_decodes_to_the_same_speech(server: RunningServer) ->
 async def test_a_streamed_answer_is_the_whole_answer(server: RunningServer) -> None:
     text = "Good morning. It is sunny, and the garden was watered at six."
     speech = sdk(server).audio.speech.with_streaming_response.create(
-        model="tts-1", voice="jf_alpha(1)+jm_kumo(1)", input=text, response_format="mp3"
+        model="tts-1", voice="af_heart(1)+am_michael(1)", input=text, response_format="mp3"
     )
     async with speech as response:
         assert response.headers.get("transfer-encoding") == "chunked"

@@ -19,7 +19,18 @@ from wyoming.tts import (
 from .helpers import RunningServer, assert_speech, collect, describe, read_event, silences
 
 RATE = 24000
-EMBEDDED_VOICES = {"jf_alpha", "jf_gongitsune", "jf_nezumi", "jf_tebukuro", "jm_kumo"}
+# The tag Home Assistant expects for each Kokoro voice prefix (the 54 packs from npm).
+LANGUAGES = {
+    "a": ["en-US"],
+    "b": ["en-GB"],
+    "e": ["es"],
+    "f": ["fr"],
+    "h": ["hi"],
+    "i": ["it"],
+    "j": ["ja", "en-US"],
+    "p": ["pt-BR"],
+    "z": ["zh", "en-US"],
+}
 WEATHER = (
     "Today will be sunny with a high of twenty degrees. "
     "In the evening, clouds move in from the west. "
@@ -36,12 +47,13 @@ async def test_describe_lists_voices_with_languages(server: RunningServer) -> No
     assert program.supports_synthesize_streaming
     assert program.installed and program.version and program.attribution.name
     voices = {voice.name: voice for voice in program.voices}
-    assert set(voices) == EMBEDDED_VOICES
-    for voice in voices.values():
-        assert voice.installed
-        assert voice.languages == ["ja", "en-US"]
+    assert len(voices) == 54 and {"af_heart", "bf_emma", "jm_kumo", "zf_xiaobei"} <= set(voices)
+    for name, voice in voices.items():
+        assert voice.installed, name
+        assert voice.languages == LANGUAGES[name[0]], name
         assert "Kokoro" in (voice.description or "")
         assert voice.attribution.name.startswith("hexgrad")
+    assert "(default voice af_heart)" in server.log()
 
 
 async def test_synthesize_returns_speech(server: RunningServer) -> None:
@@ -180,7 +192,7 @@ async def test_two_clients_at_once(server: RunningServer) -> None:
             )
             return (await collect(client, "audio-stop")).pcm()
 
-    first, second = await asyncio.gather(speak("jf_alpha"), speak("jm_kumo"))
+    first, second = await asyncio.gather(speak("af_heart"), speak("am_michael"))
     assert_speech(first, RATE, min_seconds=5.0, max_seconds=16.0)
     assert_speech(second, RATE, min_seconds=5.0, max_seconds=16.0)
 
@@ -234,7 +246,7 @@ async def test_blended_voice_by_name(server: RunningServer) -> None:
     async with server.client() as client:
         await client.write_event(
             Synthesize(
-                text="A blended voice.", voice=SynthesizeVoice(name="jf_alpha(2)+jm_kumo(1)")
+                text="A blended voice.", voice=SynthesizeVoice(name="af_heart(2)+am_michael(1)")
             ).event()
         )
         answer = await collect(client, "audio-stop")

@@ -15,7 +15,7 @@ RATE = 24000
 
 async def say_ssml(server: RunningServer, document: str) -> bytes:
     async with server.client() as client:
-        voice = SynthesizeVoice(name="jm_kumo")
+        voice = SynthesizeVoice(name="af_heart")
         await client.write_event(Synthesize(text=document, voice=voice, text_format="ssml").event())
         answer = await collect(client, "audio-stop")
     assert "error" not in answer.types(), answer.events
@@ -35,8 +35,8 @@ async def test_a_break_is_a_pause_of_its_length(server: RunningServer) -> None:
 async def test_a_two_voice_dialogue_is_one_stream(server: RunningServer) -> None:
     pcm = await say_ssml(
         server,
-        "<speak><voice name='jf_alpha'>Is the door locked?</voice>"
-        "<voice name='jm_kumo(1)+jf_nezumi(1)'>Yes, it is.</voice></speak>",
+        "<speak><voice name='af_heart'>Is the door locked?</voice>"
+        "<voice name='am_michael(1)+bm_george(1)'>Yes, it is.</voice></speak>",
     )
     assert len(pcm) > RATE * 2  # two sentences' worth of 16-bit samples
 

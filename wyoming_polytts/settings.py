@@ -216,8 +216,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--voice",
         help="default voice when a request names neither voice nor another language "
-        "(default: the clearest English voice installed: af_heart, or jm_kumo in the "
-        "embedded set); a request for another language gets that language's own default",
+        "(default: the clearest English voice installed: af_heart, or jm_kumo with only the "
+        "Japanese packs); a request for another language gets that language's own default",
     )
     parser.add_argument(
         "--speed",

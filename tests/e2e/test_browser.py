@@ -64,7 +64,7 @@ def _kokoro_recording(server: RunningServer, text: str) -> bytes:
 
     async def speak() -> bytes:
         async with server.client() as client:
-            voice = SynthesizeVoice(name="jm_kumo")
+            voice = SynthesizeVoice(name="af_heart")
             await client.write_event(Synthesize(text=text, voice=voice).event())
             return (await collect(client, "audio-stop")).pcm()
 
