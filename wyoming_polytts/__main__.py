@@ -108,11 +108,10 @@ async def serve(settings: Settings) -> None:
         scheduler.shutdown()
         raise
     learning = VoiceLearning(scheduler, engine)
-    presets.on_change(lambda: learning.want(preset.voice for preset in presets.list()))
-    learned = [*(preset.voice for preset in presets.list()), *engine.recent_voices()]
+    learning.follow(presets)
     jobs.start(
         "kokoro",
-        _load(scheduler, engine, _warm_up_voice(catalog, engine), learning, learned),
+        _load(scheduler, engine, _warm_up_voice(catalog, engine), learning),
         on_failure=partial(_kokoro_failed, catalog, engine),
     )
     jobs.start(
@@ -212,7 +211,6 @@ async def _load(
     engine: KokoroEngine,
     warm_voice: str,
     learning: VoiceLearning,
-    learned: Sequence[str],
 ) -> None:
     """Load the models in the worker pool while the port already answers `describe`; then
     learn the default voice, the presets' and the recent ones in the background."""
@@ -220,7 +218,7 @@ async def _load(
     for text in WARM_UP_TEXTS:
         await scheduler.run(engine.synthesize, text, warm_voice, 1.0)
     _LOGGER.info("Kokoro model loaded and warmed up; ready to speak")
-    learning.want([warm_voice, *learned])
+    learning.want([warm_voice, *engine.recent_voices()])
     learning.attach(asyncio.get_running_loop())
 
 

@@ -17,6 +17,7 @@ from collections import OrderedDict
 from typing import Iterable, List, Optional
 
 from .engines.base import LearnsVoices
+from .presets import PresetStore
 from .scheduler import BACKGROUND, Scheduler
 from .settings import MAX_LEARN_STEPS, MAX_VOICES_TO_LEARN
 
@@ -44,6 +45,15 @@ class VoiceLearning:
         self._loop = loop
         self._engine.on_unlearnt = self.want_voice
         loop.call_soon_threadsafe(self._start)
+
+    def follow(self, presets: PresetStore) -> None:
+        """Learn every preset's voice, now and whenever a preset is saved."""
+
+        def learn_presets() -> None:
+            self.want(preset.voice for preset in presets.list())
+
+        presets.on_change(learn_presets)
+        learn_presets()
 
     def want_voice(self, voice: str) -> None:
         """Learn `voice` (any thread)."""
