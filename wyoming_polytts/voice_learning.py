@@ -74,6 +74,13 @@ class VoiceLearning:
         if self._task is None or self._task.done():
             self._task = asyncio.get_running_loop().create_task(self._learn_all())
 
+    async def wait(self) -> None:
+        """Until the voices wanted so far are learnt (or failed)."""
+        await asyncio.sleep(0)  # a `want` from this loop starts the task now
+        while self._task is not None and not self._task.done():
+            await asyncio.gather(self._task, return_exceptions=True)
+            await asyncio.sleep(0)
+
     async def stop(self) -> None:
         """Cancel the learning in progress (the server is stopping)."""
         if self._task is not None:
