@@ -54,6 +54,12 @@ VOICES = (
     "am_michael(1)+bf_emma(1)",
 )
 DEFAULT_VOICE = "af_heart"
+COLUMNS = {
+    "own": "own offset",
+    "prior": "prior (others learnt)",
+    "default": f"prior ({DEFAULT_VOICE} only)",
+    "none": "no offset",
+}
 FIXED_SPEED = (0.01, 0.008)  # seconds per call, per 25 ms frame: always windows
 # Per language, sentences of 3-6 s (streamed in windows), none of them a learning sentence.
 TEXTS: Dict[str, Sequence[str]] = {
@@ -156,12 +162,26 @@ def prior_without(
     return pool.prior(parse_blend(voice))
 
 
+def variant(column: str, own: Dict[str, Statistics], voice: str) -> Optional[Statistics]:
+    """The offset a column measures `voice` with (None: none)."""
+    if column == "own":
+        return own.get(voice)
+    if column == "prior":
+        return prior_without(own, voice, lambda name: True)
+    if column == "default" and voice != DEFAULT_VOICE:
+        return prior_without(own, voice, lambda name: name == DEFAULT_VOICE)
+    return None
+
+
 def main(argv: Optional[Sequence[str]] = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--kokoro-voices", type=Path, required=True)
     parser.add_argument("--data-dir", type=Path, default=Path("/tmp/polytts-offsets-bench"))
     parser.add_argument("--voices", nargs="*", default=list(VOICES))
     parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument(
+        "--columns", nargs="*", choices=list(COLUMNS), default=list(COLUMNS), help="what to measure"
+    )
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s: %(message)s")
     files = resolve_kokoro(args.data_dir, voices=args.kokoro_voices, download=False)
@@ -178,23 +198,13 @@ def main(argv: Optional[Sequence[str]] = None) -> None:
     for voice in voices:
         while engine.learn_voice(voice):
             pass
-    learnt = {voice: decoder.voice_offsets.get(voice) for voice in voices}
-    own = {voice: offset for voice, offset in learnt.items() if offset is not None}
+    own = decoder.voice_offsets.learnt()  # with those of earlier runs, kept in the parts
     rows: List[List[str]] = []
     for voice in voices:
-        variants = {
-            "own": own.get(voice),
-            "prior": prior_without(own, voice, lambda name: "+" not in name),
-            "prior, default only": (
-                prior_without(own, voice, lambda name: name == DEFAULT_VOICE)
-                if voice != DEFAULT_VOICE
-                else None
-            ),
-            "none": None,
-        }
         cells = [voice]
-        for label, offset in variants.items():
-            if label != "none" and offset is None:
+        for column in args.columns:
+            offset = variant(column, own, voice)
+            if column != "none" and offset is None:
                 cells.append("-")
                 continue
             scores = [windowed_pesq(engine, voice, text, offset) for text in language_texts(voice)]
@@ -204,8 +214,8 @@ def main(argv: Optional[Sequence[str]] = None) -> None:
             )
         _LOGGER.info("%s", " | ".join(cells))
         rows.append(cells)
-    print("| voice | own offset | prior (others learnt) | prior (default only) | no offset |")
-    print("|---|---|---|---|---|")
+    print("| voice | " + " | ".join(COLUMNS[column] for column in args.columns) + " |")
+    print("|---|" + "---|" * len(args.columns))
     for cells in rows:
         print("| " + " | ".join(cells) + " |")
 

@@ -148,16 +148,23 @@ def test_offsets_that_do_not_fit_the_map_are_ignored(tmp_path: Path) -> None:
     assert again.learnt() == {}
 
 
-def test_a_voice_not_learnt_gets_the_mean_of_its_language_or_of_all() -> None:
+def test_a_voice_not_learnt_gets_the_mean_of_the_voices_most_like_it() -> None:
     offsets = VoiceOffsets()
     assert offsets.prior({"af_nova": 1.0}) is None  # nothing learnt: no prior
     learn(offsets, "af_heart", 1.0)
-    learn(offsets, "am_adam", 3.0)
+    learn(offsets, "af_bella", 3.0)
+    learn(offsets, "am_adam", 5.0)
     learn(offsets, "jm_kumo", 10.0)
+    learn(offsets, "af_bella(1)+am_adam(1)", 100.0)  # a blend is no voice's kin
     offsets.learn("af_sky", offset_of(100.0))  # half learnt: left out
-    prior = offsets.prior({"af_nova": 1.0})
-    assert prior is not None and np.allclose(prior[MEAN], 2.0)  # the English voices
-    prior = offsets.prior({"ef_dora": 1.0})
-    assert prior is not None and np.allclose(prior[MEAN], 14 / 3)  # no Spanish one: all
+    expected = {
+        "af_nova": 2.0,  # American women
+        "am_eric": 5.0,  # American men
+        "jf_alpha": 10.0,  # no Japanese woman: the Japanese voices
+        "ef_dora": 19 / 4,  # no Spanish voice: all voices
+    }
+    for voice, value in expected.items():
+        prior = offsets.prior({voice: 1.0})
+        assert prior is not None and np.allclose(prior[MEAN], value), voice
     prior = offsets.prior({"jm_kumo": 0.25, "af_sky": 0.75})  # a blend: per pack, weighted
     assert prior is not None and np.allclose(prior[MEAN], 0.25 * 10 + 0.75 * 2)

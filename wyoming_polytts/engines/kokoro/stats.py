@@ -14,7 +14,10 @@ sentences decoded both ways, and kept beside the model's parts.
 Voices far from the calibration voices keep an offset of their own: the map's error on a
 voice's first sentences (`VOICE_SENTENCES`, decoded whole, so they cost an eighth more and
 sound exactly as the unsplit model's), averaged, is added to its later estimates
-(`VoiceOffsets`). Until a voice has one, its sentences are decoded whole.
+(`VoiceOffsets`). Until a voice has one, its sentences are decoded whole, or streamed with a
+prior offset (the mean of the learnt voices most like it; `stream.PRIOR_OFFSETS`). The
+offsets are kept beside the map they are errors of (`offsets-<map key>.npz`), so a voice is
+learnt once per model and map, not once per start.
 
 Measured on the embedded model against the whole decode (PESQ, 16 kHz wideband, windows of
 16-30 frames, every 8th column): the raw sparse statistics give 2.5-3.4, the mapped ones 4.1-4.4
@@ -198,18 +201,26 @@ class VoiceOffsets:
 
     def prior(self, weights: Mapping[str, float]) -> Optional[Statistics]:
         """An offset for a voice not learnt yet, whose packs are `weights` (one pack, or a
-        blend's): per pack, its own offset, else the mean of the learnt voices of its
-        language (the name's first letter), else the mean of all; weighted. None when no
-        voice is learnt."""
+        blend's): per pack, its own offset, else the mean of the learnt voices most like it
+        (the same language and gender, `af_`; else language, `a`; else all), weighted.
+        None when no voice is learnt."""
         learnt = self.learnt()
         if not learnt:
             return None
+        single = {voice: value for voice, value in learnt.items() if voice.isidentifier()}
         prior: Statistics = {}
         for pack, weight in weights.items():
             offset = learnt.get(pack)
             if offset is None:
-                kin = [value for voice, value in learnt.items() if voice[:1] == pack[:1]]
-                offset = _mean(kin or list(learnt.values()))
+                kin = next(
+                    (
+                        found
+                        for prefix in (pack[:2], pack[:1], "")
+                        if (found := [v for k, v in single.items() if k.startswith(prefix)])
+                    ),
+                    list(learnt.values()),
+                )
+                offset = _mean(kin)
             for name, value in offset.items():
                 prior[name] = prior.get(name, 0) + np.float32(weight) * value
         return {name: value.astype(np.float32) for name, value in prior.items()}
