@@ -346,10 +346,10 @@ def test_a_fixed_speed_plans_the_same_windows_on_a_slower_machine(
     assert (decoder.speed.overhead, decoder.speed.per_frame) == FAST
 
 
-def test_without_priors_a_voice_is_decoded_whole_until_its_offset_is_learnt(
-    whole: KokoroEngine, windowed: KokoroEngine, monkeypatch: pytest.MonkeyPatch
+def test_a_voice_is_decoded_whole_until_its_offset_is_learnt(
+    whole: KokoroEngine, windowed: KokoroEngine
 ) -> None:
-    monkeypatch.setattr(kokoro_stream, "PRIOR_OFFSETS", False)
+    """A voice never heard before gets no prior offset (`PRIOR_OFFSETS`, measured off)."""
     blend = "jf_alpha(1)+jm_kumo(1)"  # a voice this engine has not spoken yet
     decoder = windowed._decoder
     assert decoder is not None and decoder.voice_offsets.get(blend) is None

@@ -65,10 +65,13 @@ MIN_WINDOW = 12
 LEAD_KEPT = 4  # frames of the leading padding that are decoded (more than the trimmer keeps)
 MAP_VERSION = "1"  # bump when the way the statistics map is fitted changes
 SAFETY = 0.7  # share of the buffered audio a window's decode may take
-# A voice without an offset of its own streams with a prior one, the mean of the voices like it
-# (`VoiceOffsets.prior`), and learns its own meanwhile; otherwise its first sentences are
-# decoded whole until it has one.
-PRIOR_OFFSETS = True
+# Whether a voice without an offset of its own streams with a prior one (the mean of the learnt
+# voices most like it, `VoiceOffsets.prior`) instead of having its first sentences decoded
+# whole. Off: measured against the whole decode (`script/benchmark_offsets.py`), a prior fell to
+# PESQ 3.3-3.5 on voices with no learnt voice of their gender and language (jm_kumo from
+# jf_alpha, bm_george from bf_emma), where their own offsets gave 4.0-4.2. Such a voice is
+# learnt in the background after its first answer instead (`voice_learning`).
+PRIOR_OFFSETS = False
 WORTHWHILE = 0.6  # windows only when the first call decodes less than this share of frames
 # Shorter sentences (padding included) are decoded whole: their sparse decode is too short to
 # estimate the statistics (PESQ 3.2-3.3 at 64-68 frames, 4.0 and more from 84), and their
