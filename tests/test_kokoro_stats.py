@@ -82,3 +82,89 @@ def test_the_sparse_decode_takes_whole_frames() -> None:
     assert sparse_columns(40).tolist() == [0, 8, 16, 24]
     assert sparse_columns(33).tolist() == [0, 8, 16, 24]
     assert sparse_columns(5).size == 0
+
+
+def fitted_map() -> StatisticsMap:
+    rng = np.random.default_rng(1)
+    pairs = [
+        (
+            statistics(rng.random(3), rng.random(3), 1.0),
+            statistics(rng.random(3), rng.random(3), 1.0),
+        )
+        for _ in range(3)
+    ]
+    return StatisticsMap.fit(pairs)
+
+
+def offset_of(value: float) -> dict:
+    return {MEAN: np.full((1, 3, 1), value, np.float32), VARIANCE: np.zeros((1, 3, 1), np.float32)}
+
+
+def learn(offsets: VoiceOffsets, voice: str, value: float) -> None:
+    for _ in range(VOICE_SENTENCES):
+        offsets.learn(voice, offset_of(value))
+
+
+def test_offsets_are_saved_when_learnt_and_read_back_in_order(tmp_path: Path) -> None:
+    path = tmp_path / "offsets.npz"
+    offsets = VoiceOffsets(limit=3)
+    offsets.bind(path, fitted_map())
+    learn(offsets, "af_heart", 1.0)
+    offsets.learn("jm_kumo", offset_of(5.0))  # half learnt: not kept
+    learn(offsets, "af_sky(1)+am_adam(2)", 2.0)
+    again = VoiceOffsets(limit=2)
+    again.bind(path, fitted_map())
+    assert again.count("jm_kumo") == 0
+    kept = again.get("af_heart")
+    assert kept is not None and np.allclose(kept[MEAN], 1.0)
+    blend = again.get("af_sky(1)+am_adam(2)")
+    assert blend is not None and np.allclose(blend[MEAN], 2.0)
+    learn(again, "jf_alpha", 3.0)  # the oldest of the file goes first
+    assert again.get("af_heart") is None and again.get("af_sky(1)+am_adam(2)") is not None
+
+
+@pytest.mark.parametrize("content", [b"not offsets", b"PK\x03\x04broken zip"])
+def test_an_unreadable_offsets_file_is_ignored(tmp_path: Path, content: bytes) -> None:
+    path = tmp_path / "offsets.npz"
+    path.write_bytes(content)
+    offsets = VoiceOffsets()
+    offsets.bind(path, fitted_map())
+    assert offsets.learnt() == {}
+    learn(offsets, "af_heart", 1.0)  # learnt again, and the file is whole again
+    again = VoiceOffsets()
+    again.bind(path, fitted_map())
+    assert again.get("af_heart") is not None
+
+
+def test_offsets_that_do_not_fit_the_map_are_ignored(tmp_path: Path) -> None:
+    path = tmp_path / "offsets.npz"
+    offsets = VoiceOffsets()
+    offsets.bind(path, fitted_map())
+    learn(offsets, "af_heart", 1.0)
+    other = fitted_map()
+    other.offset[MEAN] = np.zeros(5, np.float32)  # another map: five channels
+    again = VoiceOffsets()
+    again.bind(path, other)
+    assert again.learnt() == {}
+
+
+def test_a_voice_not_learnt_gets_the_mean_of_the_voices_most_like_it() -> None:
+    offsets = VoiceOffsets()
+    assert offsets.prior({"af_nova": 1.0}) is None  # nothing learnt: no prior
+    learn(offsets, "af_heart", 1.0)
+    learn(offsets, "af_bella", 3.0)
+    learn(offsets, "am_adam", 5.0)
+    learn(offsets, "jm_kumo", 10.0)
+    learn(offsets, "af_bella(1)+am_adam(1)", 100.0)  # a blend is no voice's kin
+    offsets.learn("af_sky", offset_of(100.0))  # half learnt: left out
+    expected = {
+        "af_nova": 2.0,  # American women
+        "am_eric": 5.0,  # American men
+        "jf_alpha": 10.0,  # no Japanese woman: the Japanese voices
+        "ef_dora": 19 / 4,  # no Spanish voice: all voices
+    }
+    for voice, value in expected.items():
+        prior = offsets.prior({voice: 1.0})
+        assert prior is not None and np.allclose(prior[MEAN], value), voice
+    prior = offsets.prior({"jm_kumo": 0.25, "af_sky": 0.75})  # a blend: per pack, weighted
+    assert prior is not None and np.allclose(prior[MEAN], 0.25 * 10 + 0.75 * 2)

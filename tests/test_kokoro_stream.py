@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
+import shutil
 import threading
 import time
 from pathlib import Path
-from typing import Any, Dict, Iterator, List, Tuple
+from typing import Any, AsyncIterator, Dict, Iterator, List, Tuple
 
 import numpy as np
 import onnx
@@ -24,6 +26,7 @@ from wyoming_polytts.engines.kokoro.split import (
     SplitStopped,
     split_model,
 )
+from wyoming_polytts.engines.kokoro.stats import VOICE_SENTENCES
 from wyoming_polytts.engines.kokoro.stream import (
     CONTEXT,
     LARGEST_WINDOW,
@@ -36,7 +39,10 @@ from wyoming_polytts.engines.kokoro.stream import (
     WindowedSentence,
 )
 from wyoming_polytts.models import KokoroFiles, resolve_kokoro, sha256_file
+from wyoming_polytts.presets import PresetStore
+from wyoming_polytts.scheduler import Scheduler
 from wyoming_polytts.settings import MAX_LEARN_FRAMES
+from wyoming_polytts.voice_learning import VoiceLearning
 
 VOICE = "af_heart"
 LONG = (
@@ -343,6 +349,7 @@ def test_a_fixed_speed_plans_the_same_windows_on_a_slower_machine(
 def test_a_voice_is_decoded_whole_until_its_offset_is_learnt(
     whole: KokoroEngine, windowed: KokoroEngine
 ) -> None:
+    """A voice never heard before gets no prior offset (`PRIOR_OFFSETS`, measured off)."""
     blend = "jf_alpha(1)+jm_kumo(1)"  # a voice this engine has not spoken yet
     decoder = windowed._decoder
     assert decoder is not None and decoder.voice_offsets.get(blend) is None
@@ -355,6 +362,28 @@ def test_a_voice_is_decoded_whole_until_its_offset_is_learnt(
     sentence = sentence_of(windowed, SHORT, voice=blend)
     chunks_of(sentence)
     assert len(sentence.windows) > 1
+
+
+def test_a_voice_never_heard_streams_with_the_prior_of_the_voices_learnt(
+    whole: KokoroEngine, windowed: KokoroEngine, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(kokoro_stream, "PRIOR_OFFSETS", True)
+    blend = "jf_alpha(2)+jf_nezumi(1)"  # a voice this engine has not spoken yet
+    decoder = windowed._decoder
+    assert decoder is not None and decoder.voice_offsets.count(blend) == 0
+    prior, own = decoder.offset_of(blend)
+    assert prior is not None and not own
+    sentence = sentence_of(windowed, LONG, voice=blend)
+    streamed = np.concatenate(chunks_of(sentence))
+    assert len(sentence.windows) > 1  # its first sentence streams
+    assert sentence._offset is not None and all(
+        np.array_equal(sentence._offset[name], prior[name]) for name in prior
+    )
+    reference = aligned(streamed, whole.synthesize(LONG, blend, 1.0))
+    assert log_spectral_distance(streamed, reference) < 0.6
+    assert (
+        decoder.voice_offsets.count(blend) == 0
+    )  # windows teach nothing: learnt in the background
 
 
 class RecordingSession:
@@ -409,10 +438,12 @@ def test_the_warm_up_sentences_teach_the_default_voice(windowed: KokoroEngine) -
 
 
 def test_a_sentence_longer_than_one_call_still_teaches_a_new_voice(
-    windowed: KokoroEngine,
+    windowed: KokoroEngine, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """A voice's first sentences teach it even when they are longer than a windowed call's
-    bound (a voice that only ever spoke such sentences would never learn its offset)."""
+    """Without priors, a voice's first sentences teach it even when they are longer than a
+    windowed call's bound (a voice that only ever spoke such sentences would never learn its
+    offset)."""
+    monkeypatch.setattr(kokoro_stream, "PRIOR_OFFSETS", False)
     decoder = windowed._decoder
     assert decoder is not None
     sentence = sentence_of(windowed, WARM_UP_TEXTS[0], voice="jf_tebukuro")
@@ -437,3 +468,97 @@ def test_the_statistics_map_is_fitted_once_and_kept(
     kept, fitted = again._decoder.statistics, windowed._decoder.statistics  # type: ignore[union-attr]
     assert fitted is not None and kept.slope.keys() == fitted.slope.keys()
     assert all(np.array_equal(kept.offset[name], fitted.offset[name]) for name in kept.offset)
+
+
+def fixed_engine(files: KokoroFiles, parts_dir: Path) -> KokoroEngine:
+    """A new engine on `parts_dir` (a restart), at the fixed speed `FAST`."""
+    engine = KokoroEngine(
+        files, threads=2, parts_dir=parts_dir, decoder_speed=DecoderSpeed(*FAST, fixed=True)
+    )
+    engine.load()
+    assert engine._decoder is not None
+    return engine
+
+
+def test_learnt_offsets_survive_a_restart(
+    files: KokoroFiles, parts_dir: Path, windowed: KokoroEngine
+) -> None:
+    again = fixed_engine(files, parts_dir)
+    decoder = again._decoder
+    assert decoder is not None and decoder.voice_offsets.count(VOICE) == VOICE_SENTENCES
+    assert not again.learn_voice(VOICE)  # nothing left to learn
+    offset, own = decoder.offset_of(VOICE)
+    learnt = windowed._decoder.voice_offsets.get(VOICE)  # type: ignore[union-attr]
+    assert own and offset is not None and learnt is not None
+    assert all(np.allclose(offset[name], learnt[name]) for name in learnt)
+    sentence = sentence_of(again, SHORT)
+    chunks_of(sentence)
+    assert len(sentence.windows) > 1  # its first sentence streams
+
+
+def test_a_corrupt_offsets_file_is_ignored_and_the_voice_learnt_again(
+    files: KokoroFiles, parts_dir: Path, windowed: KokoroEngine, tmp_path: Path
+) -> None:
+    copy = tmp_path / "parts"
+    shutil.copytree(parts_dir, copy)
+    [saved] = copy.glob("*/offsets-*.npz")
+    saved.write_bytes(saved.read_bytes()[:1000])  # cut short, as by a full disk
+    engine = fixed_engine(files, copy)
+    assert engine._decoder is not None and engine._decoder.voice_offsets.count(VOICE) == 0
+    steps = 0
+    while engine.learn_voice(VOICE):
+        steps += 1
+    assert steps == VOICE_SENTENCES
+    again = fixed_engine(files, copy)
+    assert again._decoder is not None and again._decoder.voice_offsets.get(VOICE) is not None
+
+
+def test_only_kokoro_voices_are_learnt(windowed: KokoroEngine) -> None:
+    assert not windowed.learn_voice("my-clone")
+    assert not windowed.learn_voice(VOICE)  # learnt already
+
+
+@contextlib.asynccontextmanager
+async def learning_by(engine: KokoroEngine) -> AsyncIterator[VoiceLearning]:
+    """Background learning for `engine` on a scheduler of its own."""
+    scheduler = Scheduler(workers=1, idle_seconds=0)
+    learning = VoiceLearning(scheduler, engine)
+    learning.attach(asyncio.get_running_loop())
+    try:
+        yield learning
+    finally:
+        await learning.stop()
+        scheduler.shutdown()
+        engine.on_unlearnt = lambda voice: None
+
+
+async def test_saving_a_preset_learns_its_voice_in_the_background(
+    windowed: KokoroEngine, tmp_path: Path
+) -> None:
+    blend = "jf_alpha(2)+jm_kumo(1)"
+    presets = PresetStore(tmp_path / "presets.json")
+    decoder = windowed._decoder
+    assert decoder is not None and decoder.voice_offsets.count(blend) == 0
+    async with learning_by(windowed) as learning:
+        learning.follow(presets)
+        await learning.wait()
+        assert learning.learnt == []  # no preset yet
+        presets.put("kumo-blend", blend)
+        await learning.wait()
+    assert learning.learnt == [blend]
+    assert decoder.voice_offsets.count(blend) == VOICE_SENTENCES
+
+
+async def test_a_voice_spoken_before_it_was_learnt_is_learnt_after_and_remembered(
+    files: KokoroFiles, parts_dir: Path, windowed: KokoroEngine
+) -> None:
+    voice = "jf_gongitsune"
+    decoder = windowed._decoder
+    assert decoder is not None and decoder.voice_offsets.count(voice) == 0
+    async with learning_by(windowed) as learning:
+        await asyncio.to_thread(windowed.synthesize, LONG, voice, 1.0)
+        await learning.wait()
+    assert learning.learnt == [voice]
+    assert decoder.voice_offsets.count(voice) == VOICE_SENTENCES
+    # kept on disk: learnt again at a start that lost the offsets (a new model)
+    assert voice in KokoroEngine(files, threads=2, parts_dir=parts_dir).recent_voices()

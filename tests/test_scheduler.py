@@ -7,7 +7,7 @@ import threading
 
 import pytest
 
-from wyoming_polytts.scheduler import Scheduler, SchedulerBusy
+from wyoming_polytts.scheduler import BACKGROUND, Scheduler, SchedulerBusy
 
 
 async def test_a_cancelled_call_leaves_the_queue() -> None:
@@ -53,3 +53,54 @@ async def test_clients_take_turns() -> None:
     finally:
         scheduler.shutdown()
     assert order.index("short") <= 1  # not behind the whole long answer
+
+
+async def test_background_work_waits_for_every_queued_call() -> None:
+    """A background call queued first still runs after the answers' calls queued behind it."""
+    scheduler = Scheduler(workers=1, max_queued=10, idle_seconds=0)
+    gate = threading.Event()
+    order: list = []
+    try:
+        first = asyncio.ensure_future(scheduler.run(gate.wait, 30, client="a"))
+        await asyncio.sleep(0)
+        background = asyncio.ensure_future(
+            scheduler.run(order.append, "learn", client=BACKGROUND, admitted=True)
+        )
+        answers = [
+            asyncio.ensure_future(scheduler.run(order.append, name, client=name))
+            for name in ("b", "c")
+        ]
+        await asyncio.sleep(0)
+        gate.set()
+        await asyncio.gather(first, background, *answers)
+    finally:
+        scheduler.shutdown()
+    assert order == ["b", "c", "learn"]
+
+
+async def test_background_work_waits_out_the_gaps_between_an_answers_calls() -> None:
+    """An answer queues its next call only after its last one ended: the background call
+    waits until the pool has been idle for `idle_seconds`, so it never comes in between."""
+    scheduler = Scheduler(workers=1, max_queued=10, idle_seconds=0.5)
+    order: list = []
+    try:
+        await scheduler.run(order.append, "window0", client="answer")
+        background = asyncio.ensure_future(
+            scheduler.run(order.append, "learn", client=BACKGROUND, admitted=True)
+        )
+        await asyncio.sleep(0)
+        for step in range(1, 5):
+            await scheduler.run(order.append, f"window{step}", client="answer")
+        await background
+    finally:
+        scheduler.shutdown()
+    assert order == [f"window{step}" for step in range(5)] + ["learn"]
+
+
+async def test_background_work_runs_when_the_pool_is_idle() -> None:
+    scheduler = Scheduler(workers=1, max_queued=10, idle_seconds=0.01)
+    try:
+        await scheduler.run(str, "answer", client="a")
+        assert await scheduler.run(str, "learnt", client=BACKGROUND, admitted=True) == "learnt"
+    finally:
+        scheduler.shutdown()

@@ -42,6 +42,7 @@ from .server import (
 from .settings import Settings, parse_settings
 from .text import ClausePolicy
 from .transcriber import Transcriber
+from .voice_learning import VoiceLearning
 from .voices import VoiceCatalog
 
 _LOGGER = logging.getLogger("wyoming_polytts")
@@ -106,9 +107,11 @@ async def serve(settings: Settings) -> None:
         await server.stop()
         scheduler.shutdown()
         raise
+    learning = VoiceLearning(scheduler, engine)
+    learning.follow(presets)
     jobs.start(
         "kokoro",
-        _load(scheduler, engine, _warm_up_voice(catalog, engine)),
+        _load(scheduler, engine, _warm_up_voice(catalog, engine), learning),
         on_failure=partial(_kokoro_failed, catalog, engine),
     )
     jobs.start(
@@ -133,6 +136,7 @@ async def serve(settings: Settings) -> None:
     finally:
         engine.stop()  # a first start's model preparation would hold the exit for a minute
         await jobs.stop()
+        await learning.stop()
         if admin is not None:
             await admin.cleanup()
         if announcer is not None:
@@ -202,12 +206,20 @@ def _kokoro_failed(catalog: VoiceCatalog, engine: KokoroEngine, reason: str) -> 
     catalog.mark_unavailable(engine.name, f"the Kokoro model could not be loaded ({reason})")
 
 
-async def _load(scheduler: Scheduler, engine: KokoroEngine, warm_voice: str) -> None:
-    """Load the models in the worker pool while the port already answers `describe`."""
+async def _load(
+    scheduler: Scheduler,
+    engine: KokoroEngine,
+    warm_voice: str,
+    learning: VoiceLearning,
+) -> None:
+    """Load the models in the worker pool while the port already answers `describe`; then
+    learn the default voice, the presets' and the recent ones in the background."""
     await scheduler.run(engine.load)
     for text in WARM_UP_TEXTS:
         await scheduler.run(engine.synthesize, text, warm_voice, 1.0)
     _LOGGER.info("Kokoro model loaded and warmed up; ready to speak")
+    learning.want([warm_voice, *engine.recent_voices()])
+    learning.attach(asyncio.get_running_loop())
 
 
 async def _start_admin(

@@ -4,6 +4,10 @@ Calls are queued per client and the clients take turns: when a worker is free, t
 call comes from the client that waited longest, not from whoever queued most. So a long
 answer never starves a short one. The queue is bounded; past `max_queued` waiting calls a
 new one is refused with `SchedulerBusy` at once instead of waiting without end.
+
+Calls of the `BACKGROUND` client (learning voices) run only when no other call runs or
+waits, and none has for `BACKGROUND_IDLE_SECONDS`: an answer's next call, queued a moment
+after its last one ended, never waits behind one.
 """
 
 from __future__ import annotations
@@ -15,7 +19,9 @@ from collections import OrderedDict, deque
 from concurrent.futures import Future as ThreadFuture
 from concurrent.futures import ThreadPoolExecutor
 from functools import partial
-from typing import Any, Callable, Deque, Hashable, Tuple, TypeVar
+from typing import Any, Callable, Deque, Hashable, Optional, Tuple, TypeVar
+
+from .settings import BACKGROUND_IDLE_SECONDS
 
 _LOGGER = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -26,6 +32,14 @@ class SchedulerBusy(RuntimeError):
     """Too many calls are waiting already."""
 
 
+class _Background:
+    def __repr__(self) -> str:
+        return "BACKGROUND"
+
+
+BACKGROUND: Hashable = _Background()  # the client of low-priority work
+
+
 class Scheduler:
     """Runs blocking calls on `workers` threads, clients taking turns call by call.
 
@@ -33,13 +47,20 @@ class Scheduler:
     finishes and its result is discarded.
     """
 
-    def __init__(self, workers: int, max_queued: int = 64) -> None:
+    def __init__(
+        self, workers: int, max_queued: int = 64, idle_seconds: float = BACKGROUND_IDLE_SECONDS
+    ) -> None:
+        """`idle_seconds`: how long the pool is idle before a `BACKGROUND` call starts."""
         self.workers = workers
         self.max_queued = max_queued
+        self.idle_seconds = idle_seconds
         self._executor = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="synth")
         self._queues: OrderedDict[Hashable, Deque[_Call]] = OrderedDict()
         self._queued = 0
         self._running = 0
+        self._foreground = 0  # calls running that are not `BACKGROUND`'s
+        self._idle_since = -float("inf")  # when the last of them ended (loop time)
+        self._wake: Optional[asyncio.TimerHandle] = None  # a later look at the background
 
     async def run(
         self,
@@ -82,10 +103,33 @@ class Scheduler:
                     del self._queues[client]
                 return
 
+    def _next_client(self) -> Optional[Hashable]:
+        """The client whose turn it is: the first in line but `BACKGROUND`, which comes
+        only when nothing else runs or waits and has not for `idle_seconds`."""
+        for client in self._queues:
+            if client is not BACKGROUND:
+                return client
+        if BACKGROUND not in self._queues or self._foreground:
+            return None
+        loop = asyncio.get_running_loop()
+        wait = self._idle_since + self.idle_seconds - loop.time()
+        if wait <= 0:
+            return BACKGROUND
+        if self._wake is None:
+            self._wake = loop.call_later(wait, self._woken)
+        return None
+
+    def _woken(self) -> None:
+        self._wake = None
+        self._dispatch()
+
     def _dispatch(self) -> None:
         loop = asyncio.get_running_loop()
-        while self._running < self.workers and self._queues:
-            client, queue = next(iter(self._queues.items()))
+        while self._running < self.workers:
+            client = self._next_client()
+            if client is None:
+                return
+            queue = self._queues[client]
             function, args, future = queue.popleft()
             self._queued -= 1
             if queue:
@@ -95,11 +139,18 @@ class Scheduler:
             if future.cancelled():
                 continue
             self._running += 1
+            foreground = client is not BACKGROUND
+            self._foreground += foreground
             work = self._executor.submit(function, *args)
-            work.add_done_callback(partial(_back_to, loop, self, future))
+            work.add_done_callback(partial(_back_to, loop, self, future, foreground))
 
-    def _finished(self, work: ThreadFuture[Any], future: asyncio.Future[Any]) -> None:
+    def _finished(
+        self, work: ThreadFuture[Any], future: asyncio.Future[Any], foreground: bool
+    ) -> None:
         self._running -= 1
+        if foreground:
+            self._foreground -= 1
+            self._idle_since = asyncio.get_running_loop().time()
         if not future.cancelled():
             error = work.exception()
             if error is not None:
@@ -110,6 +161,9 @@ class Scheduler:
 
     def shutdown(self) -> None:
         """Stop taking work; queued calls are cancelled."""
+        if self._wake is not None:
+            self._wake.cancel()
+            self._wake = None
         for queue in self._queues.values():
             for _, _, future in queue:
                 future.cancel()
@@ -122,8 +176,9 @@ def _back_to(
     loop: asyncio.AbstractEventLoop,
     scheduler: Scheduler,
     future: asyncio.Future[Any],
+    foreground: bool,
     work: ThreadFuture[Any],
 ) -> None:
     """From the worker thread: hand the finished call back to the event loop."""
     with contextlib.suppress(RuntimeError):  # a closed loop: the server is shutting down
-        loop.call_soon_threadsafe(scheduler._finished, work, future)
+        loop.call_soon_threadsafe(scheduler._finished, work, future, foreground)

@@ -53,6 +53,14 @@ MAX_CALL_FRAMES = 128
 # this many frames (6 s), each giving its arena back as it ends. A longer one goes in windows
 # and does not teach the voice.
 MAX_LEARN_FRAMES = 240
+# Voices (names or blend specs) spoken lately that are kept on disk, so that their offsets are
+# learnt again in the background at a start that lost them (a new model).
+RECENT_VOICES = 8
+# Background work (learning voices) starts only after the worker pool has had no other call
+# for this long: an answer's next call is queued a moment after its last one ends.
+BACKGROUND_IDLE_SECONDS = 1.0
+MAX_VOICES_TO_LEARN = 64  # voices waiting to be learnt in the background, the oldest dropped
+MAX_LEARN_STEPS = 4  # background calls that learn one voice (two sentences, with room)
 
 # Threads that split and normalize text (textwork.py): each call is short (a chunk, a piece of
 # at most MAX_PIECE_CHARS), and these never wait behind decoding or transcription.

@@ -6,7 +6,7 @@ import re
 import threading
 import time
 from dataclasses import dataclass
-from typing import Callable, List, Optional, Protocol, Sequence, Tuple
+from typing import Callable, List, Optional, Protocol, Sequence, Tuple, runtime_checkable
 
 import numpy as np
 
@@ -73,6 +73,19 @@ class Engine(Protocol):
 
     def synthesize(self, text: str, voice: str, speed: float) -> np.ndarray:
         """Speak one sentence (which may hold marked phonemes); float32 samples in [-1, 1]."""
+
+
+@runtime_checkable
+class LearnsVoices(Protocol):
+    """An engine that learns each voice, in the background (Kokoro's statistics offsets)."""
+
+    on_unlearnt: Callable[[str], None]  # told of a voice spoken before it was learnt
+
+    def learn_voice(self, voice: str) -> bool:
+        """One step of learning `voice` (blocking); False when there is nothing to learn."""
+
+    def recent_voices(self) -> List[str]:
+        """The voices spoken lately (kept across restarts)."""
 
 
 class AudioStream(Protocol):

@@ -7,7 +7,7 @@ import logging
 import re
 import threading
 from pathlib import Path
-from typing import Any, Dict, List, Mapping, Optional, Sequence, Tuple
+from typing import Any, Callable, Dict, List, Mapping, Optional, Sequence, Tuple
 
 import numpy as np
 
@@ -27,8 +27,9 @@ from .g2p import (
     text_language,
     voice_language,
 )
+from .learn import RecentVoices, learn_text
 from .split import SplitStopped, split_model
-from .stats import CALIBRATION_TEXTS
+from .stats import CALIBRATION_TEXTS, VOICE_SENTENCES
 from .stream import DecoderSpeed, FitStopped, KokoroDecoder, WindowedSentence
 from .voices import STYLE_DIM, load_voice_packs, parse_blend
 
@@ -39,6 +40,7 @@ MAX_PHONEMES = 510  # the model's context, less the two padding tokens
 ATTRIBUTION = ("hexgrad (Kokoro-82M, Apache-2.0)", "https://huggingface.co/hexgrad/Kokoro-82M")
 _PHONEME_BREAKS = re.compile(r"(?<=[.!?;:,—…])\s+")
 _MAX_BLENDS = 32
+RECENT_FILE = "recent-voices.json"  # in the parts folder, for every model
 
 
 _arena_lock = threading.Lock()
@@ -133,6 +135,9 @@ class KokoroEngine:
         self._blends_lock = threading.Lock()
         self._load_lock = threading.Lock()
         self._stopping = threading.Event()
+        self._recent = RecentVoices(parts_dir / RECENT_FILE if parts_dir is not None else None)
+        # Told (from a worker thread) of each voice spoken before its offset was learnt.
+        self.on_unlearnt: Callable[[str], None] = lambda voice: None
 
     def voices(self) -> Sequence[VoiceSpec]:
         specs = []
@@ -265,6 +270,43 @@ class KokoroEngine:
             samples.append((tokens, pack[len(tokens) - 1].reshape(1, STYLE_DIM)))
         return samples
 
+    def recent_voices(self) -> List[str]:
+        """The voices (names or blend specs) spoken lately, the most recent last."""
+        return self._recent.voices()
+
+    def voice_spoken(self, voice: str) -> None:
+        """Keep `voice` among the recent ones; tell `on_unlearnt` if it has no offset yet."""
+        self._recent.spoken(voice)
+        decoder = self._decoder
+        if decoder is not None and decoder.voice_offsets.count(voice) < VOICE_SENTENCES:
+            self.on_unlearnt(voice)
+
+    def learn_voice(self, voice: str) -> bool:
+        """Decode the voice's next learning sentence (`learn.LEARN_TEXTS`) whole, for its
+        statistics offset. False, and nothing done, when its offset is known, there is no
+        streaming decoder yet, it is no Kokoro voice or blend, or its language has no G2P;
+        call until False."""
+        decoder = self._decoder
+        if decoder is None or decoder.statistics is None:
+            return False
+        learnt = decoder.voice_offsets.count(voice)
+        if learnt >= VOICE_SENTENCES:
+            return False
+        try:
+            pack = self._pack(voice)
+        except SynthesisError:  # another engine's voice (a clone)
+            return False
+        language = voice_language(voice.strip()) or "en-US"
+        text = learn_text(language, learnt)
+        if text is None or not self.phonemizer.available(language):
+            return False
+        phonemes = self._phonemes(text, language)[:MAX_PHONEMES]
+        tokens = [self._vocab[symbol] for symbol in phonemes if symbol in self._vocab]
+        style = pack[len(tokens) - 1].reshape(1, STYLE_DIM)
+        decoder.teach(decoder.front(tokens, style, 1.0), voice)
+        _LOGGER.debug("Kokoro decoder: learnt %s from %r", voice, text)
+        return True
+
     @property
     def streaming(self) -> bool:
         """Whether `stream` sends a sentence's audio in windows (after `load`)."""
@@ -376,6 +418,7 @@ class KokoroSpeech:
         engine = self._engine
         language = voice_language(self._voice.strip()) or "en-US"
         engine._pack(self._voice)  # an unknown voice fails here, before any model work
+        engine.voice_spoken(self._voice)
         phonemes = engine._phonemes(self._text, language)
         vocab = engine._vocab
         pieces = [

@@ -14,7 +14,10 @@ sentences decoded both ways, and kept beside the model's parts.
 Voices far from the calibration voices keep an offset of their own: the map's error on a
 voice's first sentences (`VOICE_SENTENCES`, decoded whole, so they cost an eighth more and
 sound exactly as the unsplit model's), averaged, is added to its later estimates
-(`VoiceOffsets`). Until a voice has one, its sentences are decoded whole.
+(`VoiceOffsets`). Until a voice has one, its sentences are decoded whole, or streamed with a
+prior offset (the mean of the learnt voices most like it; `stream.PRIOR_OFFSETS`). The
+offsets are kept beside the map they are errors of (`offsets-<map key>.npz`), so a voice is
+learnt once per model and map, not once per start.
 
 Measured on the embedded model against the whole decode (PESQ, 16 kHz wideband, windows of
 16-30 frames, every 8th column): the raw sparse statistics give 2.5-3.4, the mapped ones 4.1-4.4
@@ -27,10 +30,11 @@ from __future__ import annotations
 import io
 import logging
 import threading
+import zipfile
 from collections import OrderedDict
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Dict, Optional, Sequence, Tuple
+from typing import Dict, Mapping, Optional, Sequence, Tuple
 
 import numpy as np
 
@@ -141,12 +145,18 @@ class StatisticsMap:
 
 
 class VoiceOffsets:
-    """Per voice, the mean error of the map on its sentences decoded whole (thread-safe)."""
+    """Per voice, the mean error of the map on its sentences decoded whole (thread-safe).
+
+    Once `bind` gives it a file (beside the map it is an error of), the offsets are read
+    from it, and written to it each time a voice's offset is complete.
+    """
 
     def __init__(self, limit: int = MAX_VOICES) -> None:
         self._sums: OrderedDict[str, Tuple[Statistics, int]] = OrderedDict()
         self._limit = limit
         self._lock = threading.Lock()
+        self._path: Optional[Path] = None
+        self._save_lock = threading.Lock()  # one write at a time, of the latest offsets
 
     def learn(self, voice: str, error: Statistics) -> None:
         """Add one sentence's `whole - map(sparse)` for `voice`."""
@@ -155,9 +165,19 @@ class VoiceOffsets:
             if count < VOICE_SENTENCES:
                 total = {name: total.get(name, 0) + value for name, value in error.items()}
                 count += 1
+                completed = count == VOICE_SENTENCES
+            else:
+                completed = False
             self._sums[voice] = (total, count)
             while len(self._sums) > self._limit:
                 self._sums.popitem(last=False)
+        if completed:
+            self.save()
+
+    def count(self, voice: str) -> int:
+        """How many of the voice's sentences were learnt (at most `VOICE_SENTENCES`)."""
+        with self._lock:
+            return self._sums[voice][1] if voice in self._sums else 0
 
     def get(self, voice: str) -> Optional[Statistics]:
         """The voice's offset once `VOICE_SENTENCES` of its sentences were learnt, else None."""
@@ -169,3 +189,107 @@ class VoiceOffsets:
         if count < VOICE_SENTENCES:
             return None
         return {name: (value / count).astype(np.float32) for name, value in total.items()}
+
+    def learnt(self) -> Dict[str, Statistics]:
+        """Every voice's complete offset, by voice."""
+        with self._lock:
+            complete = [
+                voice for voice, (_, count) in self._sums.items() if count >= VOICE_SENTENCES
+            ]
+        found = {voice: self.get(voice) for voice in complete}
+        return {voice: offset for voice, offset in found.items() if offset is not None}
+
+    def prior(self, weights: Mapping[str, float]) -> Optional[Statistics]:
+        """An offset for a voice not learnt yet, whose packs are `weights` (one pack, or a
+        blend's): per pack, its own offset, else the mean of the learnt voices most like it
+        (the same language and gender, `af_`; else language, `a`; else all), weighted.
+        None when no voice is learnt."""
+        learnt = self.learnt()
+        if not learnt:
+            return None
+        single = {voice: value for voice, value in learnt.items() if voice.isidentifier()}
+        prior: Statistics = {}
+        for pack, weight in weights.items():
+            offset = learnt.get(pack)
+            if offset is None:
+                kin = next(
+                    (
+                        found
+                        for prefix in (pack[:2], pack[:1], "")
+                        if (found := [v for k, v in single.items() if k.startswith(prefix)])
+                    ),
+                    list(learnt.values()),
+                )
+                offset = _mean(kin)
+            for name, value in offset.items():
+                prior[name] = prior.get(name, 0) + np.float32(weight) * value
+        return {name: value.astype(np.float32) for name, value in prior.items()}
+
+    def bind(self, path: Path, statistics: StatisticsMap) -> None:
+        """Read the offsets saved at `path` (errors of `statistics`), and save there from now
+        on. An unreadable file, or one that does not fit the map, is ignored: the voices are
+        learnt again."""
+        saved = _read_offsets(path, statistics)
+        with self._lock:
+            self._path = path
+            for voice, entry in reversed(saved.items()):  # oldest first, before this run's
+                if voice not in self._sums:
+                    self._sums[voice] = entry
+                    self._sums.move_to_end(voice, last=False)
+            while len(self._sums) > self._limit:
+                self._sums.popitem(last=False)
+        if saved:
+            _LOGGER.info("Kokoro decoder: %d voice offsets read from %s", len(saved), path.name)
+
+    def save(self) -> None:
+        """Write the complete offsets to the bound file (atomically); nothing when unbound."""
+        with self._save_lock:
+            with self._lock:
+                path = self._path
+                entries = [
+                    (voice, total, count)
+                    for voice, (total, count) in self._sums.items()
+                    if count >= VOICE_SENTENCES
+                ]
+            if path is None:
+                return
+            arrays: Dict[str, np.ndarray] = {"voices": np.array([v for v, _, _ in entries], str)}
+            for index, (_, total, count) in enumerate(entries):
+                for name, value in total.items():  # the offset itself: the mean
+                    arrays[f"{index}:{name}"] = np.asarray(value / count, np.float32)
+            buffer = io.BytesIO()
+            np.savez(buffer, **arrays)  # type: ignore[arg-type]
+            try:
+                atomic_write_bytes(path, buffer.getvalue())
+            except OSError as error:
+                _LOGGER.warning("Cannot save the voice offsets to %s: %s", path, error)
+
+
+def _mean(offsets: Sequence[Statistics]) -> Statistics:
+    return {
+        name: np.mean([offset[name] for offset in offsets], axis=0).astype(np.float32)
+        for name in offsets[0]
+    }
+
+
+def _read_offsets(path: Path, statistics: StatisticsMap) -> Dict[str, Tuple[Statistics, int]]:
+    """The voices' offsets saved at `path`, as (sums, sentences) of `VOICE_SENTENCES`; empty
+    when there is no file, it cannot be read, or its statistics are not the map's."""
+    if not path.is_file():
+        return {}
+    sizes = {name: offset.size for name, offset in statistics.offset.items()}
+    found: Dict[str, Tuple[Statistics, int]] = {}
+    try:
+        with np.load(path, allow_pickle=False) as saved:
+            for index, voice in enumerate(str(voice) for voice in saved["voices"]):
+                offset = {name: saved[f"{index}:{name}"] for name in sizes}
+                if any(offset[name].size != size for name, size in sizes.items()):
+                    raise ValueError(f"the offset of {voice} does not fit the statistics map")
+                if not all(np.isfinite(value).all() for value in offset.values()):
+                    raise ValueError(f"the offset of {voice} is not finite")
+                sums = {name: value * np.float32(VOICE_SENTENCES) for name, value in offset.items()}
+                found[voice] = (sums, VOICE_SENTENCES)
+    except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile) as error:
+        _LOGGER.warning("Ignoring unreadable voice offsets %s (learnt again): %s", path, error)
+        return {}
+    return found

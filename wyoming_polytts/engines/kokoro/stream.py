@@ -32,7 +32,7 @@ from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple
 import numpy as np
 
 from ...settings import MAX_CALL_FRAMES, MAX_LEARN_FRAMES
-from ..base import Playback
+from ..base import Playback, SynthesisError
 from .split import (
     DURATIONS,
     ENERGY,
@@ -52,6 +52,7 @@ from .stats import (
     is_norm_statistic,
     sparse_columns,
 )
+from .voices import parse_blend
 
 _LOGGER = logging.getLogger(__name__)
 
@@ -64,6 +65,13 @@ MIN_WINDOW = 12
 LEAD_KEPT = 4  # frames of the leading padding that are decoded (more than the trimmer keeps)
 MAP_VERSION = "1"  # bump when the way the statistics map is fitted changes
 SAFETY = 0.7  # share of the buffered audio a window's decode may take
+# Whether a voice without an offset of its own streams with a prior one (the mean of the learnt
+# voices most like it, `VoiceOffsets.prior`) instead of having its first sentences decoded
+# whole. Off: measured against the whole decode (`script/benchmark_offsets.py`), a prior fell to
+# PESQ 3.3-3.5 on voices with no learnt voice of their gender and language (jm_kumo from
+# jf_alpha, bm_george from bf_emma), where their own offsets gave 4.0-4.2. Such a voice is
+# learnt in the background after its first answer instead (`voice_learning`).
+PRIOR_OFFSETS = False
 WORTHWHILE = 0.6  # windows only when the first call decodes less than this share of frames
 # Shorter sentences (padding included) are decoded whole: their sparse decode is too short to
 # estimate the statistics (PESQ 3.2-3.3 at 64-68 frames, 4.0 and more from 84), and their
@@ -243,7 +251,8 @@ class KokoroDecoder:
         for tokens, style in samples:
             key.update(np.asarray(tokens, np.int64).tobytes())
             key.update(np.asarray(style, np.float32).tobytes())
-        path = Path(self.parts.generator).parent / f"statistics-{key.hexdigest()[:16]}.npz"
+        name = key.hexdigest()[:16]
+        path = Path(self.parts.generator).parent / f"statistics-{name}.npz"
         fitted = StatisticsMap.load(path)
         if fitted is None:
             started = time.perf_counter()
@@ -264,6 +273,40 @@ class KokoroDecoder:
                 time.perf_counter() - started,
             )
         self.statistics = fitted
+        # The offsets are errors of this map: kept beside it, under its key.
+        self.voice_offsets.bind(path.with_name(f"offsets-{name}.npz"), fitted)
+
+    def offset_of(self, voice: str) -> Tuple[Optional[Statistics], bool]:
+        """The statistics offset for `voice`, and whether it is the voice's own: its own once
+        learnt, else (with `PRIOR_OFFSETS`) the prior of voices like it, else None."""
+        own = self.voice_offsets.get(voice)
+        if own is not None or not PRIOR_OFFSETS:
+            return own, own is not None
+        try:
+            weights = parse_blend(voice)
+        except SynthesisError:  # a pack named otherwise (a folder of packs)
+            weights = {voice: 1.0}
+        return self.voice_offsets.prior(weights), False
+
+    def learn_offset(
+        self, sentence: Features, generator_input: np.ndarray, whole: Statistics, voice: str
+    ) -> None:
+        """Learn the map's error on a sentence decoded whole (`whole`: its statistics) for
+        the voice's offset."""
+        assert self.statistics is not None
+        mapped = self.statistics.apply(self.sparse_statistics(sentence, generator_input))
+        error = {
+            name: whole[name].astype(np.float32) - mapped[name]
+            for name in whole
+            if is_norm_statistic(name)
+        }
+        self.voice_offsets.learn(voice, error)
+
+    def teach(self, sentence: Features, voice: str) -> None:
+        """Decode `sentence` whole and learn the voice's offset from it."""
+        generator_input = self.framerate(sentence)
+        _, whole = self.generate(generator_input, sentence.style, self.source(sentence.f0))
+        self.learn_offset(sentence, generator_input, whole, voice)
 
     def whole(self, sentence: Features) -> np.ndarray:
         """The whole-sentence decode: the same samples as the unsplit model."""
@@ -323,7 +366,8 @@ class WindowedSentence:
         self._input: Optional[np.ndarray] = None
         self._source: Optional[np.ndarray] = None
         self._stats: Optional[Statistics] = None
-        self._offset: Optional[Statistics] = None  # the voice's, once known
+        self._offset: Optional[Statistics] = None  # the voice's, or a prior (`offset_of`)
+        self._learns = False  # the voice has no offset of its own yet
         self._held = np.zeros(0, np.float32)  # the cross-fade frame of the last window
         self._smallest = MIN_WINDOW
         self._next_end = 0  # where the next window ends
@@ -356,18 +400,19 @@ class WindowedSentence:
         self._input = decoder.framerate(sentence)
         self._source = decoder.source(sentence.f0)
         if decoder.statistics is not None:
-            self._offset = decoder.voice_offsets.get(self._voice)
+            self._offset, own = decoder.offset_of(self._voice)
+            self._learns = not own
         plan = self._plan()
         if plan is None:
             # At most `MAX_CALL_FRAMES`, and too short for windows to bring the first audio
-            # forward, a decoder too slow to keep ahead of playback, or a voice without its
+            # forward, a decoder too slow to keep ahead of playback, or a voice without an
             # offset yet: one decode of the whole sentence, with its own statistics (exactly
-            # the unsplit model's output).
+            # the unsplit model's output), which teaches a voice without its own offset.
             self._position = self._frames
             self.windows.append((0, self._frames))
             audio, whole = self._decode(0, self._frames)
-            if decoder.statistics is not None and self._offset is None:
-                self._learn_offset(whole)
+            if self._learns:
+                decoder.learn_offset(sentence, self._input, whole, self._voice)
             return audio
         first, self._smallest = plan
         self._stats = self._estimate_statistics()
@@ -378,7 +423,8 @@ class WindowedSentence:
 
         Decoded whole: sentences of at most `MAX_CALL_FRAMES` that are short or that windows
         would not bring forward, and those of at most `MAX_LEARN_FRAMES` of a voice without
-        its offset yet (they teach it); others go in windows of at most `LARGEST_WINDOW`.
+        an offset, own or prior (they teach it); others go in windows of at most
+        `LARGEST_WINDOW`.
         """
         if self._decoder.statistics is None:
             return None
@@ -420,18 +466,6 @@ class WindowedSentence:
         assert self._input is not None and self._decoder.statistics is not None
         sparse = self._decoder.sparse_statistics(self._sentence, self._input)
         return self._decoder.statistics.apply(sparse, self._offset)
-
-    def _learn_offset(self, whole: Statistics) -> None:
-        """The map's error on this sentence, for the voice's offset."""
-        assert self._input is not None and self._decoder.statistics is not None
-        sparse = self._decoder.sparse_statistics(self._sentence, self._input)
-        mapped = self._decoder.statistics.apply(sparse)
-        error = {
-            name: whole[name].astype(np.float32) - mapped[name]
-            for name in whole
-            if is_norm_statistic(name)
-        }
-        self._decoder.voice_offsets.learn(self._voice, error)
 
     def _next_size(self, unsent: float) -> int:
         """Frames of the next window: as many as can be decoded before the audio sent so far
