@@ -21,6 +21,8 @@ from wyoming_polytts.engines.kokoro.split import SplitStopped
 from wyoming_polytts.engines.kokoro.stream import DecoderSpeed, FitStopped, WindowedSentence
 from wyoming_polytts.models import KokoroFiles, resolve_kokoro
 
+from .test_kokoro_stream import not_kokoro
+
 VOICE = "jm_kumo"
 SHORT = "The front door is locked for the night."
 LONG = (
@@ -204,3 +206,22 @@ def test_a_stop_ends_the_preparation_while_the_server_speaks(
     assert isinstance(preparing.error, (SplitStopped, FitStopped))
     assert not engine.streaming and not list((tmp_path / "parts").glob("*/statistics-*"))
     assert "stopped" in str(engine.start_up_report()["progress"])
+
+
+def test_a_model_that_cannot_be_split_goes_on_speaking_whole(
+    files: KokoroFiles, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    other = KokoroFiles(
+        model=not_kokoro(tmp_path / "other.onnx"),
+        voices=files.voices,
+        vocab=files.vocab,
+        source="test",
+    )
+    engine = KokoroEngine(other, threads=1, parts_dir=tmp_path / "parts")
+    engine.whole_first = True
+    assert engine.synthesize("Hello.", VOICE, 1.0).size == 2400
+    assert engine.prepare_streaming() is False
+    assert "No streaming decoder" in caplog.text
+    assert engine.synthesize("Hello.", VOICE, 1.0).size == 2400 and not engine.streaming
+    progress = str(engine.start_up_report()["progress"])
+    assert progress.startswith("speaking (whole sentences; no streaming decoder: SplitError")

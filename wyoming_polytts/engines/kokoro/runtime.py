@@ -272,6 +272,7 @@ class KokoroEngine:
             _LOGGER.info("Kokoro decoder: statistics fit, sentence %d of %d", done, total)
 
         decoder.fit_statistics(samples, self._stopping, fitting)
+        # Last: the fit's calls would move a measured speed (their times include waits).
         self._stage = "measuring the decoder speed"
         while True:  # a measurement that had to give way to an answer is made again
             interruptions = self._gate.interruptions
