@@ -463,9 +463,10 @@ def measure_streaming_servers(
 
 
 def wait_until_ready(server: RunningServer, timeout: float = 300.0) -> None:
-    """Until the server's log says its models are loaded and warmed up."""
+    """Until the server's log says its streaming decoder is prepared and warmed up (it
+    speaks whole sentences before)."""
     deadline = time.monotonic() + timeout
-    while "ready to speak" not in server.log():
+    while "Kokoro prepared" not in server.log():
         if time.monotonic() > deadline or server.process.poll() is not None:
             raise RuntimeError(f"The server did not get ready:\n{server.log()[-2000:]}")
         time.sleep(0.2)

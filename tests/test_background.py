@@ -43,6 +43,18 @@ async def test_each_job_says_how_it_ended() -> None:
     assert seen == [jobs.failures()["zipvoice"]]
 
 
+async def test_a_job_adds_its_report_to_its_state() -> None:
+    jobs = Supervisor()
+    report = {"speaking": True, "progress": "fitting 3/12"}
+    prepared = asyncio.Event()
+    jobs.start("kokoro", prepared.wait(), report=lambda: dict(report))
+    assert jobs.status()["kokoro"] == {**report, "state": "starting"}
+    report["progress"] = "streaming decoder ready"
+    prepared.set()
+    await jobs.wait()
+    assert jobs.status()["kokoro"] == {**report, "state": "ready"}
+
+
 async def test_clones_say_why_their_model_could_not_be_prepared(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -159,6 +159,26 @@ async def test_health_says_which_start_up_job_failed_and_why(
     assert "no ZipVoice model in /nowhere" in health["jobs"]["zipvoice"]["detail"]
 
 
+async def test_health_says_how_far_the_kokoro_start_is(
+    tmp_path: Path, kokoro: KokoroEngine
+) -> None:
+    context = make_context(tmp_path, kokoro)
+    context.jobs = Supervisor()
+    loaded = asyncio.Event()
+    context.jobs.start("kokoro", loaded.wait(), report=kokoro.start_up_report)
+    async with TestClient(TestServer(create_app(context))) as client:
+        health = await (await client.get("/api/health")).json()
+        loaded.set()
+        await context.jobs.wait()
+        done = await (await client.get("/api/health")).json()
+    assert health["jobs"]["kokoro"] == {
+        "state": "starting",
+        "speaking": False,
+        "progress": "loading the model",
+    }
+    assert done["jobs"]["kokoro"]["state"] == "ready"
+
+
 async def test_register_play_and_delete_through_the_api(client: TestClient) -> None:
     response = await client.post(
         "/api/voices", data=form(audio=encode(voice_like(3.0))), headers=AUTH

@@ -47,8 +47,8 @@ from .voices import VoiceCatalog
 
 _LOGGER = logging.getLogger("wyoming_polytts")
 PRESETS_FILE = "presets.json"
-# Two sentences: onnxruntime's first run, and the sentences the streaming decoder learns the
-# default voice from (`kokoro.stats.VOICE_SENTENCES`), so its first answer streams. Each is
+# Two sentences, once the streaming decoder is in: the sentences it learns the default voice
+# from (`kokoro.stats.VOICE_SENTENCES`), so its first answer streams. Each is
 # decoded whole, so each is within `settings.MAX_LEARN_FRAMES` (about 5 s and 2.7 s): a longer
 # one would not teach the voice; a longer pair teaches it better than two short ones.
 WARM_UP_TEXTS = (
@@ -63,6 +63,7 @@ async def serve(settings: Settings) -> None:
     _LOGGER.info("Kokoro model: %s (%s)", files.model, files.source)
     _LOGGER.info("Kokoro voice packs: %s", files.voices)
     engine = kokoro_engine(settings, files)
+    engine.whole_first = True  # answers do not wait for the streaming decoder (`_load`)
     kokoro_names = {spec.name for spec in engine.voices()}
     presets = PresetStore(settings.data_dir / PRESETS_FILE)
     registry = VoiceRegistry(
@@ -113,6 +114,7 @@ async def serve(settings: Settings) -> None:
         "kokoro",
         _load(scheduler, engine, _warm_up_voice(catalog, engine), learning),
         on_failure=partial(_kokoro_failed, catalog, engine),
+        report=engine.start_up_report,
     )
     jobs.start(
         "zipvoice",
@@ -212,13 +214,19 @@ async def _load(
     warm_voice: str,
     learning: VoiceLearning,
 ) -> None:
-    """Load the models in the worker pool while the port already answers `describe`; then
-    learn the default voice, the presets' and the recent ones in the background."""
-    await scheduler.run(engine.load)
-    for text in WARM_UP_TEXTS:
-        await scheduler.run(engine.synthesize, text, warm_voice, 1.0)
-    _LOGGER.info("Kokoro model loaded and warmed up; ready to speak")
-    learning.want([warm_voice, *engine.recent_voices()])
+    """Load the unsplit model while the port already answers `describe`, then prepare the
+    streaming decoder (on a first start, a minute) while sentences are decoded whole. Both
+    run beside the worker pool: answers never wait behind them. Then the default voice, the
+    presets' and the recent ones are learnt in the background."""
+    await asyncio.to_thread(engine.load_whole)
+    _LOGGER.info("Kokoro model loaded; ready to speak")
+    if await asyncio.to_thread(engine.prepare_streaming):
+        for text in WARM_UP_TEXTS:
+            await scheduler.run(engine.synthesize, text, warm_voice, 1.0)
+        _LOGGER.info("Kokoro prepared: the streaming decoder speaks, the default voice learnt")
+        learning.want([warm_voice, *engine.recent_voices()])
+    else:
+        _LOGGER.info("Kokoro prepared: sentences are decoded whole")
     learning.attach(asyncio.get_running_loop())
 
 

@@ -3,7 +3,8 @@
 Each job has a name and a state: `starting`, `ready`, `unavailable` (it ended without what
 it prepares, e.g. no model offline; the job returns why) or `failed`. A failure is logged once
 with its cause and kept, so `describe` and `/api/health` can say why something does not work,
-and a job's `on_failure` callback can mark what depends on it (e.g. clones not installed).
+and a job's `on_failure` callback can mark what depends on it (e.g. clones not installed). A
+job's `report` adds its own fields (e.g. how far a model's preparation is) to its state.
 """
 
 from __future__ import annotations
@@ -37,15 +38,19 @@ class Supervisor:
     def __init__(self) -> None:
         self.jobs: Dict[str, JobState] = {}
         self._tasks: Dict[str, asyncio.Task[Any]] = {}
+        self._reports: Dict[str, Callable[[], Dict[str, object]]] = {}
 
     def start(
         self,
         name: str,
         work: Awaitable[Any],
         on_failure: Optional[Callable[[str], None]] = None,
+        report: Optional[Callable[[], Dict[str, object]]] = None,
     ) -> None:
-        """Run `work` in the background as job `name`."""
+        """Run `work` in the background as job `name`; `report()`'s fields join its state."""
         self.jobs[name] = JobState()
+        if report is not None:
+            self._reports[name] = report
         self._tasks[name] = asyncio.create_task(self._watch(name, work, on_failure), name=name)
 
     async def _watch(
@@ -71,9 +76,13 @@ class Supervisor:
         """Failed jobs and why."""
         return {name: job.detail for name, job in self.jobs.items() if job.state == FAILED}
 
-    def status(self) -> Dict[str, Dict[str, str]]:
-        """Every job's state, for `/api/health`."""
-        return {name: job.to_dict() for name, job in self.jobs.items()}
+    def status(self) -> Dict[str, Dict[str, object]]:
+        """Every job's state and report, for `/api/health`."""
+        status: Dict[str, Dict[str, object]] = {}
+        for name, job in self.jobs.items():
+            report = self._reports.get(name)
+            status[name] = {**(report() if report else {}), **job.to_dict()}
+        return status
 
     async def wait(self) -> None:
         """Until every job has ended (for tests and orderly shutdown)."""

@@ -70,6 +70,12 @@ CHILD_POLL_SECONDS = 0.2  # how often a start-up job run in a child process is c
 # `npm pack kokoro-js` (the 54 voice packs, 27 MB) must finish within this, or the server goes
 # on with the voice packs it has.
 NPM_PACK_SECONDS = 120.0
+# A first start prepares Kokoro's streaming decoder (split, statistics fit, speed) while the
+# server already speaks whole sentences: the split's child process runs at this niceness, and
+# each model call of the preparation waits until no answer has run for this long (an answer
+# that starts aborts the call in progress, which is made again).
+SPLIT_NICENESS = 19
+PREPARE_IDLE_SECONDS = 0.5
 
 # A text with nothing to say (only spaces, dots, emoji or Markdown) is answered with this much
 # silence: audio every client and decoder accepts (an MP3 or Opus file without a frame is not).

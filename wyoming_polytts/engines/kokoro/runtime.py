@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import contextlib
+import ctypes
+import gc
 import json
 import logging
 import re
 import threading
+import time
 from pathlib import Path
-from typing import Any, Callable, Dict, List, Mapping, Optional, Sequence, Tuple
+from typing import Any, Callable, ContextManager, Dict, List, Mapping, Optional, Sequence, Tuple
 
 import numpy as np
 
@@ -28,6 +32,7 @@ from .g2p import (
     voice_language,
 )
 from .learn import RecentVoices, learn_text
+from .prepare import AnswerGate, GatedSession
 from .split import SplitStopped, split_model
 from .stats import CALIBRATION_TEXTS, VOICE_SENTENCES
 from .stream import DecoderSpeed, FitStopped, KokoroDecoder, WindowedSentence
@@ -103,7 +108,14 @@ class KokoroEngine:
     With `parts_dir` (and on the CPU) the model is split once into the parts of the windowed
     decoder (`split`, cached there) and `stream` sends audio before a sentence is
     decoded; without it, or where the split fails, the model runs whole.
+
+    On a server's first start (`whole_first`) the unsplit model speaks at once while
+    `prepare_streaming` makes the decoder in the background, giving way to answers.
     """
+
+    # Set by the server: a sentence asked before anything is loaded loads only the unsplit
+    # model (`load_whole`), not the streaming decoder too (`load`).
+    whole_first = False
 
     name = "kokoro"
     sample_rate = SAMPLE_RATE
@@ -134,10 +146,14 @@ class KokoroEngine:
         self._blends: Dict[str, np.ndarray] = {}
         self._blends_lock = threading.Lock()
         self._load_lock = threading.Lock()
+        self._prepare_lock = threading.Lock()
         self._stopping = threading.Event()
         self._recent = RecentVoices(parts_dir / RECENT_FILE if parts_dir is not None else None)
         # Told (from a worker thread) of each voice spoken before its offset was learnt.
         self.on_unlearnt: Callable[[str], None] = lambda voice: None
+        self._gate = AnswerGate(self._stopping)
+        self._stage = ""  # how far `prepare_streaming` is, for the start-up report
+        self._unusable: Optional[str] = None  # why there is no streaming decoder
 
     def voices(self) -> Sequence[VoiceSpec]:
         specs = []
@@ -194,56 +210,18 @@ class KokoroEngine:
             return blend
 
     def load(self) -> None:
+        """Everything, now: the streaming decoder where it can be made, else the unsplit
+        model."""
+        if not self.prepare_streaming():
+            self.load_whole()
+
+    def load_whole(self) -> None:
+        """The unsplit model (about a second): sentences are decoded whole with it until
+        `prepare_streaming` swaps the streaming decoder in."""
         with self._load_lock:
             if self._session is not None or self._decoder is not None:
                 return
-            import onnxruntime
-
-            providers = ["CPUExecutionProvider"]
-            if self.device == "cuda" or (
-                self.device == "auto"
-                and "CUDAExecutionProvider" in onnxruntime.get_available_providers()
-            ):
-                providers.insert(0, "CUDAExecutionProvider")
-
-            share_cpu_arena(onnxruntime)
-
-            def session(path: str) -> Any:
-                options = onnxruntime.SessionOptions()
-                options.add_session_config_entry("session.use_env_allocators", "1")
-                options.intra_op_num_threads = self._threads
-                options.inter_op_num_threads = 1
-                # Memory patterns are planned per input shape; every sentence length is a new
-                # shape, so with them the process grew by ~180 MB per pass over a long text.
-                options.enable_mem_pattern = False
-                # The split decoder takes turns between four sessions, each with its own
-                # threads: threads that spin after their run would take the cores from the
-                # next session's (first audio came about 10 % later with spinning).
-                options.add_session_config_entry("session.intra_op.allow_spinning", "0")
-                return onnxruntime.InferenceSession(path, sess_options=options, providers=providers)
-
-            if self._parts_dir is not None and providers[0] == "CPUExecutionProvider":
-                try:
-                    parts = split_model(self.files.model, self._parts_dir, self._stopping)
-                    decoder = KokoroDecoder(parts, session, self._decoder_speed)
-                    decoder.calibrate()
-                    decoder.fit_statistics(self._calibration_samples(), self._stopping)
-                except (SplitStopped, FitStopped):
-                    raise
-                except Exception as error:  # noqa: BLE001 - any other export still runs whole
-                    if self._stopping.is_set():
-                        raise
-                    _LOGGER.warning(
-                        "No streaming decoder for %s (%s: %s); sentences are decoded whole",
-                        self.files.model.name,
-                        type(error).__name__,
-                        error,
-                    )
-                else:  # the parts replace the whole model's session
-                    self._input_names = {"tokens": decoder.token_input}
-                    self._decoder = decoder
-                    return
-            whole = session(str(self.files.model))
+            whole = self._new_session(str(self.files.model))
             _LOGGER.info("Kokoro ONNX runs on %s", ", ".join(whole.get_providers()))
             names = {item.name for item in whole.get_inputs()}
             token_input = "tokens" if "tokens" in names else "input_ids"
@@ -253,10 +231,139 @@ class KokoroEngine:
             self._speed_type = next(i.type for i in whole.get_inputs() if i.name == "speed")
             self._session = whole
 
+    def prepare_streaming(self) -> bool:
+        """Make the streaming decoder (split, statistics fit, speed; kept beside the parts)
+        and swap it in; False where there is none (no parts dir, a GPU, a model that cannot
+        be split: sentences stay whole). Its model calls give way to answers, so the server
+        can speak meanwhile; a stop ends it (`SplitStopped`, `FitStopped`)."""
+        with self._prepare_lock:
+            if self._decoder is not None:
+                return True
+            if self._parts_dir is None or self._unusable is not None:
+                return False
+            if self._providers()[0] != "CPUExecutionProvider":
+                self._unusable = "the model runs on a GPU"
+                return False
+            started = time.perf_counter()
+            try:
+                decoder = self._make_decoder(self._parts_dir)
+            except (SplitStopped, FitStopped):
+                self._stage = "stopped"
+                raise
+            except Exception as error:  # noqa: BLE001 - any other export still runs whole
+                if self._stopping.is_set():
+                    raise
+                self._unusable = f"{type(error).__name__}: {error}"
+                _LOGGER.warning(
+                    "No streaming decoder for %s (%s); sentences are decoded whole",
+                    self.files.model.name,
+                    self._unusable,
+                )
+                return False
+            self._swap_in(decoder)
+            _LOGGER.info(
+                "Kokoro streaming decoder ready (prepared in %.1f s)", time.perf_counter() - started
+            )
+            return True
+
+    def _make_decoder(self, parts_dir: Path) -> KokoroDecoder:
+        """Split, load the parts, fit the statistics map and measure the decoder's speed."""
+        self._stage = "splitting the model"
+        parts = split_model(self.files.model, parts_dir, self._stopping)
+        self._stage = "loading the parts"
+
+        def session(path: str) -> GatedSession:
+            self._gate.wait_turn()
+            return GatedSession(self._new_session(path), self._gate)
+
+        decoder = KokoroDecoder(parts, session, self._decoder_speed)
+        self._gate.wait_turn()
+        samples = self._calibration_samples()
+
+        def fitting(done: int, total: int) -> None:
+            self._stage = f"fitting {done}/{total}"
+            _LOGGER.info("Kokoro decoder: statistics fit, sentence %d of %d", done, total)
+
+        decoder.fit_statistics(samples, self._stopping, fitting)
+        # Last: the fit's calls would move a measured speed (their times include waits).
+        self._stage = "measuring the decoder speed"
+        while True:  # a measurement that had to give way to an answer is made again
+            interruptions = self._gate.interruptions
+            decoder.calibrate()
+            if self._gate.interruptions == interruptions:
+                return decoder
+
+    def _swap_in(self, decoder: KokoroDecoder) -> None:
+        """The streaming decoder takes the next sentences; one in progress ends as it began
+        (a whole decode by the decoder gives the unsplit model's samples)."""
+        self._gate.open = True
+        self._input_names = {"tokens": decoder.token_input}
+        self._decoder = decoder
+        self._stage = "ready"
+        # The unsplit model goes (the decoder's whole decode gives the same samples): 110 MB
+        # less resident once the heap is trimmed. A sentence decoding with it keeps it to
+        # its end.
+        if self._session is not None:
+            self._session = None
+            gc.collect()
+            _trim_heap()
+
+    def _providers(self) -> List[str]:
+        import onnxruntime
+
+        providers = ["CPUExecutionProvider"]
+        if self.device == "cuda" or (
+            self.device == "auto"
+            and "CUDAExecutionProvider" in onnxruntime.get_available_providers()
+        ):
+            providers.insert(0, "CUDAExecutionProvider")
+        return providers
+
+    def _new_session(self, path: str) -> Any:
+        """An onnxruntime session with the engine's threads and the shared CPU arena."""
+        import onnxruntime
+
+        share_cpu_arena(onnxruntime)
+        options = onnxruntime.SessionOptions()
+        options.add_session_config_entry("session.use_env_allocators", "1")
+        options.intra_op_num_threads = self._threads
+        options.inter_op_num_threads = 1
+        # Memory patterns are planned per input shape; every sentence length is a new
+        # shape, so with them the process grew by ~180 MB per pass over a long text.
+        options.enable_mem_pattern = False
+        # The split decoder takes turns between four sessions, each with its own
+        # threads: threads that spin after their run would take the cores from the
+        # next session's (first audio came about 10 % later with spinning).
+        options.add_session_config_entry("session.intra_op.allow_spinning", "0")
+        return onnxruntime.InferenceSession(path, sess_options=options, providers=self._providers())
+
     def stop(self) -> None:
-        """End a first load's split or statistics fit in progress (the server is stopping):
+        """End a first start's split or statistics fit in progress (the server is stopping):
         they take tens of seconds, and would hold the process until done."""
         self._stopping.set()
+        self._gate.stop()
+
+    def answering(self) -> ContextManager[None]:
+        """An answer's work: the streaming decoder's preparation gives way meanwhile."""
+        return self._gate.answering()
+
+    def start_up_report(self) -> Dict[str, object]:
+        """Whether sentences can be spoken yet, and how far the streaming decoder is."""
+        speaking = self.loaded
+        if not speaking:
+            progress = "loading the model"
+        elif self._decoder is not None:
+            progress = "speaking (streaming decoder ready)"
+        elif self._unusable is not None:
+            progress = f"speaking (whole sentences; no streaming decoder: {self._unusable})"
+        elif self._parts_dir is None:
+            progress = "speaking (whole sentences)"
+        else:
+            stage = self._stage or "waiting"
+            if self._gate.paused:
+                stage += ", paused while answering"
+            progress = f"speaking (whole sentences; streaming decoder being prepared: {stage})"
+        return {"speaking": speaking, "progress": progress}
 
     def _calibration_samples(self) -> List[Tuple[List[int], np.ndarray]]:
         """The statistics map's calibration sentences (English), each spoken by another of
@@ -335,11 +442,24 @@ class KokoroEngine:
         playback: Optional[Playback] = None,
     ) -> AudioStream:
         """The audio of one piece of token ids (within the model's context) in `voice`."""
-        self.load()
-        if self._decoder is None:
+        self._ensure_loaded()
+        decoder = self._decoder  # once: the decoder may be swapped in meanwhile
+        if decoder is None:
             return WholeAudio(lambda: self._run(tokens, style, speed))
-        features = self._decoder.front(tokens, style, speed)
-        return WindowedSentence(self._decoder, features, voice, playback)
+        features = decoder.front(tokens, style, speed)
+        return WindowedSentence(decoder, features, voice, playback)
+
+    @property
+    def loaded(self) -> bool:
+        """Whether sentences can be decoded without loading a model first."""
+        return self._session is not None or self._decoder is not None
+
+    def _ensure_loaded(self) -> None:
+        if not self.loaded:
+            if self.whole_first:
+                self.load_whole()
+            else:
+                self.load()
 
     def _phonemes(self, text: str, language: str) -> str:
         """Kokoro phonemes of `text`: its words through the G2P, marked IPA as it is."""
@@ -353,18 +473,27 @@ class KokoroEngine:
 
     def _run(self, tokens: List[int], style: np.ndarray, speed: float) -> np.ndarray:
         """The model itself: token ids (without padding) and a style vector to samples."""
-        self.load()
-        if self._decoder is not None:
-            return self._decoder.whole(self._decoder.front(tokens, style, speed))
+        self._ensure_loaded()
+        session = self._session  # first: a swap sets the decoder before it drops the session
+        decoder = self._decoder
+        if decoder is not None:
+            return decoder.whole(decoder.front(tokens, style, speed))
         speed_dtype = np.int32 if "int" in self._speed_type else np.float32
         feeds = {
             self._input_names["tokens"]: np.array([[0, *tokens, 0]], dtype=np.int64),
             "style": style,
             "speed": np.array([speed], dtype=speed_dtype),
         }
-        assert self._session is not None
-        output = self._session.run(None, feeds)[0]  # type: ignore[attr-defined]
+        assert session is not None
+        output = session.run(None, feeds)[0]  # type: ignore[attr-defined]
         return np.asarray(output, dtype=np.float32).reshape(-1)
+
+
+def _trim_heap() -> None:
+    """Hand freed heap pages back to the system (glibc keeps them otherwise); does nothing
+    where the C library has no `malloc_trim`."""
+    with contextlib.suppress(OSError, AttributeError):
+        ctypes.CDLL(None).malloc_trim(0)
 
 
 class KokoroSpeech:
@@ -399,6 +528,10 @@ class KokoroSpeech:
         return not self._current.finished and self._current.next_is_last
 
     def next_chunk(self) -> np.ndarray:
+        with self._engine.answering():
+            return self._next_chunk()
+
+    def _next_chunk(self) -> np.ndarray:
         if self._pieces is None:
             self._prepare()
         assert self._pieces is not None

@@ -22,7 +22,9 @@ from __future__ import annotations
 
 import logging
 import multiprocessing
+import os
 import threading
+import time
 from dataclasses import dataclass
 from multiprocessing.connection import Connection
 from pathlib import Path
@@ -30,7 +32,7 @@ from typing import TYPE_CHECKING, Callable, List, Optional, Sequence, Tuple, Uni
 
 from ...fileio import atomic_write_bytes
 from ...models import is_complete, mark_complete, sha256_file
-from ...settings import CHILD_POLL_SECONDS
+from ...settings import CHILD_POLL_SECONDS, SPLIT_NICENESS
 
 if TYPE_CHECKING:
     from onnx import ModelProto
@@ -75,6 +77,7 @@ def split_model(model: Path, cache: Path, stopping: Optional[threading.Event] = 
     if is_complete(folder):
         return parts
     _LOGGER.info("Splitting %s for the streaming decoder (once)", model.name)
+    started = time.perf_counter()
     # onnx holds the model several times over while it cuts (about 270 MB at the peak, and
     # the C allocator keeps much of it afterwards): a child process cuts, and gives it all back.
     context = multiprocessing.get_context("spawn")
@@ -99,11 +102,15 @@ def split_model(model: Path, cache: Path, stopping: Optional[threading.Event] = 
         raise failure
     if not is_complete(folder):  # the child died without a word (killed for memory, say)
         raise RuntimeError(f"splitting {model.name} failed (exit code {child.exitcode})")
+    _LOGGER.info("Split %s in %.1f s", model.name, time.perf_counter() - started)
     return parts
 
 
 def _split_in_child(sender: Connection, model: Path, folder: Path, parts: ModelParts) -> None:
-    """`_split` in the child process; its exception, if any, goes back to the parent."""
+    """`_split` in the child process, at a low priority (the server may be answering
+    meanwhile); its exception, if any, goes back to the parent."""
+    if hasattr(os, "nice"):
+        os.nice(SPLIT_NICENESS)
     try:
         _split(model, folder, parts)
         sender.send(None)

@@ -243,10 +243,12 @@ class KokoroDecoder:
         self,
         samples: Sequence[Tuple[Sequence[int], np.ndarray]],
         stopping: Optional[threading.Event] = None,
+        progress: Optional[Callable[[int, int], None]] = None,
     ) -> None:
         """Fit the map from sparse to whole-sentence statistics on `samples` (tokens, style),
         each decoded whole and sparse; kept beside the parts, keyed by the samples. `stopping`,
-        once set, ends a fit in progress (`FitStopped`)."""
+        once set, ends a fit in progress (`FitStopped`); `progress(k, n)` hears of each
+        sample as it begins."""
         key = hashlib.sha256(f"{MAP_VERSION}:{STATS_STRIDE}".encode())
         for tokens, style in samples:
             key.update(np.asarray(tokens, np.int64).tobytes())
@@ -257,9 +259,11 @@ class KokoroDecoder:
         if fitted is None:
             started = time.perf_counter()
             pairs = []
-            for tokens, style in samples:
+            for index, (tokens, style) in enumerate(samples):
                 if stopping is not None and stopping.is_set():
                     raise FitStopped("the statistics fit was stopped; it is made again next time")
+                if progress is not None:
+                    progress(index + 1, len(samples))
                 sentence = self.front(tokens, style, 1.0)
                 generator_input = self.framerate(sentence)
                 source = self.source(sentence.f0)

@@ -71,6 +71,14 @@ class KokoroTorchEngine(KokoroEngine):
                 device,
             )
 
+    def load_whole(self) -> None:
+        """The PyTorch model has no split form: the same as `load`."""
+        self.load()
+
+    @property
+    def loaded(self) -> bool:
+        return self._model is not None
+
     def _run(self, tokens: List[int], style: np.ndarray, speed: float) -> np.ndarray:
         import torch
 
