@@ -1,6 +1,7 @@
 """A first start on an empty data dir: how soon the server speaks, against the raw model.
 
-Starts `python -m wyoming_polytts` on a fresh data dir (the embedded model is assembled into
+Starts `python -m wyoming_polytts` on a fresh data dir as `script/setup` leaves it (the voice
+packs it installed from npm, taken from `--data-dir`; the embedded model is assembled into
 it), asks a short sentence over Wyoming as soon as `describe` is answered, and times its first
 audio; asks again while the statistics map is being fitted (`/api/health` says `fitting`),
 and once the streaming decoder is prepared. The
@@ -30,12 +31,12 @@ import aiohttp
 import numpy as np
 from wyoming.tts import Synthesize, SynthesizeVoice
 
-from wyoming_polytts.engines.kokoro import KokoroEngine
+from wyoming_polytts.engines.kokoro import KokoroEngine, npm_packs
 from wyoming_polytts.launch import RunningServer, start_server
 from wyoming_polytts.models import resolve_kokoro
 
 TEXT = "Okay, the kitchen lights are on."
-VOICE = "jm_kumo"  # the embedded set's clearest English voice
+VOICE = "af_heart"  # the English default
 RAW_RUNS = 3
 HEALTH_POLL_SECONDS = 0.5
 PREPARED_TIMEOUT_SECONDS = 900.0
@@ -45,12 +46,22 @@ _LOG_TIME = re.compile(
 _LOGGER = logging.getLogger("benchmark_first_start")
 
 
-def raw_whole_seconds(text: str, voice: str, threads: int) -> List[float]:
+def fresh_data_dir(folder: Path, installed: Path) -> Path:
+    """A data dir holding nothing but the voice packs installed in `installed` (if any)."""
+    voices = npm_packs.installed_voices(installed)
+    if voices is not None:
+        target = npm_packs.voices_folder(folder)
+        target.parent.mkdir(parents=True)
+        target.symlink_to(voices.resolve(), target_is_directory=True)
+    return folder
+
+
+def raw_whole_seconds(text: str, voice: str, threads: int, installed: Path) -> List[float]:
     """One `InferenceSession.run` of the unsplit model for `text`, `RAW_RUNS` times."""
     import onnxruntime
 
     with tempfile.TemporaryDirectory() as folder:
-        files = resolve_kokoro(Path(folder), download=False)
+        files = resolve_kokoro(fresh_data_dir(Path(folder), installed), download=False)
         engine = KokoroEngine(files, threads=threads)
         phonemes = engine._phonemes(text, "en-US")
         tokens = [engine._vocab[symbol] for symbol in phonemes if symbol in engine._vocab]
@@ -153,11 +164,14 @@ def main(argv: Optional[Sequence[str]] = None) -> None:
     parser.add_argument("--text", default=TEXT)
     parser.add_argument("--voice", default=VOICE)
     parser.add_argument("--threads", type=int, default=os.cpu_count() or 1)
+    parser.add_argument(
+        "--data-dir", type=Path, default=Path("data"), help="where script/setup put the voices"
+    )
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO)
-    before = raw_whole_seconds(args.text, args.voice, args.threads)
+    before = raw_whole_seconds(args.text, args.voice, args.threads, args.data_dir)
     with tempfile.TemporaryDirectory() as folder:
-        data_dir = Path(folder) / "data"
+        data_dir = fresh_data_dir(Path(folder) / "data", args.data_dir)
         launched, launched_wall = time.monotonic(), time.time()
         server = start_server(
             data_dir,
@@ -170,7 +184,7 @@ def main(argv: Optional[Sequence[str]] = None) -> None:
             log = server.log()
         finally:
             server.stop()
-    after = raw_whole_seconds(args.text, args.voice, args.threads)
+    after = raw_whole_seconds(args.text, args.voice, args.threads, args.data_dir)
     raw = statistics.median(before + after)
     first = measured["first_request"]["first_audio_s"]
     result = {

@@ -1,4 +1,4 @@
-"""First audio of voices other than the default, right after a restart, and of a new install.
+"""First audio of voices other than the default, right after a restart.
 
 - **After a restart**: a server is started on a data dir that shares the model files (parts,
   statistics map, what the decoder learnt) of `--data-dir`; a preset is saved and every voice
@@ -6,10 +6,8 @@
   started again and, once it says it is ready, each voice speaks one short answer (in a
   rotating order) the way Home Assistant asks (`synthesize-start`, one chunk, `synthesize`,
   `synthesize-stop`): its first audio against the default voice's.
-- **A new install**: a server on a data dir with nothing but the voice packs (no model split,
-  no statistics map) is asked one short answer as soon as it answers `describe`; its first
-  audio against the raw model's whole decode of that sentence (the unsplit model in this
-  process, the fastest of three), and how long until it said it was ready.
+
+A new install's first answer: `script/benchmark_first_start.py`.
 
 Run alone (`python script/benchmark_voices.py -- SERVER OPTIONS`) or from `script/benchmark`.
 """
@@ -30,11 +28,7 @@ from typing import Dict, List, Optional, Sequence, Tuple
 import aiohttp
 from benchmark import request, wait_until_ready
 
-from wyoming_polytts.engines.kokoro import npm_packs
-from wyoming_polytts.engines.kokoro.runtime import KokoroEngine
-from wyoming_polytts.engines.select import kokoro_files
 from wyoming_polytts.launch import RunningServer, start_server
-from wyoming_polytts.settings import parse_settings
 
 _LOGGER = logging.getLogger("benchmark")
 
@@ -130,53 +124,9 @@ def after_restart(data_dir: Path, server_args: Sequence[str], rounds: int, temp:
     }
 
 
-def new_install(data_dir: Path, server_args: Sequence[str], temp: Path) -> dict:
-    """A new install's first answer, against the raw model's whole-sentence time."""
-    fresh = temp / "fresh-data"
-    installed = npm_packs.installed_voices(data_dir)
-    if installed is not None:
-        target = npm_packs.voices_folder(fresh)
-        target.parent.mkdir(parents=True)
-        target.symlink_to(installed.resolve(), target_is_directory=True)
-    launched = time.monotonic()
-    server = start_server(fresh, temp / "fresh.log", _args(server_args))
-    try:
-        answering = time.monotonic() - launched
-        sample = asyncio.run(request(server, ENGLISH, STREAM, 0, VOICES[0][1]))
-        wait_until_ready(server, timeout=600)
-        ready = time.monotonic() - launched
-    finally:
-        server.stop()
-    raw = raw_whole_seconds(fresh, server_args, ENGLISH, VOICES[0][1])
-    return {
-        "describe_s": answering,
-        "first_audio_s": sample.first_audio_s,
-        "ready_s": ready,
-        "raw_whole_s": raw,
-        "ratio": sample.first_audio_s / raw,
-    }
-
-
-def raw_whole_seconds(data_dir: Path, server_args: Sequence[str], text: str, voice: str) -> float:
-    """The unsplit model's time for `text` (G2P included), the fastest of three."""
-    settings = parse_settings(["--data-dir", str(data_dir), *server_args])
-    engine = KokoroEngine(kokoro_files(settings), threads=settings.threads, device="cpu")
-    engine.load()
-    engine.synthesize(text, voice, 1.0)  # onnxruntime's first run
-    best = float("inf")
-    for _ in range(3):
-        started = time.perf_counter()
-        engine.synthesize(text, voice, 1.0)
-        best = min(best, time.perf_counter() - started)
-    return best
-
-
 def measure(data_dir: Path, server_args: Sequence[str], rounds: int) -> dict:
     with tempfile.TemporaryDirectory() as temp:
-        return {
-            "after_restart": after_restart(data_dir, server_args, rounds, Path(temp)),
-            "new_install": new_install(data_dir, server_args, Path(temp)),
-        }
+        return {"after_restart": after_restart(data_dir, server_args, rounds, Path(temp))}
 
 
 def report(measured: dict) -> str:
@@ -192,16 +142,6 @@ def report(measured: dict) -> str:
         lines.append(
             f"| {label} ({voice}) | {row['median_s']:.3f} | {runs} | {row['ratio']:.2f} x |"
         )
-    fresh = measured["new_install"]
-    lines += [
-        "",
-        "### A new install (nothing prepared)",
-        "",
-        f"- `describe` answered after {fresh['describe_s']:.1f} s; ready to speak (streaming) "
-        f"after {fresh['ready_s']:.1f} s",
-        f"- first answer's first audio {fresh['first_audio_s']:.3f} s; the raw model decodes "
-        f"that sentence whole in {fresh['raw_whole_s']:.3f} s: {fresh['ratio']:.2f} x",
-    ]
     return "\n".join(lines)
 
 

@@ -26,9 +26,11 @@ def _start(data_dir: Path, log: Path, *extra: str) -> RunningServer:
 
 
 async def _kokoro_state(server: RunningServer) -> str:
-    """The Kokoro start-up job's state once it has ended (loaded and warmed up, or failed)."""
+    """The Kokoro start-up job's state once it has ended (loaded, its streaming decoder
+    prepared and warmed up, or failed): on a data dir of its own, the first start's split and
+    statistics fit take a minute or two."""
     async with aiohttp.ClientSession(str(server.http_url)) as http:
-        for _ in range(600):
+        for _ in range(1200):
             async with http.get("/api/health") as response:
                 state = (await response.json())["jobs"]["kokoro"]["state"]
             if state != "starting":
