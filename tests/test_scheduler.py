@@ -32,6 +32,19 @@ async def test_a_cancelled_call_leaves_the_queue() -> None:
         scheduler.shutdown()
 
 
+async def test_a_call_without_a_client_runs() -> None:
+    """The start-up's warm-up names no client (None): it runs like any other call, also
+    with background work waiting."""
+    scheduler = Scheduler(workers=1, idle_seconds=0)
+    try:
+        assert await asyncio.wait_for(scheduler.run(str, "warm"), 10) == "warm"
+        background = asyncio.ensure_future(scheduler.run(str, "learn", client=BACKGROUND))
+        assert await asyncio.wait_for(scheduler.run(str, "answer"), 10) == "answer"
+        assert await asyncio.wait_for(background, 10) == "learn"
+    finally:
+        scheduler.shutdown()
+
+
 async def test_clients_take_turns() -> None:
     scheduler = Scheduler(workers=1, max_queued=10)
     gate = threading.Event()

@@ -38,6 +38,7 @@ class _Background:
 
 
 BACKGROUND: Hashable = _Background()  # the client of low-priority work
+_NOBODY: Hashable = object()  # `_next_client`: no call may start now (None is a client)
 
 
 class Scheduler:
@@ -103,21 +104,22 @@ class Scheduler:
                     del self._queues[client]
                 return
 
-    def _next_client(self) -> Optional[Hashable]:
-        """The client whose turn it is: the first in line but `BACKGROUND`, which comes
-        only when nothing else runs or waits and has not for `idle_seconds`."""
+    def _next_client(self) -> Hashable:
+        """The client whose turn it is (`_NOBODY`: none): the first in line but
+        `BACKGROUND`, which comes only when nothing else runs or waits and has not for
+        `idle_seconds`."""
         for client in self._queues:
             if client is not BACKGROUND:
                 return client
         if BACKGROUND not in self._queues or self._foreground:
-            return None
+            return _NOBODY
         loop = asyncio.get_running_loop()
         wait = self._idle_since + self.idle_seconds - loop.time()
         if wait <= 0:
             return BACKGROUND
         if self._wake is None:
             self._wake = loop.call_later(wait, self._woken)
-        return None
+        return _NOBODY
 
     def _woken(self) -> None:
         self._wake = None
@@ -127,7 +129,7 @@ class Scheduler:
         loop = asyncio.get_running_loop()
         while self._running < self.workers:
             client = self._next_client()
-            if client is None:
+            if client is _NOBODY:
                 return
             queue = self._queues[client]
             function, args, future = queue.popleft()
