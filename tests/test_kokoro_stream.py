@@ -496,6 +496,19 @@ def test_learnt_offsets_survive_a_restart(
     assert len(sentence.windows) > 1  # its first sentence streams
 
 
+def test_a_learnt_voice_gets_its_language_read_before_its_first_answer(
+    files: KokoroFiles, parts_dir: Path, windowed: KokoroEngine
+) -> None:
+    """After a restart, the background's look at a learnt Japanese voice builds the Japanese
+    G2P, so that its first answer does not wait for the dictionary."""
+    while windowed.learn_voice("jf_alpha"):
+        pass
+    again = fixed_engine(files, parts_dir)
+    assert "ja" not in again.phonemizer._g2ps
+    assert not again.learn_voice("jf_alpha")  # nothing to learn
+    assert again.phonemizer._g2ps.get("ja") is not None
+
+
 def test_a_corrupt_offsets_file_is_ignored_and_the_voice_learnt_again(
     files: KokoroFiles, parts_dir: Path, windowed: KokoroEngine, tmp_path: Path
 ) -> None:

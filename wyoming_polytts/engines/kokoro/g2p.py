@@ -105,6 +105,10 @@ class Phonemizer:
                 return g2p.name if g2p else "none"
         return planned_g2p(language) or "none"
 
+    def prepare(self, language: str) -> bool:
+        """Build `language`'s G2P now if it is not built yet; whether there is one."""
+        return self._get(language) is not None
+
     def phonemize(self, text: str, language: str) -> str:
         """Phonemes of `text` in Kokoro's phoneme alphabet."""
         g2p = self._get(language)

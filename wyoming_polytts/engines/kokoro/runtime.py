@@ -390,20 +390,24 @@ class KokoroEngine:
 
     def learn_voice(self, voice: str) -> bool:
         """Decode the voice's next learning sentence (`learn.LEARN_TEXTS`) whole, for its
-        statistics offset. False, and nothing done, when its offset is known, there is no
+        statistics offset. False, and nothing else done, when its offset is known (its
+        language's G2P is built then), there is no
         streaming decoder yet, it is no Kokoro voice or blend, or its language has no G2P;
         call until False."""
         decoder = self._decoder
         if decoder is None or decoder.statistics is None:
-            return False
-        learnt = decoder.voice_offsets.count(voice)
-        if learnt >= VOICE_SENTENCES:
             return False
         try:
             pack = self._pack(voice)
         except SynthesisError:  # another engine's voice (a clone)
             return False
         language = voice_language(voice.strip()) or "en-US"
+        learnt = decoder.voice_offsets.count(voice)
+        if learnt >= VOICE_SENTENCES:
+            # Learnt before: its G2P is built now, not by its first answer (pyopenjtalk's
+            # dictionary takes a quarter of a second to load).
+            self.phonemizer.prepare(language)
+            return False
         text = learn_text(language, learnt)
         if text is None or not self.phonemizer.available(language):
             return False
