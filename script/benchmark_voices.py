@@ -3,9 +3,9 @@
 - **After a restart**: a server is started on a data dir that shares the model files (parts,
   statistics map, what the decoder learnt) of `--data-dir`; a preset is saved and every voice
   below speaks two sentences; the server is stopped. Then, `--rounds` times, a server is
-  started again and, once it says it is ready (and 3 s later), each voice speaks one short answer (in a
-  rotating order) the way Home Assistant asks (`synthesize-start`, one chunk, `synthesize`,
-  `synthesize-stop`): its first audio against the default voice's.
+  started again and, 3 s after it says it is ready, each voice speaks one short answer (in
+  a rotating order) the way Home Assistant asks (`synthesize-start`, one chunk,
+  `synthesize`, `synthesize-stop`): its first audio against the default voice's.
 
 A new install's first answer: `script/benchmark_first_start.py`.
 
