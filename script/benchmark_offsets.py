@@ -141,6 +141,9 @@ class _WithOffset:
     def offset_of(self, voice: str) -> tuple:
         return self._offset, True
 
+    def streams(self, voice: str) -> bool:
+        return True  # in windows, whatever the voice check said
+
     def __getattr__(self, name: str) -> object:
         return getattr(self._decoder, name)
 

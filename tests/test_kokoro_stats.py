@@ -136,6 +136,41 @@ def test_an_unreadable_offsets_file_is_ignored(tmp_path: Path, content: bytes) -
     assert again.get("af_heart") is not None
 
 
+def test_the_check_verdicts_are_saved_with_the_offsets(tmp_path: Path) -> None:
+    path = tmp_path / "offsets.npz"
+    offsets = VoiceOffsets()
+    offsets.bind(path, fitted_map())
+    learn(offsets, "af_heart", 1.0)
+    learn(offsets, "ef_dora", 2.0)
+    learn(offsets, "jm_kumo", 3.0)
+    assert offsets.streams("af_heart") is None  # learnt, not checked yet
+    offsets.judge("af_heart", offset_of(1.5), True)  # relearnt and checked
+    offsets.judge("ef_dora", offset_of(2.0), False)
+    again = VoiceOffsets()
+    again.bind(path, fitted_map())
+    assert again.streams("af_heart") is True
+    assert again.streams("ef_dora") is False
+    assert again.streams("jm_kumo") is None
+    heart, dora = again.get("af_heart"), again.get("ef_dora")  # the offsets are kept too
+    assert heart is not None and np.allclose(heart[MEAN], 1.5)
+    assert dora is not None and np.allclose(dora[MEAN], 2.0)
+
+
+def test_an_offsets_file_from_before_the_check_loads_unchecked(tmp_path: Path) -> None:
+    path = tmp_path / "offsets.npz"
+    offsets = VoiceOffsets()
+    offsets.bind(path, fitted_map())
+    offsets.judge("af_heart", offset_of(1.0), False)
+    with np.load(path) as saved:  # as written before the check: no verdicts
+        arrays = {name: saved[name] for name in saved.files if name != "streams"}
+    np.savez(path, **arrays)  # type: ignore[arg-type]
+    again = VoiceOffsets()
+    again.bind(path, fitted_map())
+    kept = again.get("af_heart")
+    assert kept is not None and np.allclose(kept[MEAN], 1.0)
+    assert again.count("af_heart") == VOICE_SENTENCES and again.streams("af_heart") is None
+
+
 def test_offsets_that_do_not_fit_the_map_are_ignored(tmp_path: Path) -> None:
     path = tmp_path / "offsets.npz"
     offsets = VoiceOffsets()

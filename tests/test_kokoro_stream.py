@@ -8,7 +8,7 @@ import shutil
 import threading
 import time
 from pathlib import Path
-from typing import Any, AsyncIterator, Dict, Iterator, List, Tuple
+from typing import Any, AsyncIterator, Dict, Iterator, List, Optional, Tuple
 
 import numpy as np
 import onnx
@@ -20,6 +20,7 @@ from wyoming_polytts.audio import trim_silence
 from wyoming_polytts.engines.base import Playback
 from wyoming_polytts.engines.kokoro import KokoroEngine
 from wyoming_polytts.engines.kokoro import stream as kokoro_stream
+from wyoming_polytts.engines.kokoro.learn import learn_text
 from wyoming_polytts.engines.kokoro.split import (
     GENERATOR_INPUT,
     SplitError,
@@ -35,6 +36,7 @@ from wyoming_polytts.engines.kokoro.stream import (
     MIN_WINDOW,
     SAMPLES_PER_FRAME,
     DecoderSpeed,
+    Features,
     FitStopped,
     WindowedSentence,
 )
@@ -75,7 +77,7 @@ def parts_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
 @pytest.fixture(scope="module")
 def windowed(files: KokoroFiles, parts_dir: Path) -> KokoroEngine:
     """An engine whose decoder runs at the fixed speed `FAST`, has its statistics map and has
-    learnt `VOICE`'s offset."""
+    learnt `VOICE`'s offset, which passed the check."""
     speed = DecoderSpeed(*FAST, fixed=True)
     engine = KokoroEngine(files, threads=2, parts_dir=parts_dir, decoder_speed=speed)
     engine.load()
@@ -83,6 +85,11 @@ def windowed(files: KokoroFiles, parts_dir: Path) -> KokoroEngine:
     for text in LEARNT:
         engine.synthesize(text, VOICE, 1.0)
     assert engine._decoder is not None and engine._decoder.voice_offsets.get(VOICE) is not None
+    assert engine._decoder.streams(VOICE) is None  # learnt, not checked yet
+    steps = 0
+    while engine.learn_voice(VOICE):  # in the background: learnt again and checked
+        steps += 1
+    assert steps == VOICE_SENTENCES and engine._decoder.streams(VOICE) is True
     return engine
 
 
@@ -353,12 +360,15 @@ def test_a_voice_is_decoded_whole_until_its_offset_is_learnt(
     blend = "jf_alpha(1)+jm_kumo(1)"  # a voice this engine has not spoken yet
     decoder = windowed._decoder
     assert decoder is not None and decoder.voice_offsets.get(blend) is None
-    for _ in range(2):
+    for _ in range(3):  # the third: learnt, not checked yet
         sentence = sentence_of(windowed, SHORT, voice=blend)
         audio = np.concatenate(chunks_of(sentence))
         assert sentence.windows == [(0, sentence._frames)]
         assert np.array_equal(audio, whole.synthesize(SHORT, blend, 1.0))
     assert decoder.voice_offsets.get(blend) is not None
+    while windowed.learn_voice(blend):
+        pass
+    assert decoder.streams(blend) is True
     sentence = sentence_of(windowed, SHORT, voice=blend)
     chunks_of(sentence)
     assert len(sentence.windows) > 1
@@ -486,7 +496,8 @@ def test_learnt_offsets_survive_a_restart(
     again = fixed_engine(files, parts_dir)
     decoder = again._decoder
     assert decoder is not None and decoder.voice_offsets.count(VOICE) == VOICE_SENTENCES
-    assert not again.learn_voice(VOICE)  # nothing left to learn
+    assert decoder.streams(VOICE) is True
+    assert not again.learn_voice(VOICE)  # nothing left to learn or check
     offset, own = decoder.offset_of(VOICE)
     learnt = windowed._decoder.voice_offsets.get(VOICE)  # type: ignore[union-attr]
     assert own and offset is not None and learnt is not None
@@ -526,6 +537,72 @@ def test_a_corrupt_offsets_file_is_ignored_and_the_voice_learnt_again(
     assert again._decoder is not None and again._decoder.voice_offsets.get(VOICE) is not None
 
 
+def learnt_with(
+    engine: KokoroEngine, voice: str, error: Optional[Dict[str, np.ndarray]] = None
+) -> List[Tuple[Features, np.ndarray, Dict[str, np.ndarray]]]:
+    """The voice's learning sentences, each with its whole decode and the map's error on it
+    (`error` instead, when given), as the background learning gives them to the check."""
+    decoder = engine._decoder
+    assert decoder is not None
+    learnt = []
+    for index in range(VOICE_SENTENCES):
+        text = learn_text("en-US", index)
+        assert text is not None
+        sentence = engine._learning_sentence(decoder, text, "en-US", engine._pack(voice))
+        audio, own = decoder.whole_and_error(sentence)
+        learnt.append((sentence, audio, own if error is None else error))
+    return learnt
+
+
+def test_the_check_passes_a_voice_and_fails_one_whose_windows_are_far_from_whole(
+    windowed: KokoroEngine,
+) -> None:
+    decoder = windowed._decoder
+    assert decoder is not None
+    voice = "bf_alice"
+    assert windowed.check_voice(decoder, voice, learnt_with(windowed, voice))
+    assert decoder.streams(voice) is True
+    right = decoder.voice_offsets.get(voice)
+    assert right is not None
+    wrong = {name: value + np.float32(2.0) for name, value in right.items()}  # far off
+    assert not windowed.check_voice(decoder, voice, learnt_with(windowed, voice, wrong))
+    assert decoder.streams(voice) is False
+    assert not windowed.learn_voice(voice)  # judged: nothing left to do
+
+
+def test_a_voice_whose_windows_fail_the_check_is_decoded_whole_after_a_restart(
+    files: KokoroFiles,
+    parts_dir: Path,
+    whole: KokoroEngine,
+    windowed: KokoroEngine,
+    tmp_path: Path,
+) -> None:
+    voice = "am_echo"  # American: `sentence_of` phonemizes en-US
+    copy = tmp_path / "parts"
+    shutil.copytree(parts_dir, copy)
+    engine = fixed_engine(files, copy)
+    decoder = engine._decoder
+    assert decoder is not None and decoder.voice_offsets.count(voice) == 0
+    right = windowed._decoder.voice_offsets.get(VOICE)  # type: ignore[union-attr]
+    assert right is not None
+    wrong = {name: value + np.float32(2.0) for name, value in right.items()}
+    assert not engine.check_voice(decoder, voice, learnt_with(engine, voice, wrong))
+
+    again = fixed_engine(files, copy)
+    assert again._decoder is not None and again._decoder.streams(voice) is False
+    assert again._decoder.voice_offsets.get(voice) is not None  # kept with its offset
+    assert not again.learn_voice(voice)
+    for text in (SHORT, LONG):  # LONG: longer than one windowed call, still whole
+        sentence = sentence_of(again, text, voice=voice)
+        audio = np.concatenate(chunks_of(sentence))
+        assert sentence.windows == [(0, sentence._frames)]
+        assert np.array_equal(audio, whole.synthesize(text, voice, 1.0))
+    assert sentence._frames > MAX_CALL_FRAMES
+    normal = sentence_of(again, LONG)  # a voice that passed streams as before
+    chunks_of(normal)
+    assert len(normal.windows) > 1
+
+
 def test_only_kokoro_voices_are_learnt(windowed: KokoroEngine) -> None:
     assert not windowed.learn_voice("my-clone")
     assert not windowed.learn_voice(VOICE)  # learnt already
@@ -560,6 +637,7 @@ async def test_saving_a_preset_learns_its_voice_in_the_background(
         await learning.wait()
     assert learning.learnt == [blend]
     assert decoder.voice_offsets.count(blend) == VOICE_SENTENCES
+    assert decoder.streams(blend) is not None  # checked too
 
 
 async def test_a_voice_spoken_before_it_was_learnt_is_learnt_after_and_remembered(
@@ -573,5 +651,6 @@ async def test_a_voice_spoken_before_it_was_learnt_is_learnt_after_and_remembere
         await learning.wait()
     assert learning.learnt == [voice]
     assert decoder.voice_offsets.count(voice) == VOICE_SENTENCES
+    assert decoder.streams(voice) is not None  # checked too
     # kept on disk: learnt again at a start that lost the offsets (a new model)
     assert voice in KokoroEngine(files, threads=2, parts_dir=parts_dir).recent_voices()

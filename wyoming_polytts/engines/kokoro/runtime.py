@@ -16,6 +16,7 @@ from typing import Any, Callable, ContextManager, Dict, List, Mapping, Optional,
 import numpy as np
 
 from ...models import KokoroFiles
+from ...settings import MIN_WINDOW_SNR
 from ..base import (
     AudioStream,
     Playback,
@@ -24,6 +25,7 @@ from ..base import (
     WholeAudio,
     split_phonemes_runs,
 )
+from .check import segmental_snr
 from .g2p import (
     INSTALL_EXTRA,
     Phonemizer,
@@ -34,8 +36,8 @@ from .g2p import (
 from .learn import RecentVoices, learn_text
 from .prepare import AnswerGate, GatedSession
 from .split import SplitStopped, split_model
-from .stats import CALIBRATION_TEXTS, VOICE_SENTENCES
-from .stream import DecoderSpeed, FitStopped, KokoroDecoder, WindowedSentence
+from .stats import CALIBRATION_TEXTS, VOICE_SENTENCES, Statistics
+from .stream import DecoderSpeed, Features, FitStopped, KokoroDecoder, WindowedSentence
 from .voices import STYLE_DIM, load_voice_packs, parse_blend
 
 _LOGGER = logging.getLogger(__name__)
@@ -151,6 +153,10 @@ class KokoroEngine:
         self._recent = RecentVoices(parts_dir / RECENT_FILE if parts_dir is not None else None)
         # Told (from a worker thread) of each voice spoken before its offset was learnt.
         self.on_unlearnt: Callable[[str], None] = lambda voice: None
+        # Per voice being learnt in the background: its learning sentences so far, each with
+        # its whole decode and the map's error on it (`learn_voice`).
+        self._learning: Dict[str, List[Tuple[Features, np.ndarray, Statistics]]] = {}
+        self._learning_lock = threading.Lock()
         self._gate = AnswerGate(self._stopping)
         self._stage = ""  # how far `prepare_streaming` is, for the start-up report
         self._unusable: Optional[str] = None  # why there is no streaming decoder
@@ -385,15 +391,16 @@ class KokoroEngine:
         """Keep `voice` among the recent ones; tell `on_unlearnt` if it has no offset yet."""
         self._recent.spoken(voice)
         decoder = self._decoder
-        if decoder is not None and decoder.voice_offsets.count(voice) < VOICE_SENTENCES:
+        if decoder is not None and decoder.streams(voice) is None:  # not learnt or not checked
             self.on_unlearnt(voice)
 
     def learn_voice(self, voice: str) -> bool:
-        """Decode the voice's next learning sentence (`learn.LEARN_TEXTS`) whole, for its
-        statistics offset. False, and nothing else done, when its offset is known (its
-        language's G2P is built then), there is no
-        streaming decoder yet, it is no Kokoro voice or blend, or its language has no G2P;
-        call until False."""
+        """One step of learning and checking a voice: decode its next learning sentence
+        (`learn.LEARN_TEXTS`) whole, and keep the map's error on it; after the last, its
+        offset is their mean, and it is checked (`check_voice`). False, and nothing else
+        done, when the voice is checked already (its language's G2P is built then), there is
+        no streaming decoder yet, it is no Kokoro voice or blend, or its language has no
+        G2P; call until False."""
         decoder = self._decoder
         if decoder is None or decoder.statistics is None:
             return False
@@ -402,21 +409,60 @@ class KokoroEngine:
         except SynthesisError:  # another engine's voice (a clone)
             return False
         language = voice_language(voice.strip()) or "en-US"
-        learnt = decoder.voice_offsets.count(voice)
-        if learnt >= VOICE_SENTENCES:
-            # Learnt before: its G2P is built now, not by its first answer (pyopenjtalk's
+        if decoder.streams(voice) is not None:
+            # Checked before: its G2P is built now, not by its first answer (pyopenjtalk's
             # dictionary takes a quarter of a second to load).
             self.phonemizer.prepare(language)
             return False
-        text = learn_text(language, learnt)
-        if text is None or not self.phonemizer.available(language):
+        if learn_text(language, 0) is None or not self.phonemizer.available(language):
             return False
+        with self._learning_lock:
+            learnt = self._learning.setdefault(voice, [])
+            text = learn_text(language, len(learnt))
+            assert text is not None
+            sentence = self._learning_sentence(decoder, text, language, pack)
+            audio, error = decoder.whole_and_error(sentence)
+            learnt.append((sentence, audio, error))
+            _LOGGER.debug("Kokoro decoder: learnt %s from %r", voice, text)
+            if len(learnt) >= VOICE_SENTENCES:
+                del self._learning[voice]
+                self.check_voice(decoder, voice, learnt)
+        return True
+
+    def check_voice(
+        self,
+        decoder: KokoroDecoder,
+        voice: str,
+        learnt: Sequence[Tuple[Features, np.ndarray, Statistics]],
+    ) -> bool:
+        """Whether the voice streams, and keep it with its offset (the mean of the map's
+        errors on its learning sentences, `learnt`: each with its whole decode and error):
+        each sentence decoded in the check's windows with the offset, against its whole
+        decode (`check.segmental_snr`, the lowest). A voice that fails has its sentences
+        decoded whole."""
+        offset, ratio = window_check(decoder, learnt)
+        streams = ratio >= MIN_WINDOW_SNR
+        decoder.voice_offsets.judge(voice, offset, streams)
+        if streams:
+            _LOGGER.info("Kokoro decoder: %s streams (windows at %.1f dB SNR)", voice, ratio)
+        else:
+            _LOGGER.warning(
+                "Kokoro decoder: %s is decoded whole: its windows differ from the whole decode "
+                "(%.1f dB segmental SNR, below %.1f dB)",
+                voice,
+                ratio,
+                MIN_WINDOW_SNR,
+            )
+        return streams
+
+    def _learning_sentence(
+        self, decoder: KokoroDecoder, text: str, language: str, pack: np.ndarray
+    ) -> Features:
+        """The front's output for a learning sentence in the voice of `pack`."""
         phonemes = self._phonemes(text, language)[:MAX_PHONEMES]
         tokens = [self._vocab[symbol] for symbol in phonemes if symbol in self._vocab]
         style = pack[len(tokens) - 1].reshape(1, STYLE_DIM)
-        decoder.teach(decoder.front(tokens, style, 1.0), voice)
-        _LOGGER.debug("Kokoro decoder: learnt %s from %r", voice, text)
-        return True
+        return decoder.front(tokens, style, 1.0)
 
     @property
     def streaming(self) -> bool:
@@ -491,6 +537,22 @@ class KokoroEngine:
         assert session is not None
         output = session.run(None, feeds)[0]  # type: ignore[attr-defined]
         return np.asarray(output, dtype=np.float32).reshape(-1)
+
+
+def window_check(
+    decoder: KokoroDecoder, learnt: Sequence[Tuple[Features, np.ndarray, Statistics]]
+) -> Tuple[Statistics, float]:
+    """The offset learnt from `learnt` (sentences, each with its whole decode and the map's
+    error on it: their mean), and the lowest segmental SNR of each sentence decoded in the
+    check's windows with it against its whole decode (`check.segmental_snr`)."""
+    offset = {
+        name: np.mean([error[name] for _, _, error in learnt], axis=0).astype(np.float32)
+        for name in learnt[0][2]
+    }
+    ratio = min(
+        segmental_snr(decoder.windowed(sentence, offset), audio) for sentence, audio, _ in learnt
+    )
+    return offset, ratio
 
 
 def _trim_heap() -> None:

@@ -19,6 +19,12 @@ prior offset (the mean of the learnt voices most like it; `stream.PRIOR_OFFSETS`
 offsets are kept beside the map they are errors of (`offsets-<map key>.npz`), so a voice is
 learnt once per model and map, not once per start.
 
+Each voice is checked as it is learnt in the background (`KokoroEngine.learn_voice`): its
+offset is learnt from its language's learning sentences, which are then decoded in windows with
+it and compared with their whole decodes. A voice that fails is kept as one to decode whole
+(`VoiceOffsets.judge`), beside its offset; one not checked yet (learnt from its first answers)
+is decoded whole as a voice not learnt is, until the background learning checks it.
+
 Measured on the embedded model against the whole decode (PESQ, 16 kHz wideband, windows of
 16-30 frames, every 8th column): the raw sparse statistics give 2.5-3.4, the mapped ones 4.1-4.4
 for voices in the fit and 3.7-4.2 for voices left out of it; with its offset learnt from two
@@ -144,15 +150,30 @@ class StatisticsMap:
             return None
 
 
+@dataclass
+class _Learnt:
+    """One voice: the sum of its sentences' errors, how many, and whether its windows passed
+    the check (None: not checked yet)."""
+
+    total: Statistics
+    count: int
+    streams: Optional[bool] = None
+
+
+# How the check's verdict is saved (an old file without verdicts: every voice unchecked).
+_VERDICTS = {None: -1, False: 0, True: 1}
+
+
 class VoiceOffsets:
-    """Per voice, the mean error of the map on its sentences decoded whole (thread-safe).
+    """Per voice, the mean error of the map on its sentences decoded whole, and whether its
+    windows passed the check (thread-safe).
 
     Once `bind` gives it a file (beside the map it is an error of), the offsets are read
-    from it, and written to it each time a voice's offset is complete.
+    from it, and written to it each time a voice's offset is complete or judged.
     """
 
     def __init__(self, limit: int = MAX_VOICES) -> None:
-        self._sums: OrderedDict[str, Tuple[Statistics, int]] = OrderedDict()
+        self._sums: OrderedDict[str, _Learnt] = OrderedDict()
         self._limit = limit
         self._lock = threading.Lock()
         self._path: Optional[Path] = None
@@ -161,14 +182,15 @@ class VoiceOffsets:
     def learn(self, voice: str, error: Statistics) -> None:
         """Add one sentence's `whole - map(sparse)` for `voice`."""
         with self._lock:
-            total, count = self._sums.pop(voice, ({}, 0))
-            if count < VOICE_SENTENCES:
-                total = {name: total.get(name, 0) + value for name, value in error.items()}
-                count += 1
-                completed = count == VOICE_SENTENCES
-            else:
-                completed = False
-            self._sums[voice] = (total, count)
+            entry = self._sums.pop(voice, None) or _Learnt({}, 0)
+            completed = False
+            if entry.count < VOICE_SENTENCES:
+                entry.total = {
+                    name: entry.total.get(name, 0) + value for name, value in error.items()
+                }
+                entry.count += 1
+                completed = entry.count == VOICE_SENTENCES
+            self._sums[voice] = entry
             while len(self._sums) > self._limit:
                 self._sums.popitem(last=False)
         if completed:
@@ -177,7 +199,25 @@ class VoiceOffsets:
     def count(self, voice: str) -> int:
         """How many of the voice's sentences were learnt (at most `VOICE_SENTENCES`)."""
         with self._lock:
-            return self._sums[voice][1] if voice in self._sums else 0
+            return self._sums[voice].count if voice in self._sums else 0
+
+    def streams(self, voice: str) -> Optional[bool]:
+        """Whether the voice's windows passed the check: True, False (its sentences are
+        decoded whole), None (not learnt or not checked yet)."""
+        with self._lock:
+            entry = self._sums.get(voice)
+            return entry.streams if entry is not None else None
+
+    def judge(self, voice: str, offset: Statistics, streams: bool) -> None:
+        """Keep the voice's offset (replacing one learnt before) with the check's verdict on
+        it; saved."""
+        with self._lock:
+            self._sums.pop(voice, None)
+            total = {name: value * np.float32(VOICE_SENTENCES) for name, value in offset.items()}
+            self._sums[voice] = _Learnt(total, VOICE_SENTENCES, streams)
+            while len(self._sums) > self._limit:
+                self._sums.popitem(last=False)
+        self.save()
 
     def get(self, voice: str) -> Optional[Statistics]:
         """The voice's offset once `VOICE_SENTENCES` of its sentences were learnt, else None."""
@@ -185,16 +225,18 @@ class VoiceOffsets:
             if voice not in self._sums:
                 return None
             self._sums.move_to_end(voice)
-            total, count = self._sums[voice]
-        if count < VOICE_SENTENCES:
+            entry = self._sums[voice]
+        if entry.count < VOICE_SENTENCES:
             return None
-        return {name: (value / count).astype(np.float32) for name, value in total.items()}
+        return {
+            name: (value / entry.count).astype(np.float32) for name, value in entry.total.items()
+        }
 
     def learnt(self) -> Dict[str, Statistics]:
         """Every voice's complete offset, by voice."""
         with self._lock:
             complete = [
-                voice for voice, (_, count) in self._sums.items() if count >= VOICE_SENTENCES
+                voice for voice, entry in self._sums.items() if entry.count >= VOICE_SENTENCES
             ]
         found = {voice: self.get(voice) for voice in complete}
         return {voice: offset for voice, offset in found.items() if offset is not None}
@@ -247,14 +289,17 @@ class VoiceOffsets:
             with self._lock:
                 path = self._path
                 entries = [
-                    (voice, total, count)
-                    for voice, (total, count) in self._sums.items()
-                    if count >= VOICE_SENTENCES
+                    (voice, entry.total, entry.count, entry.streams)
+                    for voice, entry in self._sums.items()
+                    if entry.count >= VOICE_SENTENCES
                 ]
             if path is None:
                 return
-            arrays: Dict[str, np.ndarray] = {"voices": np.array([v for v, _, _ in entries], str)}
-            for index, (_, total, count) in enumerate(entries):
+            arrays: Dict[str, np.ndarray] = {
+                "voices": np.array([entry[0] for entry in entries], str),
+                "streams": np.array([_VERDICTS[entry[3]] for entry in entries], np.int8),
+            }
+            for index, (_, total, count, _) in enumerate(entries):
                 for name, value in total.items():  # the offset itself: the mean
                     arrays[f"{index}:{name}"] = np.asarray(value / count, np.float32)
             buffer = io.BytesIO()
@@ -272,23 +317,29 @@ def _mean(offsets: Sequence[Statistics]) -> Statistics:
     }
 
 
-def _read_offsets(path: Path, statistics: StatisticsMap) -> Dict[str, Tuple[Statistics, int]]:
-    """The voices' offsets saved at `path`, as (sums, sentences) of `VOICE_SENTENCES`; empty
-    when there is no file, it cannot be read, or its statistics are not the map's."""
+def _read_offsets(path: Path, statistics: StatisticsMap) -> Dict[str, _Learnt]:
+    """The voices' offsets saved at `path`, as sums of `VOICE_SENTENCES` sentences with the
+    check's verdicts (none in a file older than the check: not checked); empty when there is
+    no file, it cannot be read, or its statistics are not the map's."""
     if not path.is_file():
         return {}
     sizes = {name: offset.size for name, offset in statistics.offset.items()}
-    found: Dict[str, Tuple[Statistics, int]] = {}
+    verdicts = {code: verdict for verdict, code in _VERDICTS.items()}
+    found: Dict[str, _Learnt] = {}
     try:
         with np.load(path, allow_pickle=False) as saved:
-            for index, voice in enumerate(str(voice) for voice in saved["voices"]):
+            voices = [str(voice) for voice in saved["voices"]]
+            codes = saved["streams"] if "streams" in saved.files else np.full(len(voices), -1)
+            if len(codes) != len(voices):
+                raise ValueError("the verdicts do not match the voices")
+            for index, voice in enumerate(voices):
                 offset = {name: saved[f"{index}:{name}"] for name in sizes}
                 if any(offset[name].size != size for name, size in sizes.items()):
                     raise ValueError(f"the offset of {voice} does not fit the statistics map")
                 if not all(np.isfinite(value).all() for value in offset.values()):
                     raise ValueError(f"the offset of {voice} is not finite")
                 sums = {name: value * np.float32(VOICE_SENTENCES) for name, value in offset.items()}
-                found[voice] = (sums, VOICE_SENTENCES)
+                found[voice] = _Learnt(sums, VOICE_SENTENCES, verdicts.get(int(codes[index])))
     except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile) as error:
         _LOGGER.warning("Ignoring unreadable voice offsets %s (learnt again): %s", path, error)
         return {}

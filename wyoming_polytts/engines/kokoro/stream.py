@@ -31,7 +31,7 @@ from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
 
-from ...settings import MAX_CALL_FRAMES, MAX_LEARN_FRAMES
+from ...settings import CHECK_WINDOW, MAX_CALL_FRAMES, MAX_LEARN_FRAMES
 from ..base import Playback, SynthesisError
 from .split import (
     DURATIONS,
@@ -292,25 +292,44 @@ class KokoroDecoder:
             weights = {voice: 1.0}
         return self.voice_offsets.prior(weights), False
 
-    def learn_offset(
-        self, sentence: Features, generator_input: np.ndarray, whole: Statistics, voice: str
-    ) -> None:
-        """Learn the map's error on a sentence decoded whole (`whole`: its statistics) for
-        the voice's offset."""
+    def streams(self, voice: str) -> Optional[bool]:
+        """Whether the voice's windows passed the check (None: not checked yet)."""
+        return self.voice_offsets.streams(voice)
+
+    def map_error(
+        self, sentence: Features, generator_input: np.ndarray, whole: Statistics
+    ) -> Statistics:
+        """The map's error on a sentence decoded whole (`whole`: its statistics): what a
+        voice's offset is the mean of."""
         assert self.statistics is not None
         mapped = self.statistics.apply(self.sparse_statistics(sentence, generator_input))
-        error = {
+        return {
             name: whole[name].astype(np.float32) - mapped[name]
             for name in whole
             if is_norm_statistic(name)
         }
-        self.voice_offsets.learn(voice, error)
 
-    def teach(self, sentence: Features, voice: str) -> None:
-        """Decode `sentence` whole and learn the voice's offset from it."""
+    def learn_offset(
+        self, sentence: Features, generator_input: np.ndarray, whole: Statistics, voice: str
+    ) -> None:
+        """Learn the map's error on a sentence decoded whole for the voice's offset."""
+        self.voice_offsets.learn(voice, self.map_error(sentence, generator_input, whole))
+
+    def whole_and_error(self, sentence: Features) -> Tuple[np.ndarray, Statistics]:
+        """`sentence` decoded whole, and the map's error on it (`map_error`)."""
         generator_input = self.framerate(sentence)
-        _, whole = self.generate(generator_input, sentence.style, self.source(sentence.f0))
-        self.learn_offset(sentence, generator_input, whole, voice)
+        audio, whole = self.generate(generator_input, sentence.style, self.source(sentence.f0))
+        return audio, self.map_error(sentence, generator_input, whole)
+
+    def windowed(self, sentence: Features, offset: Statistics) -> np.ndarray:
+        """`sentence` in the check's windows (`CHECK_WINDOW` frames each, after a first one of
+        `FIRST_WINDOW`) with the statistics estimated with `offset`: what the voice check
+        compares with the whole decode."""
+        windows = WindowedSentence(self, sentence, "", fixed=(offset, CHECK_WINDOW))
+        chunks = []
+        while not windows.finished:
+            chunks.append(windows.next_chunk())
+        return np.concatenate(chunks)
 
     def whole(self, sentence: Features) -> np.ndarray:
         """The whole-sentence decode: the same samples as the unsplit model."""
@@ -356,8 +375,12 @@ class WindowedSentence:
         sentence: Features,
         voice: str,
         playback: Optional[Playback] = None,
+        fixed: Optional[Tuple[Statistics, int]] = None,
     ) -> None:
+        """`fixed`: windows of a fixed size after a first one of `FIRST_WINDOW`, with this
+        offset, whatever the voice and the decoder speed (the voice check)."""
         self._decoder = decoder
+        self._fixed = fixed
         self._sentence = sentence
         self._voice = voice
         # Given: the caller reports what it sends. None: as if each stretch were sent when made.
@@ -372,6 +395,7 @@ class WindowedSentence:
         self._stats: Optional[Statistics] = None
         self._offset: Optional[Statistics] = None  # the voice's, or a prior (`offset_of`)
         self._learns = False  # the voice has no offset of its own yet
+        self._streams: Optional[bool] = None  # the voice check's verdict (`VoiceOffsets`)
         self._held = np.zeros(0, np.float32)  # the cross-fade frame of the last window
         self._smallest = MIN_WINDOW
         self._next_end = 0  # where the next window ends
@@ -403,15 +427,20 @@ class WindowedSentence:
         sentence, decoder = self._sentence, self._decoder
         self._input = decoder.framerate(sentence)
         self._source = decoder.source(sentence.f0)
-        if decoder.statistics is not None:
+        if self._fixed is not None:
+            self._offset, self._streams = self._fixed[0], True
+        elif decoder.statistics is not None:
             self._offset, own = decoder.offset_of(self._voice)
             self._learns = not own
+            # A prior (not own) is used as it is; an own offset once it passed the check.
+            self._streams = decoder.streams(self._voice) if own else True
         plan = self._plan()
         if plan is None:
             # At most `MAX_CALL_FRAMES`, and too short for windows to bring the first audio
-            # forward, a decoder too slow to keep ahead of playback, or a voice without an
-            # offset yet: one decode of the whole sentence, with its own statistics (exactly
-            # the unsplit model's output), which teaches a voice without its own offset.
+            # forward, a decoder too slow to keep ahead of playback, a voice without a checked
+            # offset yet, or one whose windows failed the check: one decode of the whole
+            # sentence, with its own statistics (exactly the unsplit model's output), which
+            # teaches a voice without its own offset.
             self._position = self._frames
             self.windows.append((0, self._frames))
             audio, whole = self._decode(0, self._frames)
@@ -425,16 +454,19 @@ class WindowedSentence:
     def _plan(self) -> Optional[Tuple[int, int]]:
         """Frames of the first window and of the smallest later one; None: decode whole.
 
-        Decoded whole: sentences of at most `MAX_CALL_FRAMES` that are short or that windows
-        would not bring forward, and those of at most `MAX_LEARN_FRAMES` of a voice without
-        an offset, own or prior (they teach it); others go in windows of at most
+        Decoded whole: every sentence of a voice whose windows failed the check; sentences of
+        at most `MAX_CALL_FRAMES` that are short or that windows would not bring forward; and
+        those of at most `MAX_LEARN_FRAMES` of a voice without an offset, own or prior (they
+        teach it), or whose own offset is not checked yet. Others go in windows of at most
         `LARGEST_WINDOW`.
         """
-        if self._decoder.statistics is None:
+        if self._fixed is not None:
+            return FIRST_WINDOW, self._fixed[1]
+        if self._decoder.statistics is None or self._streams is False:
             return None
         fits = self._frames <= MAX_CALL_FRAMES
-        teaches = self._offset is None and self._frames <= MAX_LEARN_FRAMES
-        if teaches or (fits and self._frames < MIN_FRAMES):
+        untried = self._offset is None or self._streams is None
+        if (untried and self._frames <= MAX_LEARN_FRAMES) or (fits and self._frames < MIN_FRAMES):
             return None
         timed = self._timed_plan()
         if timed is None:
@@ -475,9 +507,12 @@ class WindowedSentence:
         """Frames of the next window: as many as can be decoded before the audio sent so far
         has played out."""
         remaining = self._frames - self._position
-        buffered = self._playback.buffered() + unsent
-        size = self._decoder.speed.frames_within(SAFETY * buffered) - 2 * CONTEXT - CROSSFADE
-        size = min(max(self._smallest, size), LARGEST_WINDOW)
+        if self._fixed is not None:
+            size = self._smallest
+        else:
+            buffered = self._playback.buffered() + unsent
+            size = self._decoder.speed.frames_within(SAFETY * buffered) - 2 * CONTEXT - CROSSFADE
+            size = min(max(self._smallest, size), LARGEST_WINDOW)
         if remaining - size < self._smallest:  # no window smaller than the smallest at the end
             size = remaining if remaining <= LARGEST_WINDOW else remaining - self._smallest
         return min(size, remaining)
