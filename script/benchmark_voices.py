@@ -1,15 +1,16 @@
 """First audio of voices other than the default, right after a restart.
 
-- **After a restart**: a server is started on a data dir that shares the model files (parts,
-  statistics map, what the decoder learnt) of `--data-dir`; a preset is saved and every voice
-  below speaks two sentences; the server is stopped. Then, `--rounds` times, a server is
+- **After a restart**: a server is started on a data dir with a copy of the model files of
+  `--data-dir` (parts, statistics map; nothing learnt about any voice); a preset is saved,
+  every voice below speaks two sentences, the background learns and checks them, and the
+  server is stopped. Then, `--rounds` times, a server is
   started again and, 3 s after it says it is ready, each voice speaks one short answer (in
   a rotating order) the way Home Assistant asks (`synthesize-start`, one chunk,
   `synthesize`, `synthesize-stop`): its first audio against the default voice's.
 
 A new install's first answer: `script/benchmark_first_start.py`.
 
-Run alone (`python script/benchmark_voices.py -- SERVER OPTIONS`) or from `script/benchmark`.
+    cd script && ../.venv/bin/python benchmark_voices.py --data-dir ../data -- --no-zipvoice
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ import argparse
 import asyncio
 import json
 import logging
+import shutil
 import statistics
 import sys
 import tempfile
@@ -62,10 +64,30 @@ SETTLE_SECONDS = 3.0
 
 
 def _shared_data_dir(data_dir: Path, folder: Path) -> Path:
-    """A data dir of its own (presets, clones) that uses `data_dir`'s model files."""
+    """A data dir of its own (presets, clones) with a copy of `data_dir`'s model files (the
+    parts and the statistics map: no first start), but nothing learnt about any voice."""
     folder.mkdir()
-    (folder / "kokoro").symlink_to((data_dir / "kokoro").resolve(), target_is_directory=True)
+    shutil.copytree(
+        data_dir / "kokoro",
+        folder / "kokoro",
+        symlinks=True,
+        ignore=shutil.ignore_patterns("offsets-*.npz", "recent-voices.json", "int8"),
+    )
     return folder
+
+
+def _wait_for_verdicts(server: RunningServer, timeout: float = 300.0) -> None:
+    """Until the background has learnt and checked every voice (its verdict is logged)."""
+    voices = [PRESET["voice"] if voice == PRESET_NAME else voice for _, voice, _ in VOICES]
+    deadline = time.monotonic() + timeout
+    while not all(
+        f"decoder: {voice} streams" in server.log()
+        or f"decoder: {voice} is decoded whole" in server.log()
+        for voice in voices
+    ):
+        if time.monotonic() > deadline:
+            raise RuntimeError(f"Voices not learnt in the background:\n{server.log()[-2000:]}")
+        time.sleep(0.5)
 
 
 def _args(server_args: Sequence[str]) -> List[str]:
@@ -103,7 +125,7 @@ def after_restart(data_dir: Path, server_args: Sequence[str], rounds: int, temp:
     try:
         wait_until_ready(server)
         asyncio.run(_prime(server))
-        time.sleep(5)  # what is learnt in the background is written meanwhile
+        _wait_for_verdicts(server)
     finally:
         server.stop()
     firsts: Dict[str, List[float]] = {label: [] for label, _, _ in VOICES}

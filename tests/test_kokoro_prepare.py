@@ -144,6 +144,31 @@ def test_an_open_gate_runs_calls_as_they_come() -> None:
     assert gate.interruptions == 0 and [i.name for i in session.get_inputs()] == ["turns", "value"]
 
 
+def test_background_work_gives_way_to_answers_after_the_gate_opens() -> None:
+    """Voice learning runs once the decoder is in (the gate open): its calls, made in
+    `background`, are still aborted by an answer and wait for it; other calls do not."""
+    stopping = threading.Event()
+    gate = AnswerGate(stopping, idle_seconds=0.0)
+    gate.open = True
+    session = GatedSession(spinning_session(), gate)
+
+    def learn() -> None:
+        with gate.background():
+            session.run(None, spin(2**62))  # never ends unless aborted
+
+    call = Background(learn)
+    call.start()
+    until(lambda: gate.running == 1)
+    with gate.answering():
+        until(lambda: gate.paused)  # aborted, and waiting to be made again
+        assert gate.running == 0 and gate.interruptions == 1
+        assert np.array_equal(session.run(None, spin(3))[0], [2.5])  # the answer's call runs
+        stopping.set()
+        gate.stop()
+        call.join()
+    assert isinstance(call.error, FitStopped)
+
+
 def tokens_of(engine: KokoroEngine, text: str) -> List[int]:
     return [engine._vocab[s] for s in engine._phonemes(text, "en-US") if s in engine._vocab]
 

@@ -1,10 +1,11 @@
-"""Background preparation that gives way to answers.
+"""Background work that gives way to answers.
 
 On a first start the streaming decoder is prepared (statistics fit, speed measurement) while
-the server already speaks whole sentences with the unsplit model. Each model call of the
-preparation waits until no answer has run for `PREPARE_IDLE_SECONDS`, and an answer that
-starts aborts the call in progress (onnxruntime's `RunOptions.terminate`), which is made
-again once the answers are done: the calls are pure, so nothing is lost but time.
+the server already speaks whole sentences with the unsplit model; later, voices are learnt
+and checked (`background`). Each model call of such work waits until no answer has run for
+`PREPARE_IDLE_SECONDS`, and an answer that starts aborts the call in progress (onnxruntime's
+`RunOptions.terminate`), which is made again once the answers are done: the calls are pure,
+so nothing is lost but time.
 """
 
 from __future__ import annotations
@@ -34,6 +35,20 @@ class AnswerGate:
         self.interruptions = 0  # background calls that waited for answers or were aborted
         self.open = False  # set when the preparation is done: calls no longer wait
         self.paused = False  # a background call waits for answers now
+        self._local = threading.local()  # `background` marks its thread's calls
+
+    @contextlib.contextmanager
+    def background(self) -> Iterator[None]:
+        """This thread's model calls give way to answers, also once the gate is open."""
+        self._local.active = True
+        try:
+            yield
+        finally:
+            self._local.active = False
+
+    def gives_way(self) -> bool:
+        """Whether a model call made now, on this thread, gives way to answers."""
+        return not self.open or getattr(self._local, "active", False)
 
     @property
     def running(self) -> int:
@@ -114,14 +129,15 @@ class AnswerGate:
 
 
 class GatedSession:
-    """An onnxruntime session whose runs give way to answers until the gate opens."""
+    """An onnxruntime session whose runs give way to answers until the gate opens, and
+    afterwards those made in `AnswerGate.background`."""
 
     def __init__(self, session: Any, gate: AnswerGate) -> None:
         self._session = session
         self._gate = gate
 
     def run(self, names: Any, feeds: Any, options: Any = None) -> Any:
-        if self._gate.open:
+        if not self._gate.gives_way():
             return self._session.run(names, feeds, options)
         return self._gate.run(self._session, names, feeds, options)
 

@@ -416,7 +416,7 @@ class KokoroEngine:
             return False
         if learn_text(language, 0) is None or not self.phonemizer.available(language):
             return False
-        with self._learning_lock:
+        with self._learning_lock, self._gate.background():  # answers abort its model calls
             learnt = self._learning.setdefault(voice, [])
             text = learn_text(language, len(learnt))
             assert text is not None
