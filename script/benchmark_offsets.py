@@ -18,7 +18,7 @@ import argparse
 import logging
 import sys
 from pathlib import Path
-from typing import Callable, Dict, List, Optional, Sequence
+from typing import Callable, Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
 
@@ -176,6 +176,22 @@ def variant(column: str, own: Dict[str, Statistics], voice: str) -> Optional[Sta
     return None
 
 
+def fixed_engine(voices: Path, data_dir: Path, threads: int) -> Tuple[KokoroEngine, KokoroDecoder]:
+    """The embedded model speaking `voices`, its streaming decoder at `FIXED_SPEED` (parts
+    and statistics map kept in `data_dir`)."""
+    files = resolve_kokoro(data_dir, voices=voices, download=False)
+    engine = KokoroEngine(
+        files,
+        threads=threads,
+        parts_dir=data_dir / "parts",
+        decoder_speed=DecoderSpeed(*FIXED_SPEED, fixed=True),
+    )
+    engine.load()
+    decoder = engine._decoder
+    assert decoder is not None
+    return engine, decoder
+
+
 def main(argv: Optional[Sequence[str]] = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--kokoro-voices", type=Path, required=True)
@@ -187,16 +203,7 @@ def main(argv: Optional[Sequence[str]] = None) -> None:
     )
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s: %(message)s")
-    files = resolve_kokoro(args.data_dir, voices=args.kokoro_voices, download=False)
-    engine = KokoroEngine(
-        files,
-        threads=args.threads,
-        parts_dir=args.data_dir / "parts",
-        decoder_speed=DecoderSpeed(*FIXED_SPEED, fixed=True),
-    )
-    engine.load()
-    decoder = engine._decoder
-    assert decoder is not None
+    engine, decoder = fixed_engine(args.kokoro_voices, args.data_dir, args.threads)
     voices = [v for v in args.voices if engine.phonemizer.available(voice_language(v) or "")]
     for voice in voices:
         while engine.learn_voice(voice):

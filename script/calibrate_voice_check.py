@@ -22,13 +22,10 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import benchmark_offsets  # noqa: E402
 
-from wyoming_polytts.engines.kokoro import KokoroEngine  # noqa: E402
 from wyoming_polytts.engines.kokoro.g2p import voice_language  # noqa: E402
 from wyoming_polytts.engines.kokoro.learn import learn_text  # noqa: E402
 from wyoming_polytts.engines.kokoro.runtime import window_check  # noqa: E402
 from wyoming_polytts.engines.kokoro.stats import VOICE_SENTENCES  # noqa: E402
-from wyoming_polytts.engines.kokoro.stream import DecoderSpeed  # noqa: E402
-from wyoming_polytts.models import resolve_kokoro  # noqa: E402
 from wyoming_polytts.settings import MIN_WINDOW_SNR  # noqa: E402
 
 _LOGGER = logging.getLogger("calibrate_voice_check")
@@ -42,16 +39,9 @@ def main(argv: Optional[Sequence[str]] = None) -> None:
     parser.add_argument("--threads", type=int, default=2)
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s: %(message)s")
-    files = resolve_kokoro(args.data_dir, voices=args.kokoro_voices, download=False)
-    engine = KokoroEngine(
-        files,
-        threads=args.threads,
-        parts_dir=args.data_dir / "parts",
-        decoder_speed=DecoderSpeed(*benchmark_offsets.FIXED_SPEED, fixed=True),
+    engine, decoder = benchmark_offsets.fixed_engine(
+        args.kokoro_voices, args.data_dir, args.threads
     )
-    engine.load()
-    decoder = engine._decoder
-    assert decoder is not None
     rows: List[str] = []
     for voice in args.voices:
         language = voice_language(voice) or "en-US"

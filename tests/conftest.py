@@ -9,7 +9,8 @@ from typing import TYPE_CHECKING, Iterator
 import pytest
 from hypothesis import settings
 
-from wyoming_polytts.engines.kokoro import npm_packs
+from wyoming_polytts.engines.kokoro import KokoroEngine, npm_packs
+from wyoming_polytts.models import KokoroFiles, resolve_kokoro
 
 from .helpers import ADMIN_TOKEN, RunningServer, serve_for_tests
 
@@ -55,3 +56,17 @@ def whisper(data_dir: Path) -> Transcriber:
     model = Transcriber(embedded_whisper(data_dir), threads=2)
     model.load()
     return model
+
+
+@pytest.fixture(scope="module")
+def files(data_dir: Path) -> KokoroFiles:
+    """The embedded Kokoro model with the session's voice packs."""
+    return resolve_kokoro(data_dir, download=False)
+
+
+@pytest.fixture(scope="module")
+def whole(files: KokoroFiles) -> KokoroEngine:
+    """The unsplit model alone: the samples a whole decode gives."""
+    engine = KokoroEngine(files, threads=2)
+    engine.load()
+    return engine

@@ -19,9 +19,9 @@ from wyoming_polytts.engines.kokoro import KokoroEngine
 from wyoming_polytts.engines.kokoro.prepare import AnswerGate, GatedSession
 from wyoming_polytts.engines.kokoro.split import SplitStopped
 from wyoming_polytts.engines.kokoro.stream import DecoderSpeed, FitStopped, WindowedSentence
-from wyoming_polytts.models import KokoroFiles, resolve_kokoro
+from wyoming_polytts.models import KokoroFiles
 
-from .test_kokoro_stream import not_kokoro
+from .test_kokoro_stream import FAST, not_kokoro
 
 VOICE = "jm_kumo"
 SHORT = "The front door is locked for the night."
@@ -29,20 +29,6 @@ LONG = (
     "Today in Berlin, it will be mostly sunny with a high of twenty-one degrees and a light "
     "breeze from the north west."
 )
-FAST = (0.01, 0.008)  # a fixed decoder speed: the windows never depend on the machine
-
-
-@pytest.fixture(scope="module")
-def files(data_dir: Path) -> KokoroFiles:
-    return resolve_kokoro(data_dir, download=False)
-
-
-@pytest.fixture(scope="module")
-def whole(files: KokoroFiles) -> KokoroEngine:
-    """The unsplit model alone: the samples a whole decode gives."""
-    engine = KokoroEngine(files, threads=2)
-    engine.load()
-    return engine
 
 
 def until(condition: Callable[[], bool]) -> None:

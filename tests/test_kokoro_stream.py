@@ -40,7 +40,7 @@ from wyoming_polytts.engines.kokoro.stream import (
     FitStopped,
     WindowedSentence,
 )
-from wyoming_polytts.models import KokoroFiles, resolve_kokoro, sha256_file
+from wyoming_polytts.models import KokoroFiles, sha256_file
 from wyoming_polytts.presets import PresetStore
 from wyoming_polytts.scheduler import Scheduler
 from wyoming_polytts.settings import MAX_LEARN_FRAMES
@@ -55,18 +55,6 @@ SHORT = "The front door is locked for the night."  # decoded whole until a voice
 LEARNT = ("Hello, how can I help you?", "The heating is set to twenty one degrees.")
 # The speed every windowed decoder here is given, so no test's audio depends on the machine's.
 FAST = (0.01, 0.008)  # seconds per call, per 25 ms frame
-
-
-@pytest.fixture(scope="module")
-def files(data_dir: Path) -> KokoroFiles:
-    return resolve_kokoro(data_dir, download=False)
-
-
-@pytest.fixture(scope="module")
-def whole(files: KokoroFiles) -> KokoroEngine:
-    engine = KokoroEngine(files, threads=2)
-    engine.load()
-    return engine
 
 
 @pytest.fixture(scope="module")
