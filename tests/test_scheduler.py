@@ -1,9 +1,12 @@
-"""The shared worker pool: fair turns, a bounded queue, cancellation."""
+"""The shared worker pool: earliest deadline first, fair turns, a bounded queue, cancellation."""
 
 from __future__ import annotations
 
 import asyncio
+import math
 import threading
+import time
+from typing import List
 
 import pytest
 
@@ -116,4 +119,63 @@ async def test_background_work_runs_when_the_pool_is_idle() -> None:
         await scheduler.run(str, "answer", client="a")
         assert await scheduler.run(str, "learnt", client=BACKGROUND, admitted=True) == "learnt"
     finally:
+        scheduler.shutdown()
+
+
+async def test_a_call_due_about_as_soon_waits_its_turn() -> None:
+    """Within the slack, nothing is overtaken: the earliest deadline goes next."""
+    scheduler = Scheduler(workers=1, preempt_slack=1.0)
+    gate = threading.Event()
+    order: List[str] = []
+    now = time.monotonic()
+    try:
+        first = asyncio.ensure_future(scheduler.run(gate.wait, 30, client="a", deadline=now + 0.5))
+        await asyncio.sleep(0.05)
+        calls = [
+            asyncio.ensure_future(scheduler.run(order.append, name, client=name, deadline=due))
+            for name, due in (("c", now + 0.3), ("b", now + 0.2), ("d", math.inf))
+        ]
+        await asyncio.sleep(0.05)
+        assert order == [] and scheduler.preempted == 0
+        gate.set()
+        await asyncio.gather(first, *calls)
+    finally:
+        gate.set()
+        scheduler.shutdown()
+    assert order == ["b", "c", "d"]
+
+
+async def test_a_call_far_behind_its_listener_overtakes_a_call_in_progress() -> None:
+    """A call due much sooner than the one running starts beside it at once (on code that
+    cannot be aborted, both go on)."""
+    scheduler = Scheduler(workers=1, preempt_slack=1.0)
+    gate = threading.Event()
+    try:
+        ahead = asyncio.ensure_future(
+            scheduler.run(gate.wait, 30, client="a", deadline=time.monotonic() + 5)
+        )
+        await asyncio.sleep(0.05)
+        urgent = scheduler.run(str, "urgent", client="b", deadline=time.monotonic())
+        assert await asyncio.wait_for(urgent, 10) == "urgent"
+        assert not ahead.done() and scheduler.preempted == 1
+        gate.set()
+        assert await ahead is True
+    finally:
+        gate.set()
+        scheduler.shutdown()
+
+
+async def test_background_work_is_overtaken_by_any_answer() -> None:
+    scheduler = Scheduler(workers=1, idle_seconds=0)
+    gate = threading.Event()
+    try:
+        learning = asyncio.ensure_future(
+            scheduler.run(gate.wait, 30, client=BACKGROUND, admitted=True)
+        )
+        await asyncio.sleep(0.05)
+        assert await asyncio.wait_for(scheduler.run(str, "answer", client="a"), 10) == "answer"
+        gate.set()
+        assert await learning is True
+    finally:
+        gate.set()
         scheduler.shutdown()

@@ -6,6 +6,7 @@ import asyncio
 import contextlib
 import errno
 import logging
+import math
 import os
 from functools import partial
 from typing import List, Optional, Sequence, Tuple
@@ -222,7 +223,8 @@ async def _load(
     _LOGGER.info("Kokoro model loaded; ready to speak")
     if await asyncio.to_thread(engine.prepare_streaming):
         for text in WARM_UP_TEXTS:
-            await scheduler.run(engine.synthesize, text, warm_voice, 1.0)
+            # nobody listens: after every answer's call
+            await scheduler.run(engine.synthesize, text, warm_voice, 1.0, deadline=math.inf)
         _LOGGER.info("Kokoro prepared: the streaming decoder speaks, the default voice learnt")
         learning.want([warm_voice, *engine.recent_voices()])
     else:

@@ -8,11 +8,12 @@ Normalization can make a text ten times longer, so the result is cut again into 
 at most `MAX_PIECE_CHARS` (`text.cap_text`), spoken one after another as one piece: no
 engine call is given more than that.
 
-Every door into the server (the Wyoming handler, the admin preview, later the HTTP speech
-API) speaks through `SpeechPipeline.speak`. It runs the engine through the shared fair
-`Scheduler`, starts the next piece while the current one is being sent, trims each piece's
-model silence, and cancels whatever it started when its consumer stops early (a dropped
-client, a failed write, an error): close the generator, e.g. with `contextlib.aclosing`.
+Every door into the server (the Wyoming handler, the admin preview, the HTTP speech API)
+speaks through `SpeechPipeline.speak`. It runs the engine through the shared `Scheduler`,
+each call due when the answer's listener would run out of audio (`Playback.runs_out`),
+starts the next piece while the current one is being sent, trims each piece's model
+silence, and cancels whatever it started when its consumer stops early (a dropped client, a
+failed write, an error): close the generator, e.g. with `contextlib.aclosing`.
 """
 
 from __future__ import annotations
@@ -258,7 +259,12 @@ class SpeechPipeline:
             """Queue the call that makes `speech`'s next stretch."""
             nonlocal admitted
             speech.call = asyncio.ensure_future(
-                self.scheduler.run(speech.stream.next_chunk, client=client, admitted=admitted)
+                self.scheduler.run(
+                    speech.stream.next_chunk,
+                    client=client,
+                    admitted=admitted,
+                    deadline=playback.runs_out(),
+                )
             )
             speech.last_requested = speech.stream.next_is_last
             admitted = True  # the answer has begun: its later calls are not refused

@@ -1,13 +1,25 @@
-"""The one bounded worker pool that runs engine code off the event loop, fairly.
+"""The one bounded worker pool that runs engine code off the event loop, earliest deadline
+first.
 
-Calls are queued per client and the clients take turns: when a worker is free, the next
-call comes from the client that waited longest, not from whoever queued most. So a long
-answer never starves a short one. The queue is bounded; past `max_queued` waiting calls a
-new one is refused with `SchedulerBusy` at once instead of waiting without end.
+Each call carries a deadline: the moment its answer's listener runs out of audio (now, for
+an answer that has sent none yet; the end of the audio already sent, for a later stretch).
+When a worker is free, the call with the earliest deadline runs; calls with the same deadline
+go by turns, the client that waited longest first. A call's deadline never moves, and a new
+call's is never before its arrival, so every call comes in the end: an answer far ahead of
+its listener waits while one that has nothing queued speaks, and a long answer never starves
+a short one. Calls without a listener (warm-ups) have no deadline: they come last.
+
+When every worker is busy and a call arrives whose deadline is more than
+`PREEMPT_SLACK_SECONDS` before that of a call in progress, it starts at once on a spare
+thread and the later call gives way (`preemption`): its model run is aborted and made again
+once the urgent call is done, so a short answer does not wait behind a long answer's large
+window. At most one urgent call overtakes each call in progress.
+
+The queue is bounded; past `max_queued` waiting calls a new one is refused with
+`SchedulerBusy` at once instead of waiting without end.
 
 Calls of the `BACKGROUND` client (learning voices) run only when no other call runs or
-waits, and none has for `BACKGROUND_IDLE_SECONDS`: an answer's next call, queued a moment
-after its last one ended, never waits behind one.
+waits, and none has for `BACKGROUND_IDLE_SECONDS`; any other call overtakes them.
 """
 
 from __future__ import annotations
@@ -15,17 +27,20 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import math
+import time
 from collections import OrderedDict, deque
 from concurrent.futures import Future as ThreadFuture
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
 from functools import partial
-from typing import Any, Callable, Deque, Hashable, Optional, Tuple, TypeVar
+from typing import Any, Callable, Deque, Dict, Hashable, Optional, TypeVar
 
-from .settings import BACKGROUND_IDLE_SECONDS
+from .preemption import Turn, running
+from .settings import BACKGROUND_IDLE_SECONDS, PREEMPT_SLACK_SECONDS
 
 _LOGGER = logging.getLogger(__name__)
 T = TypeVar("T")
-_Call = Tuple[Callable[..., Any], Tuple[Any, ...], "asyncio.Future[Any]"]
 
 
 class SchedulerBusy(RuntimeError):
@@ -41,27 +56,69 @@ BACKGROUND: Hashable = _Background()  # the client of low-priority work
 _NOBODY: Hashable = object()  # `_next_client`: no call may start now (None is a client)
 
 
+@dataclass(eq=False)
+class _Call:
+    function: Callable[..., Any]
+    args: tuple
+    future: asyncio.Future[Any]
+    deadline: Optional[float]  # None: due once it is first in its client's line (`_due`)
+
+
+def _due(queue: Deque[_Call]) -> None:
+    """The first call of a client's line without a deadline is due from now: a client's
+    calls without deadlines come one at a time, by turns with other clients."""
+    if queue[0].deadline is None:
+        queue[0].deadline = time.monotonic()
+
+
+def _deadline(queue: Deque[_Call]) -> float:
+    """When the first call of a client's line is due."""
+    due = queue[0].deadline
+    assert due is not None  # set by `_due`
+    return due
+
+
+@dataclass(eq=False)
+class _Running:
+    """A call in progress."""
+
+    turn: Turn
+    foreground: bool
+    urgent: bool  # started on a spare thread, overtaking `overtakes`
+    overtakes: Optional[_Running] = None
+    overtaken: bool = False  # an urgent call overtakes it now
+
+
 class Scheduler:
-    """Runs blocking calls on `workers` threads, clients taking turns call by call.
+    """Runs blocking calls on `workers` threads, earliest deadline first (see the module).
 
     Cancelling the awaiting task drops a call that has not started; a call in progress
     finishes and its result is discarded.
     """
 
     def __init__(
-        self, workers: int, max_queued: int = 64, idle_seconds: float = BACKGROUND_IDLE_SECONDS
+        self,
+        workers: int,
+        max_queued: int = 64,
+        idle_seconds: float = BACKGROUND_IDLE_SECONDS,
+        preempt_slack: float = PREEMPT_SLACK_SECONDS,
     ) -> None:
-        """`idle_seconds`: how long the pool is idle before a `BACKGROUND` call starts."""
+        """`idle_seconds`: how long the pool is idle before a `BACKGROUND` call starts;
+        `preempt_slack`: how much sooner a call's deadline must be to overtake one in
+        progress (`math.inf`: never)."""
         self.workers = workers
         self.max_queued = max_queued
         self.idle_seconds = idle_seconds
-        self._executor = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="synth")
+        self.preempt_slack = preempt_slack
+        # A spare thread per worker, for urgent calls.
+        self._executor = ThreadPoolExecutor(max_workers=2 * workers, thread_name_prefix="synth")
         self._queues: OrderedDict[Hashable, Deque[_Call]] = OrderedDict()
         self._queued = 0
-        self._running = 0
+        self._running: Dict[int, _Running] = {}  # by id
         self._foreground = 0  # calls running that are not `BACKGROUND`'s
-        self._idle_since = -float("inf")  # when the last of them ended (loop time)
+        self._idle_since = -math.inf  # when the last of them ended (`time.monotonic`)
         self._wake: Optional[asyncio.TimerHandle] = None  # a later look at the background
+        self.preempted = 0  # calls that gave way to an urgent one (for tests and logs)
 
     async def run(
         self,
@@ -69,20 +126,29 @@ class Scheduler:
         *args: Any,
         client: Hashable = None,
         admitted: bool = False,
+        deadline: Optional[float] = None,
     ) -> T:
-        """Run `function(*args)` in the pool when it is `client`'s turn; wait for the result.
+        """Run `function(*args)` in the pool when its deadline is the earliest; wait for the
+        result.
 
-        `admitted` marks a later call of a request that is already being answered: it is
-        never refused, so an answer that has begun is not cut off by `busy` (the pipeline
-        keeps at most two calls per answer, so the queue stays bounded).
+        `deadline`: when the caller's listener runs out of audio, in `time.monotonic`
+        seconds (`math.inf` for work nobody listens to; default: from the moment the call is
+        the first of its client's line). `admitted` marks a
+        later call of a request that is already being answered: it is never refused, so an
+        answer that has begun is not cut off by `busy` (the pipeline keeps at most two calls
+        per answer, so the queue stays bounded).
         """
         if not admitted and self._queued >= self.max_queued:
             raise SchedulerBusy(
                 f"The server is busy: {self._queued} requests are waiting; try again shortly"
             )
         future: asyncio.Future[T] = asyncio.get_running_loop().create_future()
-        call: _Call = (function, args, future)
-        self._queues.setdefault(client, deque()).append(call)
+        if client is BACKGROUND:
+            deadline = math.inf
+        call = _Call(function, args, future, deadline)
+        queue = self._queues.setdefault(client, deque())
+        queue.append(call)
+        _due(queue)
         self._queued += 1
         self._dispatch()
         try:
@@ -102,63 +168,120 @@ class Scheduler:
                 self._queued -= 1
                 if not queue:
                     del self._queues[client]
+                else:
+                    _due(queue)
                 return
 
     def _next_client(self) -> Hashable:
-        """The client whose turn it is (`_NOBODY`: none): the first in line but
-        `BACKGROUND`, which comes only when nothing else runs or waits and has not for
-        `idle_seconds`."""
-        for client in self._queues:
-            if client is not BACKGROUND:
-                return client
+        """The client whose call is due (`_NOBODY`: none): the earliest deadline among the
+        first calls of each client, ties to the first in line; `BACKGROUND` only when
+        nothing else runs or waits and has not for `idle_seconds`."""
+        chosen: Hashable = _NOBODY
+        earliest = math.inf
+        for client, queue in self._queues.items():
+            due = _deadline(queue)
+            if client is not BACKGROUND and (chosen is _NOBODY or due < earliest):
+                chosen, earliest = client, due
+        if chosen is not _NOBODY:
+            return chosen
         if BACKGROUND not in self._queues or self._foreground:
             return _NOBODY
-        loop = asyncio.get_running_loop()
-        wait = self._idle_since + self.idle_seconds - loop.time()
+        wait = self._idle_since + self.idle_seconds - time.monotonic()
         if wait <= 0:
             return BACKGROUND
         if self._wake is None:
-            self._wake = loop.call_later(wait, self._woken)
+            self._wake = asyncio.get_running_loop().call_later(wait, self._woken)
         return _NOBODY
 
     def _woken(self) -> None:
         self._wake = None
         self._dispatch()
 
+    def _to_overtake(self, deadline: float) -> Optional[_Running]:
+        """The call in progress that a call due at `deadline` overtakes, if any: the one
+        due last, when it is due more than the slack later (a `BACKGROUND` call always)."""
+        candidates = [
+            running
+            for running in self._running.values()
+            if not running.urgent and not running.overtaken
+        ]
+        if not candidates:
+            return None
+        latest = max(candidates, key=lambda running: running.turn.deadline)
+        if not latest.foreground or latest.turn.deadline - deadline > self.preempt_slack:
+            return latest
+        return None
+
     def _dispatch(self) -> None:
         loop = asyncio.get_running_loop()
-        while self._running < self.workers:
+        while True:
             client = self._next_client()
             if client is _NOBODY:
                 return
             queue = self._queues[client]
-            function, args, future = queue.popleft()
+            overtakes: Optional[_Running] = None
+            if len(self._running) - self._urgent_count() >= self.workers:
+                if client is BACKGROUND:
+                    return
+                overtakes = self._to_overtake(_deadline(queue))
+                if overtakes is None:
+                    return
+            call = queue.popleft()
             self._queued -= 1
             if queue:
                 self._queues.move_to_end(client)  # the next call of this client waits its turn
+                _due(queue)
             else:
                 del self._queues[client]
-            if future.cancelled():
+            if call.future.cancelled():
                 continue
-            self._running += 1
-            foreground = client is not BACKGROUND
-            self._foreground += foreground
-            work = self._executor.submit(function, *args)
-            work.add_done_callback(partial(_back_to, loop, self, future, foreground))
+            self._start(loop, call, client is not BACKGROUND, overtakes)
+
+    def _urgent_count(self) -> int:
+        return sum(running.urgent for running in self._running.values())
+
+    def _start(
+        self,
+        loop: asyncio.AbstractEventLoop,
+        call: _Call,
+        foreground: bool,
+        overtakes: Optional[_Running],
+    ) -> None:
+        turn = Turn(math.inf if call.deadline is None else call.deadline)
+        running = _Running(turn, foreground, urgent=overtakes is not None, overtakes=overtakes)
+        if overtakes is not None:
+            overtakes.overtaken = True
+            overtakes.turn.give_way()
+            self.preempted += 1
+            _LOGGER.debug(
+                "A call due %.2f s sooner overtakes one in progress",
+                overtakes.turn.deadline - turn.deadline,
+            )
+        self._running[id(running)] = running
+        self._foreground += foreground
+        work = self._executor.submit(_run_turn, turn, call.function, *call.args)
+        work.add_done_callback(partial(_back_to, loop, self, call.future, running))
 
     def _finished(
-        self, work: ThreadFuture[Any], future: asyncio.Future[Any], foreground: bool
+        self, work: ThreadFuture[Any], future: asyncio.Future[Any], running: _Running
     ) -> None:
-        self._running -= 1
-        if foreground:
+        del self._running[id(running)]
+        if running.foreground:
             self._foreground -= 1
-            self._idle_since = asyncio.get_running_loop().time()
+            self._idle_since = time.monotonic()
         if not future.cancelled():
             error = work.exception()
             if error is not None:
                 future.set_exception(error)
             else:
                 future.set_result(work.result())
+        overtaken = running.overtakes
+        if overtaken is not None:
+            # Another urgent call may overtake it before it goes on: it resumes after.
+            overtaken.overtaken = False
+            self._dispatch()
+            overtaken.turn.resume()
+            return
         self._dispatch()
 
     def shutdown(self) -> None:
@@ -167,20 +290,25 @@ class Scheduler:
             self._wake.cancel()
             self._wake = None
         for queue in self._queues.values():
-            for _, _, future in queue:
-                future.cancel()
+            for call in queue:
+                call.future.cancel()
         self._queues.clear()
         self._queued = 0
         self._executor.shutdown(wait=False, cancel_futures=True)
+
+
+def _run_turn(turn: Turn, function: Callable[..., T], *args: Any) -> T:
+    with running(turn):
+        return function(*args)
 
 
 def _back_to(
     loop: asyncio.AbstractEventLoop,
     scheduler: Scheduler,
     future: asyncio.Future[Any],
-    foreground: bool,
+    running: _Running,
     work: ThreadFuture[Any],
 ) -> None:
     """From the worker thread: hand the finished call back to the event loop."""
     with contextlib.suppress(RuntimeError):  # a closed loop: the server is shutting down
-        loop.call_soon_threadsafe(scheduler._finished, work, future, foreground)
+        loop.call_soon_threadsafe(scheduler._finished, work, future, running)

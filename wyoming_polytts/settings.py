@@ -59,6 +59,12 @@ RECENT_VOICES = 8
 # Background work (learning voices) starts only after the worker pool has had no other call
 # for this long: an answer's next call is queued a moment after its last one ends.
 BACKGROUND_IDLE_SECONDS = 1.0
+# Earliest deadline first (`scheduler`): a call whose listener runs out of audio this much
+# sooner than that of a call in progress overtakes it when every worker is busy (the later
+# call's model run is aborted and made again after). A short answer then never waits behind a
+# long answer's window (up to 1.4 s here), and the long answer, this far ahead of its
+# listener, has time to make its window again.
+PREEMPT_SLACK_SECONDS = 1.0
 MAX_VOICES_TO_LEARN = 64  # voices waiting to be learnt in the background, the oldest dropped
 MAX_LEARN_STEPS = 4  # background calls that learn one voice (two sentences, with room)
 # The voice check (`KokoroEngine.check_voice`), as a voice is learnt in the background: its

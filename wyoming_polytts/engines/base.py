@@ -136,6 +136,14 @@ class Playback:
                 self._started = self._clock()
             self._sent += seconds
 
+    def runs_out(self) -> float:
+        """When the listener has played everything handed out (on the clock); now, before
+        anything was: the deadline of the answer's next call (`scheduler`)."""
+        with self._lock:
+            if self._started is None:
+                return self._clock()
+            return self._started + self._sent
+
     def buffered(self) -> float:
         """Seconds of audio handed out and not yet played."""
         with self._lock:

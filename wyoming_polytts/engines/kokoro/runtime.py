@@ -16,6 +16,7 @@ from typing import Any, Callable, ContextManager, Dict, List, Mapping, Optional,
 import numpy as np
 
 from ...models import KokoroFiles
+from ...preemption import PausableSession
 from ...settings import MIN_WINDOW_SNR
 from ..base import (
     AudioStream,
@@ -227,7 +228,7 @@ class KokoroEngine:
         with self._load_lock:
             if self._session is not None or self._decoder is not None:
                 return
-            whole = self._new_session(str(self.files.model))
+            whole = PausableSession(self._new_session(str(self.files.model)))
             _LOGGER.info("Kokoro ONNX runs on %s", ", ".join(whole.get_providers()))
             names = {item.name for item in whole.get_inputs()}
             token_input = "tokens" if "tokens" in names else "input_ids"
@@ -280,7 +281,7 @@ class KokoroEngine:
 
         def session(path: str) -> GatedSession:
             self._gate.wait_turn()
-            return GatedSession(self._new_session(path), self._gate)
+            return GatedSession(PausableSession(self._new_session(path)), self._gate)
 
         decoder = KokoroDecoder(parts, session, self._decoder_speed)
         self._gate.wait_turn()

@@ -173,7 +173,6 @@ class KokoroDecoder:
             if item.name.startswith(GIVEN_PREFIX)
         }
         self.speed = speed or DecoderSpeed()
-        self._release_arena = self._arena_shrinking_options()
 
     @staticmethod
     def _arena_shrinking_options() -> Any:
@@ -223,8 +222,9 @@ class KokoroDecoder:
         for name, empty in self._no_stats.items():
             feeds[name] = empty if stats is None else stats[name[len(GIVEN_PREFIX) :]]
         frames = generator_input.shape[2] // 2
-        # A larger call (the fit's whole decodes) gives its arena back as it ends.
-        options = self._release_arena if frames > MAX_CALL_FRAMES else None
+        # A larger call (the fit's whole decodes) gives its arena back as it ends. Options
+        # of its own: a run that gives way (`preemption`) is aborted through them.
+        options = self._arena_shrinking_options() if frames > MAX_CALL_FRAMES else None
         started = time.perf_counter()
         outputs = self._generator.run(None, feeds, options)  # type: ignore[attr-defined]
         self.speed.took(frames, time.perf_counter() - started)
