@@ -468,11 +468,28 @@ class WindowedSentence:
         untried = self._offset is None or self._streams is None
         if (untried and self._frames <= MAX_LEARN_FRAMES) or (fits and self._frames < MIN_FRAMES):
             return None
+        if self._ahead_of_whole():
+            return None
         timed = self._timed_plan()
         if timed is None:
             return None if fits else (LARGEST_WINDOW, LARGEST_WINDOW)
         first, smallest = timed
+        # A later sentence of an answer: its first window as large as the audio sent before
+        # it allows (what the sparse decode leaves of that time), as later windows are.
+        extra = 2 * CONTEXT + CROSSFADE
+        sparse = self._frames // STATS_STRIDE
+        budget = SAFETY * self._playback.buffered() - self._decoder.speed.estimate(sparse)
+        first = max(first, self._decoder.speed.frames_within(budget) - extra)
         return min(first, LARGEST_WINDOW), min(smallest, LARGEST_WINDOW)
+
+    def _ahead_of_whole(self) -> bool:
+        """Whether the answer's listener has audio enough for the whole sentence to be
+        decoded at once, at most `MAX_LEARN_FRAMES`: the cheapest decode, and exactly the
+        unsplit model's (no sparse decode, no context decoded twice)."""
+        if self._frames > MAX_LEARN_FRAMES:
+            return False
+        seconds = self._decoder.speed.estimate(self._frames)
+        return seconds <= SAFETY * self._playback.buffered()
 
     def _timed_plan(self) -> Optional[Tuple[int, int]]:
         """The plan by the decoder's speed; None when windows would not bring the first
