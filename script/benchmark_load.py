@@ -196,15 +196,25 @@ async def at_once(
 
 class DescribePoller:
     """`describe` round trips on a connection of its own, one every `DESCRIBE_EVERY`
-    seconds, filed under the scenario that runs (`label`); none while `label` is None."""
+    seconds, filed under the scenario that runs (`label`); none while `label` is None. A
+    round trip that fails or takes `DESCRIBE_TIMEOUT` ends the polling with an `error`."""
 
     def __init__(self, server: RunningServer) -> None:
         self._server = server
         self._stop = asyncio.Event()
         self.label: Optional[str] = None
         self.latencies: Dict[str, List[float]] = {}
+        self.error: Optional[str] = None
 
     async def run(self) -> None:
+        try:
+            await self._poll()
+        except TimeoutError:
+            self.error = f"no info within {DESCRIBE_TIMEOUT:.0f} s"
+        except (LoadError, OSError) as error:
+            self.error = str(error)
+
+    async def _poll(self) -> None:
         async with self._server.client() as client:
             while not self._stop.is_set():
                 label = self.label
@@ -221,7 +231,7 @@ class DescribePoller:
         while (event := await client.read_event()) is not None:
             if event.type == "info":
                 return
-        raise LoadError("describe: the server closed the connection")
+        raise LoadError("the server closed the connection")
 
     def stop(self) -> None:
         self._stop.set()
@@ -253,12 +263,10 @@ async def measure_server(
     names = list(SHORT_ANSWERS)
 
     async def scenario(label: str, round_index: int, work: Awaitable[_T]) -> Optional[_T]:
-        if polling.done():  # the poller failed: its error ends the run
-            await polling
         poller.label = None if label == "three_sentences_alone" else label
         try:
             return await work
-        except LoadError as error:
+        except (LoadError, OSError) as error:
             _LOGGER.error("load: %s, round %d failed: %s", label, round_index + 1, error)
             raw["failures"].append({"scenario": label, "round": round_index, "error": str(error)})
             return None
@@ -304,10 +312,10 @@ async def measure_server(
             _LOGGER.info("load: round %d done", round_index + 1)
     finally:
         poller.stop()
-        try:
-            await asyncio.wait_for(polling, DESCRIBE_TIMEOUT + 1)
-        except (LoadError, TimeoutError) as error:
-            raw["failures"].append({"scenario": "describe", "round": -1, "error": str(error)})
+        await asyncio.wait_for(polling, DESCRIBE_TIMEOUT + 1)
+        if poller.error:
+            _LOGGER.error("load: %s", poller.error)
+            raw["failures"].append({"scenario": "describe", "round": -1, "error": poller.error})
     raw["describe"] = poller.latencies
     return raw
 
@@ -583,9 +591,8 @@ def report(load: dict) -> str:
         f"{_ratio(wall['ratio'])}",
     ]
     for failure in load["failures"]:
-        lines.append(
-            f"\nFAILED: {failure['scenario']}, round {failure['round'] + 1}: {failure['error']}"
-        )
+        when = "throughout" if failure["round"] < 0 else f"round {failure['round'] + 1}"
+        lines.append(f"\nFAILED: {failure['scenario']}, {when}: {failure['error']}")
     return "\n".join(lines)
 
 

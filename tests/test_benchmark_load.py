@@ -2,14 +2,18 @@
 
 from __future__ import annotations
 
+import asyncio
 import sys
 from pathlib import Path
+from typing import Any, cast
 
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
+from wyoming.client import AsyncTcpClient
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "script"))
+import benchmark_load  # noqa: E402
 from benchmark_load import stalls  # noqa: E402
 
 RATE = 1000.0  # bytes per second: 100 bytes are 0.1 s of audio
@@ -62,3 +66,35 @@ def test_stalled_time_is_at_most_the_wall_time_without_audio(chunks: list) -> No
     count, total = stalls(chunks, RATE)
     assert 0 <= count <= len(chunks) - 1
     assert 0.0 <= total <= chunks[-1][0] - chunks[0][0] + 1e-9
+
+
+class _SilentServer:
+    """A Wyoming port that reads requests and never answers (`RunningServer.client`)."""
+
+    def __init__(self, port: int) -> None:
+        self.port = port
+
+    def client(self) -> AsyncTcpClient:
+        return AsyncTcpClient("127.0.0.1", self.port)
+
+
+async def test_a_request_without_audio_fails_with_a_clear_message(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    async def swallow(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        await reader.read()
+        writer.close()
+
+    server = await asyncio.start_server(swallow, "127.0.0.1", 0)
+    port = server.sockets[0].getsockname()[1]
+    monkeypatch.setattr(benchmark_load, "FIRST_AUDIO_TIMEOUT", 0.2)
+    try:
+        with pytest.raises(benchmark_load.LoadError, match="lights: no audio within 0 s"):
+            await asyncio.wait_for(
+                benchmark_load.at_once(
+                    cast(Any, _SilentServer(port)), [("lights", "Hello.", 0.0)], "af_heart"
+                ),
+                5,
+            )
+    finally:
+        server.close()
