@@ -15,6 +15,9 @@ with the `wyoming` client, for each text of `script/benchmark_texts.json`:
   sentences whole (three servers), against the raw model's whole-sentence decode; PESQ, the
   steps at the joins between windows, Whisper's word error rate and the decode time of
   streamed against whole-decoded sentences; the worst lateness of an audio chunk.
+- load as users make it (`benchmark_load.py`): short answers at once, short answers during a
+  long one, two three-sentence answers at once: first audio against alone, stalls, `describe`
+  round trips, and a three-sentence answer against the raw model (`--only load`: only this).
 
 Medians over `--rounds` rounds with min and max. Prints Markdown tables and the targets;
 writes `results.json`, `chart.png` and `first_audio.png` (matplotlib) into `--output`.
@@ -377,6 +380,9 @@ def main(argv: Sequence[str] = ()) -> None:
         action="store_true",
         help="also time the engine alone on both runtimes (torch needs its weights)",
     )
+    parser.add_argument(
+        "--only", choices=("load",), help="run only this part (writes only its figures)"
+    )
     parser.add_argument("server_args", nargs="*", help="server options (after --)")
     args = parser.parse_args(argv)
     for option in ("kokoro_runtime", "device"):
@@ -384,6 +390,17 @@ def main(argv: Sequence[str] = ()) -> None:
             args.server_args += [f"--{option.replace('_', '-')}", getattr(args, option)]
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s", stream=sys.stderr)
     texts: Dict[str, str] = json.loads(args.texts.read_text(encoding="utf-8"))
+    import benchmark_load  # not above: it imports this module
+
+    if args.only == "load":
+        load = benchmark_load.run(args.data_dir, args.server_args, texts, args.voice, args.rounds)
+        args.output.mkdir(parents=True, exist_ok=True)
+        (args.output / "results.json").write_text(json.dumps({"load": load}, indent=2), "utf-8")
+        print(benchmark_load.report(load) + "\n\nTargets:\n")
+        print(
+            "\n".join(f"- [{'x' if met else ' '}] {text}" for text, met in targets({"load": load}))
+        )
+        return
 
     with tempfile.TemporaryDirectory() as temp:
         launched = time.monotonic()
@@ -396,6 +413,9 @@ def main(argv: Sequence[str] = ()) -> None:
                 "first_audio_s": time.monotonic() - launched - first.total_s + first.first_audio_s,
             }
             measured = asyncio.run(measure_server(server, texts, args))
+            measured["load"] = asyncio.run(
+                benchmark_load.measure_server(server, texts, args.voice, args.rounds)
+            )
             measured["startup"] = startup
             measured["peak_rss_mib"] = server.peak_rss_mib()
             measured["streaming"] = measure_streaming_servers(server, texts, args, Path(temp))
@@ -413,6 +433,9 @@ def main(argv: Sequence[str] = ()) -> None:
             )["weather"]
             for runtime in ("onnx", "torch")
         }
+    benchmark_load.complete(
+        measured["load"], args.data_dir, args.server_args, texts, args.voice, args.rounds
+    )
     measured["streaming"]["quality"] = benchmark_decoder.quality(pairs)
     streamed, whole = benchmark_decoder.spoken(pairs)
     measured["wer"], wer_streamed, wer_whole = intelligibility(
@@ -477,6 +500,8 @@ def wait_until_ready(server: RunningServer, timeout: float = 300.0) -> None:
 
 def report(measured: dict, texts: Dict[str, str]) -> str:
     """The Markdown tables and the targets."""
+    import benchmark_load
+
     options = " ".join(measured["options"]["server_args"]) or "(defaults)"
     lines = [
         f"Server options: {options}; {measured['options']['rounds']} rounds; "
@@ -528,6 +553,8 @@ def report(measured: dict, texts: Dict[str, str]) -> str:
         f"first audio of a short answer {measured['startup']['first_audio_s']:.2f} s after launch",
         *benchmark_http.report(measured["http"]),
         "",
+        benchmark_load.report(measured["load"]),
+        "",
         "Targets:",
         "",
     ]
@@ -538,6 +565,10 @@ def report(measured: dict, texts: Dict[str, str]) -> str:
 
 def targets(measured: dict) -> List[tuple]:
     """Each target of the performance issue, with the figures and whether it is met."""
+    import benchmark_load
+
+    if "requests" not in measured:  # `--only load`
+        return benchmark_load.targets(measured["load"])
     weather = measured["requests"]["weather"]
     engine = measured["engine"]["weather"]
     server_total = statistics.median(row["total_s"] for row in weather["synthesize"])
@@ -576,6 +607,7 @@ def targets(measured: dict) -> List[tuple]:
         ),
         (f"describe p99 during two syntheses: {p99 * 1000:.1f} ms (<= 50)", p99 <= 0.050),
         (f"peak RSS: {rss:.0f} MiB (<= 500)", rss <= 500),
+        *benchmark_load.targets(measured["load"]),
     ]
 
 
