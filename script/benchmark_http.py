@@ -6,7 +6,8 @@ round asks for the same text over the Wyoming socket (`synthesize`, time to the 
 `audio-chunk`) and over HTTP, streamed, as `pcm`, `wav` and `mp3` (time to the first byte of
 the body). Target: HTTP's median at most Wyoming's median plus 50 ms, for each format.
 
-    cd script && ../.venv/bin/python benchmark_http.py --rounds 5 --data-dir ../data -- --no-zipvoice
+    cd script && ../.venv/bin/python benchmark_http.py --rounds 5 --data-dir ../data \\
+        -- --no-zipvoice --no-transcriber
 """
 
 from __future__ import annotations
