@@ -30,12 +30,17 @@ from wyoming_polytts.http import openai as openai_module
 from wyoming_polytts.http.app import create_app
 from wyoming_polytts.http.auth import Guard
 from wyoming_polytts.http.download import UrlCache, UrlPolicy
-from wyoming_polytts.http.encoder import FORMATS
+from wyoming_polytts.http.encoder import FORMATS, AudioEncoder
 from wyoming_polytts.http.openai import MODELS
 from wyoming_polytts.http.prompts import PromptCache
 from wyoming_polytts.presets import PresetStore
 from wyoming_polytts.registry import VoiceRegistry
-from wyoming_polytts.settings import MAX_PIECE_CHARS, MAX_TEXT_CHARS, MAX_WHOLE_ANSWER_CHARS
+from wyoming_polytts.settings import (
+    ENCODE_SLICE_SECONDS,
+    MAX_PIECE_CHARS,
+    MAX_TEXT_CHARS,
+    MAX_WHOLE_ANSWER_CHARS,
+)
 
 from .fake_engine import (
     ADMIN,
@@ -88,6 +93,37 @@ async def test_a_streamed_answer_sends_its_first_bytes_before_the_rest_exists(
     # AAC and MP3 streams add up to two frames of encoder delay and padding.
     assert len(audio) / RATE == pytest.approx(spoken_seconds(running), abs=0.1)
     assert np.sqrt(np.mean(audio**2)) > 0.1  # the tone, not silence
+
+
+@pytest.mark.parametrize("response_format", ["mp3", "opus", "aac"])
+async def test_a_lossy_stream_sends_its_first_frames_before_its_first_piece_is_encoded(
+    served: Served, response_format: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    running, url = served
+    given: List[int] = []  # samples handed to the encoder, call by call
+    release = threading.Event()
+
+    class HeldEncoder(AudioEncoder):
+        def encode(self, samples: np.ndarray) -> bytes:
+            if given:
+                release.wait(timeout=30)  # every call after the first waits
+            given.append(len(samples))
+            return super().encode(samples)
+
+    monkeypatch.setattr(openai_module, "AudioEncoder", HeldEncoder)
+    text = "One sentence that is spoken for more than half a second."  # one piece
+    speech = sdk(url).audio.speech.with_streaming_response.create(
+        model="tts-1", voice="fake_one", input=text, response_format=response_format
+    )
+    async with speech as response:
+        chunks = response.iter_bytes()
+        first = await asyncio.wait_for(chunks.__anext__(), 20)
+        assert given == [int(ENCODE_SLICE_SECONDS * RATE)]  # the rest of the piece waits
+        release.set()
+        rest = b"".join([chunk async for chunk in chunks])
+    assert first and sum(given) > 5 * given[0]
+    audio = decode_audio(first + rest, response_format)
+    assert len(audio) / RATE == pytest.approx(spoken_seconds(running), abs=0.1)
 
 
 @pytest.mark.parametrize("response_format", list(FORMATS))

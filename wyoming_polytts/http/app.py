@@ -16,7 +16,7 @@ import importlib.resources
 import logging
 import re
 from pathlib import Path
-from typing import Any, Dict, List, Optional
+from typing import Any, AsyncIterator, Dict, List, Optional
 
 from aiohttp import web
 
@@ -29,7 +29,7 @@ from ..registry import ClonedVoice, RegistryError
 from ..scheduler import SchedulerBusy
 from ..text import ClausePolicy, split_text
 from ..voices import Voice, VoiceNotFoundError
-from . import openai
+from . import encoder, openai
 from . import schemas as s
 from .apidoc import (
     AUTH_ADMIN,
@@ -100,6 +100,7 @@ def create_app(context: AdminContext) -> web.Application:
         client_max_size=max_body,
     )
     app[CONTEXT] = context
+    app.cleanup_ctx.append(_load_encoder)
     table = operations()
     app[OPERATIONS] = table
     app[DOCUMENT] = api_document(table)
@@ -114,6 +115,13 @@ def create_app(context: AdminContext) -> web.Application:
     if swagger is not None:
         app.router.add_static("/docs/static/", swagger)
     return app
+
+
+async def _load_encoder(app: web.Application) -> AsyncIterator[None]:
+    """PyAV is imported in a thread while the app starts serving (`encoder.load`)."""
+    loading = asyncio.ensure_future(asyncio.to_thread(encoder.load))
+    yield
+    await loading
 
 
 def operations() -> List[Operation]:

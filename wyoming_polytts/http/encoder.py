@@ -50,6 +50,12 @@ FORMATS: Dict[str, AudioFormat] = {
 }
 
 
+def load() -> None:
+    """Import PyAV (60 ms and more): done in a thread at start, so that the first encoded
+    answer does not import it on the event loop."""
+    import av  # noqa: F401
+
+
 class _Sink(io.RawIOBase):
     """A write-only, unseekable file: FFmpeg muxes into it as into a live stream."""
 

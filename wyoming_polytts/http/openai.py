@@ -14,7 +14,18 @@ import asyncio
 import contextlib
 import logging
 from functools import partial
-from typing import Any, AsyncGenerator, AsyncIterator, Dict, List, Optional, Tuple, Type, TypeVar
+from typing import (
+    Any,
+    AsyncGenerator,
+    AsyncIterator,
+    Dict,
+    Iterator,
+    List,
+    Optional,
+    Tuple,
+    Type,
+    TypeVar,
+)
 
 import numpy as np
 from aiohttp import web
@@ -27,7 +38,7 @@ from ..engines.clones import CloneSettings, PromptAudio
 from ..pipeline import SpokenPiece
 from ..registry import ClonedVoice
 from ..scheduler import SchedulerBusy
-from ..settings import MAX_WHOLE_ANSWER_CHARS
+from ..settings import ENCODE_SLICE_SECONDS, MAX_WHOLE_ANSWER_CHARS
 from ..speech.pieces import client_text, resolve_voices, text_pieces
 from ..speech.ssml import SsmlError
 from ..text import Piece
@@ -213,6 +224,10 @@ async def _speak(
     rate = voice.engine.sample_rate
     limit = None if max_seconds is None else int(max_seconds * rate)
     encoder = AudioEncoder(body.response_format, rate, streaming=body.stream)
+    costly = encoder.format.costly
+    # a lossy stream is encoded and sent a slice at a time, so that its first bytes need not
+    # wait for a whole stretch (a sentence decoded whole) to be encoded
+    step = int(ENCODE_SLICE_SECONDS * rate) if body.stream and costly else None
     spoken = context.pipeline.speak(voice, pieces, client=object(), speed=body.speed, voices=voices)
     response: Optional[web.StreamResponse] = None
     whole: List[bytes] = []
@@ -224,16 +239,17 @@ async def _speak(
                 if limit is not None:
                     samples = samples[: limit - produced]
                 produced += len(samples)
-                if encoder.format.costly:
-                    data = await asyncio.to_thread(encoder.encode, samples)
-                else:
-                    data = encoder.encode(samples)
-                if body.stream:
-                    if response is None:  # the headers leave with the first audio
-                        response = await _start(request, body.response_format)
-                    await _send(request, response, data, context.write_seconds)
-                else:
-                    whole.append(data)
+                for part in _slices(samples, step):
+                    if costly:
+                        data = await asyncio.to_thread(encoder.encode, part)
+                    else:
+                        data = encoder.encode(part)
+                    if body.stream:
+                        if response is None:  # the headers leave with the first audio
+                            response = await _start(request, body.response_format)
+                        await _send(request, response, data, context.write_seconds)
+                    else:
+                        whole.append(data)
                 if (limit is not None and produced >= limit) or _gone(request):
                     break
     except (SynthesisError, SchedulerBusy) as err:
@@ -268,6 +284,15 @@ async def _or_silence(
         yield resample(part.samples, part.rate, rate)
     if not parts:
         yield silent_answer(rate)
+
+
+def _slices(samples: np.ndarray, step: Optional[int]) -> Iterator[np.ndarray]:
+    """`samples` in slices of at most `step` (None: whole)."""
+    if step is None or len(samples) <= step:
+        yield samples
+        return
+    for start in range(0, len(samples), step):
+        yield samples[start : start + step]
 
 
 async def _send(
