@@ -487,11 +487,15 @@ def measure_streaming_servers(
 
 def wait_until_ready(server: RunningServer, timeout: float = 300.0) -> None:
     """Until the server's log says its streaming decoder is prepared and warmed up (it
-    speaks whole sentences before)."""
+    speaks whole sentences before) and the voices it learns at start (the default voice,
+    which is decoded whole until learnt) are learnt: the steady state users meet."""
     deadline = time.monotonic() + timeout
-    while "Kokoro prepared" not in server.log():
+    while True:
+        log = server.log()
+        if "sentences are decoded whole" in log or "Voices learnt: none waits" in log:
+            return
         if time.monotonic() > deadline or server.process.poll() is not None:
-            raise RuntimeError(f"The server did not get ready:\n{server.log()[-2000:]}")
+            raise RuntimeError(f"The server did not get ready:\n{log[-2000:]}")
         time.sleep(0.2)
 
 

@@ -225,3 +225,61 @@ async def test_slow_speech_is_given_to_the_engine_in_shorter_calls(parts: tuple)
     assert len(engine.calls) >= 3
     assert all(len(call) <= MAX_PIECE_CHARS * MIN_SPEED for call in engine.calls)
     assert " ".join(engine.calls).split() == text.split()
+
+
+class _MidCallStream:
+    """A stream of two stretches that reads as finished while its first call runs (as a
+    stream does whose worker thread is between two of its fields)."""
+
+    def __init__(self, engine: _MidCallEngine, text: str) -> None:
+        self._engine, self._text = engine, text
+        self.finished = False
+        self.next_is_last = False
+        self._made = 0
+
+    def next_chunk(self) -> np.ndarray:
+        self._engine.calls.append(self._text)
+        if self._made == 0:
+            self.finished = True  # mid-call: not the stream's answer to anyone
+            self._engine.gate.wait(timeout=30)
+        self._made += 1
+        self.finished = self._made == 2
+        self.next_is_last = self._made == 1
+        return np.full(2400, 0.1, np.float32)
+
+
+class _MidCallEngine(FakeEngine):
+    def stream(
+        self, text: str, voice: str, speed: float, playback: object = None
+    ) -> _MidCallStream:
+        return _MidCallStream(self, text)
+
+
+async def test_the_next_sentence_waits_for_this_ones_last_call_not_a_read_made_mid_call() -> None:
+    """The next sentence starts once this one's last call is queued; what a stream reads
+    while its call runs in a worker is not asked (its next call would wait behind the next
+    sentence's first, due sooner)."""
+    engine = _MidCallEngine()
+    engine.gate.clear()
+    scheduler = Scheduler(workers=2)
+    try:
+        voice = VoiceCatalog([engine]).resolve("fake_one")
+        speech = SpeechPipeline(scheduler).speak(
+            voice, [Piece("First one."), Piece("Second one.")], client="a"
+        )
+        async with contextlib.aclosing(speech):
+            first = asyncio.ensure_future(speech.__anext__())
+            await asyncio.sleep(0.3)  # the first call blocks, reading as finished
+            assert engine.calls == ["First one."]
+            engine.gate.set()
+            spoken = [await first] + [piece async for piece in speech]
+    finally:
+        engine.gate.set()
+        scheduler.shutdown()
+    assert engine.calls == ["First one.", "First one.", "Second one.", "Second one."]
+    assert [(s.piece.text, s.first, s.last) for s in spoken] == [
+        ("First one.", True, False),
+        ("First one.", False, True),
+        ("Second one.", True, False),
+        ("Second one.", False, True),
+    ]

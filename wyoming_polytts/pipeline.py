@@ -297,9 +297,12 @@ class SpeechPipeline:
             """Whether the next piece may start: every started piece has had its last call
             queued (so a piece's stretches never wait behind the next piece, and the next
             piece is made while the last stretch plays), and at most `lookahead` pieces are
-            ahead of the one being sent."""
+            ahead of the one being sent. A stream is asked whether it is finished only
+            between its calls: while a call runs, the worker thread is changing it."""
             started_all = all(
-                speech.last_requested or speech.stream.finished or speech.call is None
+                speech.last_requested
+                or speech.call is None
+                or (speech.call.done() and speech.stream.finished)
                 for speech in ahead
             )
             return started_all and len(ahead) <= self.lookahead

@@ -94,6 +94,7 @@ class VoiceLearning:
     async def _learn_all(self) -> None:
         while (voice := self._next()) is not None:
             await self._learn(voice)
+        _LOGGER.info("Voices learnt: none waits")
 
     async def _learn(self, voice: str) -> None:
         steps = 0

@@ -443,6 +443,7 @@ class WindowedSentence:
             # teaches a voice without its own offset.
             self._position = self._frames
             self.windows.append((0, self._frames))
+            _LOGGER.debug("Decoding %d frames whole", self._frames)
             audio, whole = self._decode(0, self._frames)
             if self._learns:
                 decoder.learn_offset(sentence, self._input, whole, self._voice)
@@ -568,6 +569,7 @@ class WindowedSentence:
         keep = (end - start) * SAMPLES_PER_FRAME
         if end >= self._frames:
             self._held = np.zeros(0, np.float32)
+            _LOGGER.debug("Decoded %d frames in windows %s", self._frames, self.windows)
             return audio
         self._held = audio[keep:]
         return audio[:keep]
