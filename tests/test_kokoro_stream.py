@@ -164,7 +164,7 @@ def test_windows_sound_like_the_whole_decode_and_join_without_clicks(
 ) -> None:
     # The smallest windows, for as many joins as a sentence can have.
     sentence = sentence_of(windowed, LONG)
-    sentence._next_size = lambda unsent: MIN_WINDOW  # type: ignore[method-assign]
+    sentence._next_size = lambda: MIN_WINDOW  # type: ignore[method-assign]
     chunks = chunks_of(sentence)
     assert len(chunks) >= 8
     assert {end - start for start, end in sentence.windows[1:-1]} == {MIN_WINDOW}
@@ -183,7 +183,7 @@ def test_windows_sound_like_the_whole_decode_and_join_without_clicks(
         return decoder.sparse_statistics(unmapped._sentence, unmapped._input)
 
     unmapped._estimate_statistics = unmapped_statistics  # type: ignore[method-assign]
-    unmapped._next_size = lambda unsent: MIN_WINDOW  # type: ignore[method-assign]
+    unmapped._next_size = lambda: MIN_WINDOW  # type: ignore[method-assign]
     unmapped_audio = np.concatenate(chunks_of(unmapped))
     assert unmapped.windows == sentence.windows
     assert log_spectral_distance(unmapped_audio, reference) > distance
@@ -642,3 +642,30 @@ async def test_a_voice_spoken_before_it_was_learnt_is_learnt_after_and_remembere
     assert decoder.streams(voice) is not None  # checked too
     # kept on disk: learnt again at a start that lost the offsets (a new model)
     assert voice in KokoroEngine(files, threads=2, parts_dir=parts_dir).recent_voices()
+
+
+LATER = "In the evening, clouds move in from the west, and the wind turns to the north."
+
+
+def test_a_later_sentence_with_audio_enough_ahead_is_decoded_whole(
+    whole: KokoroEngine, windowed: KokoroEngine
+) -> None:
+    """The listener has more audio than the whole decode takes: one call, the unsplit
+    model's samples (no sparse decode, no context decoded twice); with none, windows."""
+    decoder = windowed._decoder
+    assert decoder is not None
+    tokens = [
+        windowed._vocab[s] for s in windowed._phonemes(LATER, "en-US") if s in windowed._vocab
+    ]
+    style = windowed._pack(VOICE)[len(tokens) - 1].reshape(1, -1)
+    features = decoder.front(tokens, style, 1.0)
+    assert features.frames <= MAX_LEARN_FRAMES
+    playback = Playback(decoder.speed.clock)
+    playback.made(2 * decoder.speed.estimate(features.frames))  # made, not yet sent
+    ahead = WindowedSentence(decoder, features, VOICE, playback)
+    audio = np.concatenate(chunks_of(ahead))
+    assert ahead.windows == [(0, features.frames)]
+    assert np.array_equal(audio, whole._run(tokens, style, 1.0))
+    behind = WindowedSentence(decoder, features, VOICE, Playback(decoder.speed.clock))
+    chunks_of(behind)
+    assert len(behind.windows) > 1

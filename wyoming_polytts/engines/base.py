@@ -120,13 +120,16 @@ class Playback:
     """How far the audio sent to a listener runs ahead of its playing.
 
     The streams of one answer share one, so a sentence's windows can be as large as the
-    audio of the sentences before it allows, not only its own.
+    audio of the sentences before it allows, not only its own. Streams report the audio they
+    make as they make it (`made`, in the worker): the next call, which a worker may start
+    before the caller has sent that audio, plans with it.
     """
 
     def __init__(self, clock: Callable[[], float] = time.monotonic) -> None:
         self._clock = clock
         self._started: Optional[float] = None
         self._sent = 0.0
+        self._made = 0.0
         self._lock = threading.Lock()
 
     def sent(self, seconds: float) -> None:
@@ -135,6 +138,11 @@ class Playback:
             if self._started is None:
                 self._started = self._clock()
             self._sent += seconds
+
+    def made(self, seconds: float) -> None:
+        """Audio of `seconds` was made, to be handed out next."""
+        with self._lock:
+            self._made += seconds
 
     def runs_out(self) -> float:
         """When the listener has played everything handed out (on the clock); now, before
@@ -145,11 +153,12 @@ class Playback:
             return self._started + self._sent
 
     def buffered(self) -> float:
-        """Seconds of audio handed out and not yet played."""
+        """Seconds of audio made or handed out and not yet played."""
         with self._lock:
+            ahead = max(self._sent, self._made)
             if self._started is None:
-                return 0.0
-            return max(0.0, self._sent - (self._clock() - self._started))
+                return ahead
+            return max(0.0, ahead - (self._clock() - self._started))
 
 
 def audio_stream(

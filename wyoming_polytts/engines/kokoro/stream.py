@@ -413,9 +413,10 @@ class WindowedSentence:
         seconds = chunk.size / SAMPLE_RATE
         if self._own_playback:
             self._playback.sent(seconds)
+        else:
+            self._playback.made(seconds)  # the caller sends it next
         if not self.finished:  # planned now, so the caller knows whether it is the last
-            unsent = 0.0 if self._own_playback else seconds  # the caller sends it next
-            self._next_end = self._position + self._next_size(unsent)
+            self._next_end = self._position + self._next_size()
         return chunk
 
     @property
@@ -521,14 +522,14 @@ class WindowedSentence:
         sparse = self._decoder.sparse_statistics(self._sentence, self._input)
         return self._decoder.statistics.apply(sparse, self._offset)
 
-    def _next_size(self, unsent: float) -> int:
+    def _next_size(self) -> int:
         """Frames of the next window: as many as can be decoded before the audio sent so far
         has played out."""
         remaining = self._frames - self._position
         if self._fixed is not None:
             size = self._smallest
         else:
-            buffered = self._playback.buffered() + unsent
+            buffered = self._playback.buffered()
             size = self._decoder.speed.frames_within(SAFETY * buffered) - 2 * CONTEXT - CROSSFADE
             size = min(max(self._smallest, size), LARGEST_WINDOW)
         if remaining - size < self._smallest:  # no window smaller than the smallest at the end
