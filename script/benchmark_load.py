@@ -6,7 +6,7 @@ Every request is a `synthesize` event, as Home Assistant sends it, with `--voice
    on as many connections: the worst and the median first audio, and the worst against the
    first audio of a short answer alone (each text alone in turn, median over the texts).
 2. **Short answers during a long one**: a long answer (`--long-text`, the "paragraph" of
-   `benchmark_texts.json`), then short answers on other connections 1, 2 and 3 s after it
+   `benchmark_texts.json`), then short answers on other connections 1, 8 and 16 s after it
    started: the first audio of each against the same text alone, and the long one's stalls.
 3. **Two three-sentence answers at once** ("weather" and `EVENING`): the stalls in each.
 4. **Stalls** of every request: the moments where a listener playing the audio at real time
@@ -58,7 +58,9 @@ SHORT_ANSWERS: Dict[str, str] = {
     "alarm": "Your alarm is set for half past six.",
 }
 COUNTS = (1, 2, 4, 8)  # short answers asked at the same instant
-ARRIVALS = (1.0, 2.0, 3.0)  # seconds after the long answer's start: one short answer each
+# Seconds after the long answer's start: one short answer each, each spoken before the next
+# comes (the first while the long one has little audio ahead, the others when it is far ahead).
+ARRIVALS = (1.0, 8.0, 16.0)
 LONG_TEXT = "paragraph"
 THREE_SENTENCES = "weather"
 # A second three-sentence answer of about the weather text's length.

@@ -129,7 +129,9 @@ async def test_an_urgent_call_overtakes_a_call_due_much_later(slow_model: Path) 
         )
         assert await asyncio.to_thread(counted.started.wait, 10)
         urgent = await asyncio.wait_for(
-            scheduler.run(order.append, "urgent", client="short", deadline=time.monotonic()),
+            scheduler.run(
+                order.append, "urgent", client="short", deadline=time.monotonic(), opening=True
+            ),
             10,
         )
         assert urgent is None and order == ["urgent"] and not late.done()

@@ -146,8 +146,9 @@ async def test_a_call_due_about_as_soon_waits_its_turn() -> None:
 
 
 async def test_a_call_far_behind_its_listener_overtakes_a_call_in_progress() -> None:
-    """A call due much sooner than the one running starts beside it at once (on code that
-    cannot be aborted, both go on)."""
+    """An answer's opening call due much sooner than the one running starts beside it at
+    once (on code that cannot be aborted, both go on); a later call of an answer, however
+    soon due, waits for a worker."""
     scheduler = Scheduler(workers=1, preempt_slack=1.0)
     gate = threading.Event()
     try:
@@ -155,17 +156,24 @@ async def test_a_call_far_behind_its_listener_overtakes_a_call_in_progress() -> 
             scheduler.run(gate.wait, 30, client="a", deadline=time.monotonic() + 5)
         )
         await asyncio.sleep(0.05)
-        urgent = scheduler.run(str, "urgent", client="b", deadline=time.monotonic())
+        later = asyncio.ensure_future(
+            scheduler.run(str, "later", client="c", deadline=time.monotonic())
+        )
+        await asyncio.sleep(0.05)
+        assert not later.done()  # an answer's later call waits its turn
+        urgent = scheduler.run(str, "urgent", client="b", deadline=time.monotonic(), opening=True)
         assert await asyncio.wait_for(urgent, 10) == "urgent"
-        assert not ahead.done() and scheduler.preempted == 1
+        assert not ahead.done() and not later.done() and scheduler.preempted == 1
         gate.set()
         assert await ahead is True
+        assert await later == "later"
     finally:
         gate.set()
         scheduler.shutdown()
 
 
 async def test_background_work_is_overtaken_by_any_answer() -> None:
+    """Any call of an answer, opening or not, overtakes a background call in progress."""
     scheduler = Scheduler(workers=1, idle_seconds=0)
     gate = threading.Event()
     try:

@@ -264,6 +264,7 @@ class SpeechPipeline:
                     client=client,
                     admitted=admitted,
                     deadline=playback.runs_out(),
+                    opening=not admitted,
                 )
             )
             speech.last_requested = speech.stream.next_is_last

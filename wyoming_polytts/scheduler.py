@@ -9,11 +9,13 @@ call's is never before its arrival, so every call comes in the end: an answer fa
 its listener waits while one that has nothing queued speaks, and a long answer never starves
 a short one. Calls without a listener (warm-ups) have no deadline: they come last.
 
-When every worker is busy and a call arrives whose deadline is more than
-`PREEMPT_SLACK_SECONDS` before that of a call in progress, it starts at once on a spare
-thread and the later call gives way (`preemption`): its model run is aborted and made again
-once the urgent call is done, so a short answer does not wait behind a long answer's large
-window. At most one urgent call overtakes each call in progress.
+When every worker is busy and an answer's opening call (it has sent nothing yet) arrives
+whose deadline is more than `PREEMPT_SLACK_SECONDS` before that of a call in progress, it
+starts at once on a spare thread and the later call gives way (`preemption`): its model run
+is aborted and made again once the urgent call is done, so a short answer does not wait
+behind a long answer's large window. At most one urgent call overtakes each call in
+progress. Later calls of answers never overtake: answers under way would abort each other's
+runs in turns, and the work lost would make both late.
 
 The queue is bounded; past `max_queued` waiting calls a new one is refused with
 `SchedulerBusy` at once instead of waiting without end.
@@ -34,7 +36,7 @@ from concurrent.futures import Future as ThreadFuture
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from functools import partial
-from typing import Any, Callable, Deque, Dict, Hashable, Optional, TypeVar
+from typing import Any, Callable, Deque, Dict, Hashable, Optional, Tuple, TypeVar
 
 from .preemption import Turn, running
 from .settings import BACKGROUND_IDLE_SECONDS, PREEMPT_SLACK_SECONDS
@@ -62,6 +64,7 @@ class _Call:
     args: tuple
     future: asyncio.Future[Any]
     deadline: Optional[float]  # None: due once it is first in its client's line (`_due`)
+    opening: bool = False  # an answer's first call: it may overtake one in progress
 
 
 def _due(queue: Deque[_Call]) -> None:
@@ -127,6 +130,7 @@ class Scheduler:
         client: Hashable = None,
         admitted: bool = False,
         deadline: Optional[float] = None,
+        opening: bool = False,
     ) -> T:
         """Run `function(*args)` in the pool when its deadline is the earliest; wait for the
         result.
@@ -136,7 +140,8 @@ class Scheduler:
         the first of its client's line). `admitted` marks a
         later call of a request that is already being answered: it is never refused, so an
         answer that has begun is not cut off by `busy` (the pipeline keeps at most two calls
-        per answer, so the queue stays bounded).
+        per answer, so the queue stays bounded). `opening` marks an answer's first call,
+        which may overtake a call in progress that is due much later.
         """
         if not admitted and self._queued >= self.max_queued:
             raise SchedulerBusy(
@@ -145,7 +150,7 @@ class Scheduler:
         future: asyncio.Future[T] = asyncio.get_running_loop().create_future()
         if client is BACKGROUND:
             deadline = math.inf
-        call = _Call(function, args, future, deadline)
+        call = _Call(function, args, future, deadline, opening and client is not BACKGROUND)
         queue = self._queues.setdefault(client, deque())
         queue.append(call)
         _due(queue)
@@ -197,18 +202,22 @@ class Scheduler:
         self._wake = None
         self._dispatch()
 
-    def _to_overtake(self, deadline: float) -> Optional[_Running]:
-        """The call in progress that a call due at `deadline` overtakes, if any: the one
-        due last, when it is due more than the slack later (a `BACKGROUND` call always)."""
+    def _to_overtake(self, call: _Call) -> Optional[_Running]:
+        """The call in progress that `call` overtakes, if any: a `BACKGROUND` call; else, for
+        an answer's opening call, the one due last when it is due more than the slack
+        later."""
         candidates = [
             running
             for running in self._running.values()
             if not running.urgent and not running.overtaken
         ]
-        if not candidates:
+        background = [running for running in candidates if not running.foreground]
+        if background:
+            return background[0]
+        if not candidates or not call.opening or call.deadline is None:
             return None
         latest = max(candidates, key=lambda running: running.turn.deadline)
-        if not latest.foreground or latest.turn.deadline - deadline > self.preempt_slack:
+        if latest.turn.deadline - call.deadline > self.preempt_slack:
             return latest
         return None
 
@@ -218,14 +227,14 @@ class Scheduler:
             client = self._next_client()
             if client is _NOBODY:
                 return
-            queue = self._queues[client]
             overtakes: Optional[_Running] = None
             if len(self._running) - self._urgent_count() >= self.workers:
                 if client is BACKGROUND:
                     return
-                overtakes = self._to_overtake(_deadline(queue))
+                client, overtakes = self._urgent()
                 if overtakes is None:
                     return
+            queue = self._queues[client]
             call = queue.popleft()
             self._queued -= 1
             if queue:
@@ -236,6 +245,23 @@ class Scheduler:
             if call.future.cancelled():
                 continue
             self._start(loop, call, client is not BACKGROUND, overtakes)
+
+    def _urgent(self) -> Tuple[Hashable, Optional[_Running]]:
+        """Every worker is busy: the client whose first call, the earliest of those that
+        may, overtakes a call in progress, and that call (None: no call may)."""
+        waiting = sorted(
+            (
+                (_deadline(queue), index, client)
+                for index, (client, queue) in enumerate(self._queues.items())
+                if client is not BACKGROUND
+            ),
+            key=lambda item: item[:2],
+        )
+        for _, _, client in waiting:
+            overtakes = self._to_overtake(self._queues[client][0])
+            if overtakes is not None:
+                return client, overtakes
+        return _NOBODY, None
 
     def _urgent_count(self) -> int:
         return sum(running.urgent for running in self._running.values())
