@@ -41,6 +41,7 @@ from wyoming_polytts.engines.kokoro.stream import (
     WindowedSentence,
 )
 from wyoming_polytts.models import KokoroFiles, sha256_file
+from wyoming_polytts.preemption import Turn, running
 from wyoming_polytts.presets import PresetStore
 from wyoming_polytts.scheduler import Scheduler
 from wyoming_polytts.settings import MAX_LEARN_FRAMES
@@ -669,3 +670,19 @@ def test_a_later_sentence_with_audio_enough_ahead_is_decoded_whole(
     behind = WindowedSentence(decoder, features, VOICE, Playback(decoder.speed.clock))
     chunks_of(behind)
     assert len(behind.windows) > 1
+
+
+def test_windows_are_larger_while_other_answers_share_the_workers(
+    windowed: KokoroEngine,
+) -> None:
+    """Each window of an answer sharing the workers waits for the others' calls: it holds
+    more audio, in fewer windows, than alone with the same audio sent."""
+    with decoder_at(windowed, overhead=0.01, per_frame=0.011) as speed:
+        alone = sentence_of(windowed, LONG, clock=speed.clock)
+        chunks_of(alone)
+        shared = sentence_of(windowed, LONG, clock=speed.clock)
+        with running(Turn(deadline=0.0, sharing=2)):
+            chunks_of(shared)
+    assert shared.windows[0] == alone.windows[0]  # the first audio comes as soon
+    assert shared.windows[1][1] - shared.windows[1][0] > alone.windows[1][1] - alone.windows[1][0]
+    assert len(shared.windows) < len(alone.windows)

@@ -348,13 +348,15 @@ class SpeechPipeline:
                 if call is not None and call.done():
                     speech = ahead[0]
                     samples = call.result()
+                    made = samples.size / speech.rate
                     speech.call = None
                     last = speech.stream.finished
                     if speech.trimmer is not None:
                         samples = speech.trimmer.push(samples)
                         if last:
                             samples = np.concatenate([samples, speech.trimmer.finish()])
-                    playback.sent(samples.size / speech.rate)  # before the next call sizes itself
+                    # before the next call sizes itself
+                    playback.sent(samples.size / speech.rate, made)
                     if not last:
                         request(speech)  # the next stretch is made while this one is sent
                     else:

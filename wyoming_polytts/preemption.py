@@ -23,8 +23,9 @@ _local = threading.local()
 class Turn:
     """One scheduler call in progress: whether it gives way now, and its runs to abort."""
 
-    def __init__(self, deadline: float) -> None:
+    def __init__(self, deadline: float, sharing: int = 1) -> None:
         self.deadline = deadline  # when its listener runs out of audio (`time.monotonic`)
+        self.sharing = sharing  # answers with calls running or waiting, its own included
         self.preemptions = 0  # times it was asked to give way
         self._yielding = 0  # urgent calls it gives way to now
         self._condition = threading.Condition()

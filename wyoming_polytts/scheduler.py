@@ -39,7 +39,7 @@ from functools import partial
 from typing import Any, Callable, Deque, Dict, Hashable, Optional, Tuple, TypeVar
 
 from .preemption import Turn, running
-from .settings import BACKGROUND_IDLE_SECONDS, PREEMPT_SLACK_SECONDS
+from .settings import BACKGROUND_IDLE_SECONDS, PREEMPT_SLACK_SECONDS, SHARING_SECONDS
 
 _LOGGER = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -86,6 +86,7 @@ class _Running:
     """A call in progress."""
 
     turn: Turn
+    client: Hashable
     foreground: bool
     urgent: bool  # started on a spare thread, overtaking `overtakes`
     overtakes: Optional[_Running] = None
@@ -122,6 +123,7 @@ class Scheduler:
         self._idle_since = -math.inf  # when the last of them ended (`time.monotonic`)
         self._wake: Optional[asyncio.TimerHandle] = None  # a later look at the background
         self.preempted = 0  # calls that gave way to an urgent one (for tests and logs)
+        self._ended: Dict[Hashable, float] = {}  # when each client's last call ended
 
     async def run(
         self,
@@ -244,7 +246,7 @@ class Scheduler:
                 del self._queues[client]
             if call.future.cancelled():
                 continue
-            self._start(loop, call, client is not BACKGROUND, overtakes)
+            self._start(loop, call, client, overtakes)
 
     def _urgent(self) -> Tuple[Hashable, Optional[_Running]]:
         """Every worker is busy: the client whose first call, the earliest of those that
@@ -270,11 +272,22 @@ class Scheduler:
         self,
         loop: asyncio.AbstractEventLoop,
         call: _Call,
-        foreground: bool,
+        client: Hashable,
         overtakes: Optional[_Running],
     ) -> None:
-        turn = Turn(math.inf if call.deadline is None else call.deadline)
-        running = _Running(turn, foreground, urgent=overtakes is not None, overtakes=overtakes)
+        foreground = client is not BACKGROUND
+        # The answers that share the workers now: a stream sizes its windows for its share.
+        now = time.monotonic()
+        for past in [past for past, ended in self._ended.items() if now - ended > SHARING_SECONDS]:
+            del self._ended[past]
+        sharing = {queued for queued in self._queues if queued is not BACKGROUND}
+        sharing.update(running.client for running in self._running.values() if running.foreground)
+        sharing.update(self._ended)  # between two calls: the next is queued a moment later
+        sharing.add(client)
+        turn = Turn(math.inf if call.deadline is None else call.deadline, len(sharing))
+        running = _Running(
+            turn, client, foreground, urgent=overtakes is not None, overtakes=overtakes
+        )
         if overtakes is not None:
             overtakes.overtaken = True
             overtakes.turn.give_way()
@@ -295,6 +308,7 @@ class Scheduler:
         if running.foreground:
             self._foreground -= 1
             self._idle_since = time.monotonic()
+            self._ended[running.client] = self._idle_since
         if not future.cancelled():
             error = work.exception()
             if error is not None:

@@ -65,6 +65,9 @@ BACKGROUND_IDLE_SECONDS = 1.0
 # long answer's window (up to 1.4 s here), and the long answer, this far ahead of its
 # listener, has time to make its window again.
 PREEMPT_SLACK_SECONDS = 1.0
+# An answer whose last call ended this recently still shares the workers (its next call is
+# queued a moment after): streams size their windows for their share (`Turn.sharing`).
+SHARING_SECONDS = 0.5
 MAX_VOICES_TO_LEARN = 64  # voices waiting to be learnt in the background, the oldest dropped
 MAX_LEARN_STEPS = 4  # background calls that learn one voice (two sentences, with room)
 # The voice check (`KokoroEngine.check_voice`), as a voice is learnt in the background: its

@@ -129,20 +129,22 @@ class Playback:
         self._clock = clock
         self._started: Optional[float] = None
         self._sent = 0.0
-        self._made = 0.0
+        self._pending = 0.0  # made and not yet sent
         self._lock = threading.Lock()
 
-    def sent(self, seconds: float) -> None:
-        """Audio of `seconds` was handed out (playing starts with the first)."""
+    def sent(self, seconds: float, made: Optional[float] = None) -> None:
+        """Audio of `seconds` was handed out (playing starts with the first): what a stream
+        made of `made` seconds (before its silence was trimmed; default: `seconds`)."""
         with self._lock:
             if self._started is None:
                 self._started = self._clock()
             self._sent += seconds
+            self._pending = max(0.0, self._pending - (seconds if made is None else made))
 
     def made(self, seconds: float) -> None:
         """Audio of `seconds` was made, to be handed out next."""
         with self._lock:
-            self._made += seconds
+            self._pending += seconds
 
     def runs_out(self) -> float:
         """When the listener has played everything handed out (on the clock); now, before
@@ -155,7 +157,7 @@ class Playback:
     def buffered(self) -> float:
         """Seconds of audio made or handed out and not yet played."""
         with self._lock:
-            ahead = max(self._sent, self._made)
+            ahead = self._sent + self._pending
             if self._started is None:
                 return ahead
             return max(0.0, ahead - (self._clock() - self._started))

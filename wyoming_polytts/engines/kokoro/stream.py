@@ -31,6 +31,7 @@ from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
 
+from ...preemption import current_turn
 from ...settings import CHECK_WINDOW, MAX_CALL_FRAMES, MAX_LEARN_FRAMES
 from ..base import Playback, SynthesisError
 from .split import (
@@ -65,6 +66,7 @@ MIN_WINDOW = 12
 LEAD_KEPT = 4  # frames of the leading padding that are decoded (more than the trimmer keeps)
 MAP_VERSION = "1"  # bump when the way the statistics map is fitted changes
 SAFETY = 0.7  # share of the buffered audio a window's decode may take
+CATCH_UP = 3.0  # a window that comes late anyway: this many times the size that keeps up
 # Whether a voice without an offset of its own streams with a prior one (the mean of the learnt
 # voices most like it, `VoiceOffsets.prior`) instead of having its first sentences decoded
 # whole. Off: measured against the whole decode (`script/benchmark_offsets.py`), a prior fell to
@@ -531,10 +533,32 @@ class WindowedSentence:
         else:
             buffered = self._playback.buffered()
             size = self._decoder.speed.frames_within(SAFETY * buffered) - 2 * CONTEXT - CROSSFADE
-            size = min(max(self._smallest, size), LARGEST_WINDOW)
+            size = min(max(self._sustainable(buffered), size), LARGEST_WINDOW)
         if remaining - size < self._smallest:  # no window smaller than the smallest at the end
             size = remaining if remaining <= LARGEST_WINDOW else remaining - self._smallest
         return min(size, remaining)
+
+    def _sustainable(self, buffered: float) -> int:
+        """The least frames of the next window: the smallest, or more while the workers are
+        shared by other answers (`Turn.sharing`) or the listener is about to run out.
+
+        Sharing, each window waits for the others' calls, so it must hold more audio than its
+        share of the time takes; and a window that comes too late anyway should be one that
+        gains on the listener (`CATCH_UP` x the size that just keeps up). Else its answer
+        falls behind in ever smaller windows, each costing more context than it gives audio.
+        The largest window when no size keeps up."""
+        turn = current_turn()
+        sharing = turn.sharing if turn is not None else 1
+        speed = self._decoder.speed
+        extra = 2 * CONTEXT + CROSSFADE
+        behind = buffered < speed.estimate(self._smallest + extra)
+        if sharing <= 1 and not behind:
+            return self._smallest
+        frame_seconds = SAMPLES_PER_FRAME / SAMPLE_RATE
+        if sharing * speed.per_frame >= frame_seconds:
+            return LARGEST_WINDOW
+        steady = sharing * speed.estimate(extra) / (frame_seconds - sharing * speed.per_frame)
+        return max(self._smallest, math.ceil((CATCH_UP if behind else 1.25) * steady))
 
     def _decode(self, start: int, end: int) -> Tuple[np.ndarray, Statistics]:
         """Frames [start, end), decoded with `CONTEXT` frames either side, and the
