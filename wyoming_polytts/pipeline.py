@@ -366,6 +366,7 @@ class SpeechPipeline:
                         yield SpokenPiece(speech.piece, samples, speech.rate, first, last)
                         speech.sent_any = True
         finally:
+            self.scheduler.answer_ended(client)
             unused: List[asyncio.Future[Any]] = [s.call for s in ahead if s.call is not None]
             for future in unused + [task for task in (reading, preparing) if task]:
                 if future.done() and not future.cancelled():

@@ -164,6 +164,10 @@ class Scheduler:
             self._withdraw(client, call)
             raise
 
+    def answer_ended(self, client: Hashable) -> None:
+        """`client`'s answer is over: it no longer shares the workers (`Turn.sharing`)."""
+        self._ended.pop(client, None)
+
     def _withdraw(self, client: Hashable, call: _Call) -> None:
         """A cancelled call that has not started leaves the queue (and stops counting)."""
         queue = self._queues.get(client)

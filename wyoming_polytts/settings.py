@@ -59,12 +59,12 @@ RECENT_VOICES = 8
 # Background work (learning voices) starts only after the worker pool has had no other call
 # for this long: an answer's next call is queued a moment after its last one ends.
 BACKGROUND_IDLE_SECONDS = 1.0
-# Earliest deadline first (`scheduler`): a call whose listener runs out of audio this much
-# sooner than that of a call in progress overtakes it when every worker is busy (the later
-# call's model run is aborted and made again after). A short answer then never waits behind a
-# long answer's window (up to 1.4 s here), and the long answer, this far ahead of its
-# listener, has time to make its window again.
-PREEMPT_SLACK_SECONDS = 1.0
+# Earliest deadline first (`scheduler`): an answer's opening call whose listener runs out of
+# audio this much sooner than that of the call in progress overtakes it when every worker is
+# busy (the later call's model run is aborted and made again after). A short answer then does
+# not wait behind a long answer's window (up to 1.4 s here); the long answer, at least this
+# far ahead of its listener, loses the time of the opening call and of its aborted run.
+PREEMPT_SLACK_SECONDS = 0.5
 # An answer whose last call ended this recently still shares the workers (its next call is
 # queued a moment after): streams size their windows for their share (`Turn.sharing`).
 SHARING_SECONDS = 0.5
