@@ -2,10 +2,11 @@
 
 `POST /v1/audio/speech` takes OpenAI's request (plus Kokoro-FastAPI's `stream`) and speaks it
 through the one speech pipeline and scheduler that the Wyoming port uses, so the answers of
-both doors are served earliest deadline first. A streamed answer starts when the first piece of audio exists and sends
-each piece as soon as it is encoded; errors found before that are JSON errors in OpenAI's
-shape. The `/v1/zipvoice/...` routes share the registry, its validation and the URL guard
-with the admin API; prompts given as `url+...` or `base64+...` are kept in a bounded cache.
+both doors are served earliest deadline first. A streamed answer starts when the first piece
+of audio exists and sends each piece as soon as it is encoded; errors found before that are
+JSON errors in OpenAI's shape. The `/v1/zipvoice/...` routes share the registry, its
+validation and the URL guard with the admin API; prompts given as `url+...` or `base64+...`
+are kept in a bounded cache.
 """
 
 from __future__ import annotations
