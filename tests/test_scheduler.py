@@ -187,3 +187,29 @@ async def test_background_work_is_overtaken_by_any_answer() -> None:
     finally:
         gate.set()
         scheduler.shutdown()
+
+
+async def test_an_answer_that_overtook_goes_on_overtaking_while_far_behind() -> None:
+    """After its opening call overtook a long answer's call, the short answer's next calls do
+    too (else they would wait behind that call, started again); no other answer's do."""
+    scheduler = Scheduler(workers=1, preempt_slack=0.5)
+    gate = threading.Event()
+    now = time.monotonic()
+    try:
+        long = asyncio.ensure_future(scheduler.run(gate.wait, 30, client="long", deadline=now + 5))
+        await asyncio.sleep(0.05)
+        short = dict(client="short", deadline=now)
+        assert await asyncio.wait_for(scheduler.run(str, "1", **short, opening=True), 10) == "1"
+        assert await asyncio.wait_for(scheduler.run(str, "2", **short), 10) == "2"
+        other = asyncio.ensure_future(scheduler.run(str, "x", client="other", deadline=now))
+        await asyncio.sleep(0.05)
+        assert not other.done() and scheduler.preempted == 2
+        scheduler.answer_ended("short")
+        late = asyncio.ensure_future(scheduler.run(str, "3", client="short", deadline=now))
+        await asyncio.sleep(0.05)
+        assert not late.done()  # its answer ended: a new one opens again
+        gate.set()
+        assert await long is True and await other == "x" and await late == "3"
+    finally:
+        gate.set()
+        scheduler.shutdown()

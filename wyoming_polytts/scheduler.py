@@ -14,8 +14,10 @@ whose deadline is more than `PREEMPT_SLACK_SECONDS` before that of a call in pro
 starts at once on a spare thread and the later call gives way (`preemption`): its model run
 is aborted and made again once the urgent call is done, so a short answer does not wait
 behind a long answer's large window. At most one urgent call overtakes each call in
-progress. Later calls of answers never overtake: answers under way would abort each other's
-runs in turns, and the work lost would make both late.
+progress. The answer's next calls overtake as well while it is that far behind (its later
+windows would otherwise wait for the long answer's call, started again, and stall); other
+calls of answers under way never overtake: they would abort each other's runs in turns, and
+the work lost would make both late.
 
 The queue is bounded; past `max_queued` waiting calls a new one is refused with
 `SchedulerBusy` at once instead of waiting without end.
@@ -36,7 +38,7 @@ from concurrent.futures import Future as ThreadFuture
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from functools import partial
-from typing import Any, Callable, Deque, Dict, Hashable, Optional, Tuple, TypeVar
+from typing import Any, Callable, Deque, Dict, Hashable, Optional, Set, Tuple, TypeVar
 
 from .preemption import Turn, running
 from .settings import BACKGROUND_IDLE_SECONDS, PREEMPT_SLACK_SECONDS, SHARING_SECONDS
@@ -124,6 +126,7 @@ class Scheduler:
         self._wake: Optional[asyncio.TimerHandle] = None  # a later look at the background
         self.preempted = 0  # calls that gave way to an urgent one (for tests and logs)
         self._ended: Dict[Hashable, float] = {}  # when each client's last call ended
+        self._overtaking: Set[Hashable] = set()  # clients whose last call overtook one
 
     async def run(
         self,
@@ -167,6 +170,7 @@ class Scheduler:
     def answer_ended(self, client: Hashable) -> None:
         """`client`'s answer is over: it no longer shares the workers (`Turn.sharing`)."""
         self._ended.pop(client, None)
+        self._overtaking.discard(client)
 
     def _withdraw(self, client: Hashable, call: _Call) -> None:
         """A cancelled call that has not started leaves the queue (and stops counting)."""
@@ -208,10 +212,10 @@ class Scheduler:
         self._wake = None
         self._dispatch()
 
-    def _to_overtake(self, call: _Call) -> Optional[_Running]:
+    def _to_overtake(self, call: _Call, client: Hashable) -> Optional[_Running]:
         """The call in progress that `call` overtakes, if any: a `BACKGROUND` call; else, for
-        an answer's opening call, the one due last when it is due more than the slack
-        later."""
+        an answer's opening call or a next call of an answer that overtook, the one due last
+        when it is due more than the slack later."""
         candidates = [
             running
             for running in self._running.values()
@@ -220,7 +224,8 @@ class Scheduler:
         background = [running for running in candidates if not running.foreground]
         if background:
             return background[0]
-        if not candidates or not call.opening or call.deadline is None:
+        may = call.opening or client in self._overtaking
+        if not candidates or not may or call.deadline is None:
             return None
         latest = max(candidates, key=lambda running: running.turn.deadline)
         if latest.turn.deadline - call.deadline > self.preempt_slack:
@@ -264,7 +269,7 @@ class Scheduler:
             key=lambda item: item[:2],
         )
         for _, _, client in waiting:
-            overtakes = self._to_overtake(self._queues[client][0])
+            overtakes = self._to_overtake(self._queues[client][0], client)
             if overtakes is not None:
                 return client, overtakes
         return _NOBODY, None
@@ -288,10 +293,17 @@ class Scheduler:
         sharing.update(running.client for running in self._running.values() if running.foreground)
         sharing.update(self._ended)  # between two calls: the next is queued a moment later
         sharing.add(client)
-        turn = Turn(math.inf if call.deadline is None else call.deadline, len(sharing))
+        # An answer that overtakes runs before the others: it shares with none.
+        shares = 1 if overtakes is not None else len(sharing)
+        turn = Turn(math.inf if call.deadline is None else call.deadline, shares)
         running = _Running(
             turn, client, foreground, urgent=overtakes is not None, overtakes=overtakes
         )
+        if foreground:
+            if overtakes is not None and overtakes.foreground:
+                self._overtaking.add(client)
+            elif overtakes is None:
+                self._overtaking.discard(client)
         if overtakes is not None:
             overtakes.overtaken = True
             overtakes.turn.give_way()
