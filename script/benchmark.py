@@ -177,13 +177,11 @@ async def describe_latency(server: RunningServer, text: str, voice: Optional[str
             latencies.append(time.perf_counter() - started)
             await asyncio.sleep(0.02)
     await busy
-    ordered = sorted(latencies)
-    return {
-        "count": len(ordered),
-        "p50_s": ordered[len(ordered) // 2],
-        "p99_s": ordered[min(len(ordered) - 1, int(len(ordered) * 0.99))],
-        "max_s": ordered[-1],
-    }
+    import benchmark_load  # not above: it imports this module
+
+    found = benchmark_load.percentiles(latencies)
+    assert found is not None, "no describe round trip while the syntheses ran"
+    return found
 
 
 # -- the engine alone -----------------------------------------------------------------------

@@ -395,7 +395,8 @@ def _spread(values: Sequence[float]) -> Optional[Dict[str, float]]:
     return {"median": statistics.median(values), "min": min(values), "max": max(values)}
 
 
-def _percentiles(values: Sequence[float]) -> Optional[Dict[str, float]]:
+def percentiles(values: Sequence[float]) -> Optional[Dict[str, float]]:
+    """Count, p50, p99 and max of round trips (None for none)."""
     if not values:
         return None
     ordered = sorted(values)
@@ -494,8 +495,8 @@ def summarize(load: dict) -> dict:
             [item for found in load["two_at_once"] for item in found]
         ),
     }
-    describe = {label: _percentiles(values) for label, values in load["describe"].items()}
-    describe["all"] = _percentiles([v for values in load["describe"].values() for v in values])
+    describe = {label: percentiles(values) for label, values in load["describe"].items()}
+    describe["all"] = percentiles([v for values in load["describe"].values() for v in values])
     return {
         "alone_s": alone,
         "alone_by_text_s": alone_by_text,
