@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import dataclasses
+import re
 import socket
 import threading
 from dataclasses import dataclass, field
@@ -21,7 +22,7 @@ from aiohttp.test_utils import TestServer
 from wyoming.client import AsyncTcpClient
 from wyoming.event import Event
 
-from wyoming_polytts.engines.base import Playback, SynthesisError, VoiceSpec
+from wyoming_polytts.engines.base import Playback, SynthesisError, VoiceSpec, WordTiming
 from wyoming_polytts.engines.zipvoice import LANGUAGES
 from wyoming_polytts.http.app import AdminContext, create_app
 from wyoming_polytts.http.auth import Guard
@@ -100,6 +101,7 @@ class StreamingFakeEngine(FakeEngine):
         self.later_gate = threading.Event()
         self.later_gate.set()
         self.stretches_made: List[int] = []
+        self.lead_seconds = 0.0  # silence before each text's tone (trimmed by the pipeline)
 
     def stream(
         self, text: str, voice: str, speed: float, playback: Optional[Playback] = None
@@ -115,6 +117,14 @@ class FakeStream:
         self._args = (text, voice, speed)
         self._parts: Optional[List[np.ndarray]] = None
         self.finished = False
+        self.words: List[WordTiming] = []  # each word where its characters are spoken
+
+    def _time_words(self, text: str, speed: float) -> None:
+        per_char = RATE * self._engine.seconds_per_char / speed
+        lead = int(RATE * self._engine.lead_seconds)
+        for match in re.finditer(r"\w+", text):
+            start, end = int(match.start() * per_char), int(match.end() * per_char)
+            self.words.append(WordTiming(match.group(), lead + start, lead + end))
 
     @property
     def next_is_last(self) -> bool:
@@ -125,7 +135,11 @@ class FakeStream:
     def next_chunk(self) -> np.ndarray:
         if self._parts is None:
             whole = self._engine.synthesize(*self._args)
-            self._parts = list(np.array_split(whole, self._engine.stretches))
+            lead = np.zeros(int(RATE * self._engine.lead_seconds), np.float32)
+            self._parts = list(
+                np.array_split(np.concatenate([lead, whole]), self._engine.stretches)
+            )
+            self._time_words(self._args[0], self._args[2])
         else:
             self._engine.later_gate.wait(timeout=30)
         part = self._parts.pop(0)

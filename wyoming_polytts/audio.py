@@ -92,16 +92,20 @@ class SilenceTrimmer:
         self._pending = np.zeros(0, np.float32)  # quiet audio (or part of a frame) held back
         self._started = False  # whether loud audio was seen
         self._total = 0
+        self._pending_from = 0  # where the held-back audio begins in what was pushed
+        self.dropped = 0  # samples dropped at the start (known once loud audio was seen)
 
     def push(self, samples: np.ndarray) -> np.ndarray:
         """The part of `samples` (with what was held back) that is sure to be kept."""
         self._total += len(samples)
         buffer = np.concatenate([self._pending, np.asarray(samples, dtype=np.float32)])
+        begins = self._pending_from
         frame, rms = frame_levels(buffer, self._rate)
         loud = np.flatnonzero(rms > self._threshold)
         if loud.size == 0:
             if not self._started:  # still leading silence: keep only what the lead may need
-                self._pending = buffer[max(0, rms.size * frame - self._lead) :]
+                kept = max(0, rms.size * frame - self._lead)
+                self._pending, self._pending_from = buffer[kept:], begins + kept
             else:
                 self._pending = buffer
             return buffer[:0]
@@ -109,8 +113,9 @@ class SilenceTrimmer:
         if not self._started:
             start = max(0, loud[0] * frame - self._lead)
             self._started = True
+            self.dropped = begins + start
         end = (loud[-1] + 1) * frame
-        self._pending = buffer[end:]
+        self._pending, self._pending_from = buffer[end:], begins + end
         return buffer[start:end]
 
     def finish(self) -> np.ndarray:

@@ -51,9 +51,11 @@ from .engines.base import (
     Engine,
     Playback,
     WholeAudio,
+    WordTiming,
     audio_stream,
     mark_phonemes,
     split_phonemes_runs,
+    stream_words,
 )
 from .language_tags import primary
 from .presets import clamp_speed
@@ -91,6 +93,17 @@ class SpokenPiece:
     rate: int
     first: bool = True
     last: bool = True
+    words: Tuple[SpokenWord, ...] = ()  # the words whose audio ends in this stretch
+
+
+@dataclass(frozen=True)
+class SpokenWord:
+    """A word and where it is spoken, in seconds from the first sample of the stretch it is
+    handed out with: the one its audio ends in (so its start may be negative)."""
+
+    word: str
+    start: float
+    end: float
 
 
 class _Speech:
@@ -106,6 +119,33 @@ class _Speech:
         self.trimmer: Optional[SilenceTrimmer] = None
         if not piece.silence:
             self.trimmer = SilenceTrimmer(rate, trail_seconds=piece.pause)
+        self.sent = 0  # samples of this piece handed out (trimmed)
+        self.words_read = 0  # words taken from the stream
+        self.unsent_words: List[WordTiming] = []  # taken, not handed out yet
+
+    def words_of(self, samples: int, last: bool) -> Tuple[SpokenWord, ...]:
+        """The words whose audio ends within the next `samples` handed out (all that are
+        left, at the piece's end, their ends held within it), timed from that stretch's
+        first sample, the trimmed start of the piece taken off. A word is handed out once
+        its end is sure: the trimmer may cut a last word's trailing frames. Called between
+        the stream's calls."""
+        timed = stream_words(self.stream)
+        self.unsent_words.extend(timed[self.words_read :])
+        self.words_read = len(timed)
+        dropped = self.trimmer.dropped if self.trimmer is not None else 0
+        begins, ends = self.sent, self.sent + samples
+        self.sent = ends
+        words = []
+        while self.unsent_words and (last or self.unsent_words[0].end - dropped <= ends):
+            word = self.unsent_words.pop(0)
+            start = min(max(word.start - dropped, 0), ends)
+            end = min(max(word.end - dropped, start), ends)
+            words.append(
+                SpokenWord(
+                    word.word, float(start - begins) / self.rate, float(end - begins) / self.rate
+                )
+            )
+        return tuple(words)
 
 
 class _Chain:
@@ -116,6 +156,18 @@ class _Chain:
     def __init__(self, streams: Sequence[Callable[[], AudioStream]]) -> None:
         self._streams = deque(streams)
         self._current = self._streams.popleft()()
+        self._made = 0  # samples returned so far
+        self._begins = 0  # the sample the current stream begins at
+        self._earlier: List[WordTiming] = []  # the words of the streams before it
+
+    @property
+    def words(self) -> List[WordTiming]:
+        """The words timed so far (`stream_words`), from the chain's first sample."""
+        begins = self._begins
+        return self._earlier + [
+            WordTiming(word.word, word.start + begins, word.end + begins)
+            for word in stream_words(self._current)
+        ]
 
     @property
     def finished(self) -> bool:
@@ -127,8 +179,10 @@ class _Chain:
 
     def next_chunk(self) -> np.ndarray:
         chunk = self._current.next_chunk()
+        self._made += chunk.size
         if self._current.finished and self._streams:
-            self._current = self._streams.popleft()()
+            self._earlier = self.words
+            self._current, self._begins = self._streams.popleft()(), self._made
         return chunk
 
 
@@ -363,7 +417,8 @@ class SpeechPipeline:
                         ahead.popleft()
                     if samples.size or last:
                         first = not speech.sent_any
-                        yield SpokenPiece(speech.piece, samples, speech.rate, first, last)
+                        words = speech.words_of(samples.size, last)
+                        yield SpokenPiece(speech.piece, samples, speech.rate, first, last, words)
                         speech.sent_any = True
         finally:
             self.scheduler.answer_ended(client)

@@ -123,6 +123,10 @@ MAX_WHOLE_ANSWER_CHARS = 10_000
 # first stretch of audio (a whole 2 s sentence took 35 ms as MP3 on an idle 2-core machine,
 # up to 180 ms on a busy one), and later stretches never keep a player waiting that long.
 ENCODE_SLICE_SECONDS = 0.1
+# Captions (WebVTT, SRT) from word timings: a cue holds at most this many characters (one
+# line as subtitle guidelines ask) and lasts at most this long; a sentence starts a new cue.
+CAPTION_MAX_CHARS = 42
+CAPTION_MAX_SECONDS = 5.0
 
 
 @dataclass(frozen=True)

@@ -103,6 +103,23 @@ class AudioStream(Protocol):
         """The next stretch of samples, as soon as it is made."""
 
 
+@dataclass(frozen=True)
+class WordTiming:
+    """A written word of a stream's text and where it is spoken: [start, end) in samples
+    from the stream's first sample."""
+
+    word: str
+    start: int
+    end: int
+
+
+def stream_words(stream: AudioStream) -> Sequence[WordTiming]:
+    """The words of `stream` timed so far, in order (an engine that times its words gives
+    them a `words` list, growing as it speaks: Kokoro; others give none). Read it between
+    `next_chunk` calls, never during one."""
+    return getattr(stream, "words", ())
+
+
 class WholeAudio:
     """An `AudioStream` of one stretch: the whole result of `synthesize`."""
 

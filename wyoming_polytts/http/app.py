@@ -29,7 +29,7 @@ from ..registry import ClonedVoice, RegistryError
 from ..scheduler import SchedulerBusy
 from ..text import ClausePolicy, split_text
 from ..voices import Voice, VoiceNotFoundError
-from . import encoder, openai
+from . import captions, encoder, openai
 from . import schemas as s
 from .apidoc import (
     AUTH_ADMIN,
@@ -45,6 +45,7 @@ from .apidoc import (
 from .auth import ACCESS, SESSION_COOKIE, TooManyAttempts
 from .context import (
     CONTEXT,
+    OPENAI_PATHS,
     AdminContext,
     ApiError,
     access,
@@ -315,6 +316,7 @@ def operations() -> List[Operation]:
             auth=AUTH_ADMIN,
         ),
         *openai.operations(),
+        *captions.operations(),
         Operation(
             "GET",
             "/openapi.json",
@@ -334,7 +336,7 @@ def operations() -> List[Operation]:
     ]
 
 
-_ERRORS: Dict[str, Answer] = {"/v1/": s.OpenAIError, "/api/": s.AdminError}
+_ERRORS: Dict[str, Answer] = {"/v1/": s.OpenAIError, "/dev/": s.OpenAIError, "/api/": s.AdminError}
 
 
 def api_document(table: Optional[List[Operation]] = None) -> Dict[str, Any]:
@@ -426,7 +428,7 @@ async def _require_token(request: web.Request, handler: Handler) -> web.StreamRe
 
 
 def _unauthorized(request: web.Request, message: str) -> web.Response:
-    code = "invalid_api_key" if request.path.startswith("/v1/") else "unauthorized"
+    code = "invalid_api_key" if request.path.startswith(OPENAI_PATHS) else "unauthorized"
     return error_response(request, 401, message, code)
 
 

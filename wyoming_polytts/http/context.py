@@ -55,6 +55,7 @@ class AdminContext:
     write_seconds: float = 30.0  # a speech client that stops reading this long is dropped
 
 
+OPENAI_PATHS = ("/v1/", "/dev/")  # routes whose errors take OpenAI's shape
 CONTEXT = web.AppKey("polytts", AdminContext)
 
 
@@ -81,7 +82,7 @@ def error_response(
     request: web.Request, status: int, message: str, code: str, param: Optional[str] = None
 ) -> web.Response:
     """An error as its route family writes errors: OpenAI's shape under /v1, else ours."""
-    if request.path.startswith("/v1/"):
+    if request.path.startswith(OPENAI_PATHS):
         kind = _OPENAI_TYPES.get(status, "server_error" if status >= 500 else "")
         body: Dict[str, Any] = {
             "error": {
@@ -97,7 +98,7 @@ def error_response(
 
 def too_many_attempts(request: web.Request, refusal: TooManyAttempts) -> web.Response:
     """429 with `Retry-After`, for an address locked out after too many wrong secrets."""
-    code = "rate_limit_exceeded" if request.path.startswith("/v1/") else "too-many-attempts"
+    code = "rate_limit_exceeded" if request.path.startswith(OPENAI_PATHS) else "too-many-attempts"
     response = error_response(request, 429, str(refusal), code)
     response.headers["Retry-After"] = str(refusal.retry_after)
     return response

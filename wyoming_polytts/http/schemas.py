@@ -10,6 +10,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from ..presets import MAX_SPEED, MIN_SPEED
 
 ResponseFormat = Literal["mp3", "opus", "aac", "flac", "wav", "pcm"]
+CaptionFormat = Literal["mp3", "opus", "aac", "flac", "wav", "pcm", "vtt", "srt"]
 
 
 class _Lenient(BaseModel):
@@ -44,6 +45,42 @@ class SpeechRequest(_Lenient):
         True, description="send audio as it is spoken (chunked), instead of the whole file at once"
     )
     instructions: Optional[str] = Field(None, description="accepted and ignored")
+
+
+class CaptionedSpeechRequest(SpeechRequest):
+    """Kokoro-FastAPI's `POST /dev/captioned_speech` body: a speech request, with captions."""
+
+    model: str = Field("kokoro", description="as for /v1/audio/speech")
+    response_format: CaptionFormat = Field(  # type: ignore[assignment]
+        "mp3",
+        description="an audio format (the answer is JSON with the audio in base64), or vtt or "
+        "srt for the captions alone as a file",
+    )
+    stream: bool = Field(
+        True,
+        description="one JSON object per line (NDJSON) as the audio is made, each with its "
+        "stretch of audio and the words whose audio ends in it",
+    )
+    return_timestamps: bool = Field(True, description="false: timestamps is null")
+
+
+class WordTimestamp(BaseModel):
+    """When a word is spoken, in seconds from the start of the audio."""
+
+    word: str
+    start_time: float
+    end_time: float
+
+
+class CaptionedSpeech(BaseModel):
+    """Audio and its word timings (a whole answer, or one line of a streamed one)."""
+
+    audio: str = Field(description="the audio (or this line's stretch of it) in base64")
+    audio_format: str = Field(description="the audio's media type")
+    timestamps: Optional[List[WordTimestamp]] = Field(
+        description="the words, each in the line whose audio completes it, timed from the "
+        "start of the whole answer; voice clones give none"
+    )
 
 
 class ZipVoiceSpeechRequest(SpeechRequest):

@@ -24,6 +24,7 @@ from ..base import (
     SynthesisError,
     VoiceSpec,
     WholeAudio,
+    WordTiming,
     split_phonemes_runs,
 )
 from .check import segmental_snr
@@ -38,8 +39,16 @@ from .learn import RecentVoices, learn_text
 from .prepare import AnswerGate, GatedSession
 from .split import SplitStopped, split_model
 from .stats import CALIBRATION_TEXTS, VOICE_SENTENCES, Statistics
-from .stream import DecoderSpeed, Features, FitStopped, KokoroDecoder, WindowedSentence
+from .stream import (
+    SAMPLES_PER_FRAME,
+    DecoderSpeed,
+    Features,
+    FitStopped,
+    KokoroDecoder,
+    WindowedSentence,
+)
 from .voices import STYLE_DIM, load_voice_packs, parse_blend
+from .words import PhonemeSpan, match_words, timed_words, written_words
 
 _LOGGER = logging.getLogger(__name__)
 
@@ -514,13 +523,24 @@ class KokoroEngine:
 
     def _phonemes(self, text: str, language: str) -> str:
         """Kokoro phonemes of `text`: its words through the G2P, marked IPA as it is."""
-        parts = []
+        return " ".join(phonemes for _, phonemes in self._phoneme_runs(text, language))
+
+    def _phoneme_runs(self, text: str, language: str) -> List[Tuple[str, str]]:
+        """`text` in runs, each as (what is written, its phonemes in Kokoro's alphabet, only
+        symbols the model knows): plain text through the G2P, marked IPA as it is (and
+        written as its phonemes). Runs without phonemes are left out."""
+        runs = []
         for is_phonemes, part in split_phonemes_runs(text):
             if is_phonemes:
-                parts.append("".join(symbol for symbol in part if symbol in self._vocab))
+                phonemes = part
             elif part.strip():
-                parts.append(self.phonemizer.phonemize(part, text_language(part, language)))
-        return " ".join(part for part in parts if part)
+                phonemes = self.phonemizer.phonemize(part, text_language(part, language))
+            else:
+                continue
+            known = "".join(symbol for symbol in phonemes if symbol in self._vocab).strip()
+            if known:
+                runs.append((known if is_phonemes else part, known))
+        return runs
 
     def _run(self, tokens: List[int], style: np.ndarray, speed: float) -> np.ndarray:
         """The model itself: token ids (without padding) and a style vector to samples."""
@@ -581,6 +601,12 @@ class KokoroSpeech:
         self._speed = speed
         self._pieces: Optional[List[List[int]]] = None
         self._current: Optional[AudioStream] = None
+        self._starts: List[int] = []  # where each piece begins in the phoneme string
+        self._spans: List[PhonemeSpan] = []  # the written words and their phonemes
+        self._timed = True  # whether the current piece's words are timed yet
+        self._made = 0  # samples returned so far
+        self._piece_begins = 0  # the sample the current piece begins at
+        self.words: List[WordTiming] = []  # the words timed so far (`stream_words`)
 
     @property
     def finished(self) -> bool:
@@ -611,7 +637,34 @@ class KokoroSpeech:
             self._current = self._engine.sentence(
                 tokens, style, self._speed, self._voice, self._playback
             )
-        return self._current.next_chunk()
+            self._piece_begins, self._timed = self._made, False
+        chunk = self._current.next_chunk()
+        if not self._timed:
+            self._time_words(self._current)
+        self._made += chunk.size
+        return chunk
+
+    def _time_words(self, current: AudioStream) -> None:
+        """The words of the piece that just began, once its front has run. The unsplit
+        model (the first seconds of a first start) tells no durations: no words then."""
+        self._timed = True
+        if not isinstance(current, WindowedSentence) or current.origin is None:
+            return
+        start = self._starts[len(self._starts) - len(self._pieces or []) - 1]
+        length = current.durations.size - 2
+        for word in timed_words(
+            self._spans,
+            start,
+            length,
+            current.durations,
+            current.origin * SAMPLES_PER_FRAME,
+            SAMPLES_PER_FRAME,
+        ):
+            self.words.append(
+                WordTiming(
+                    word.word, word.start + self._piece_begins, word.end + self._piece_begins
+                )
+            )
 
     def _prepare(self) -> None:
         """Phonemes, cut into pieces the model can take, as token ids."""
@@ -619,10 +672,17 @@ class KokoroSpeech:
         language = voice_language(self._voice.strip()) or "en-US"
         engine._pack(self._voice)  # an unknown voice fails here, before any model work
         engine.voice_spoken(self._voice)
-        phonemes = engine._phonemes(self._text, language)
+        spans: List[PhonemeSpan] = []
+        phonemes = ""
+        for written, said in engine._phoneme_runs(self._text, language):
+            phonemes += " " if phonemes else ""
+            spans.extend(match_words(written_words(written), said, len(phonemes)))
+            phonemes += said
         vocab = engine._vocab
-        pieces = [
-            [vocab[symbol] for symbol in piece if symbol in vocab]
-            for piece in split_phonemes(phonemes)
-        ]
-        self._pieces = [tokens for tokens in pieces if tokens]
+        self._spans, self._starts, self._pieces = spans, [], []
+        cursor = 0
+        for piece in split_phonemes(phonemes):
+            cursor = phonemes.index(piece, cursor)  # each piece is a stretch of the string
+            self._starts.append(cursor)
+            self._pieces.append([vocab[symbol] for symbol in piece])
+            cursor += len(piece)

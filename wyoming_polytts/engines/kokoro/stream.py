@@ -402,6 +402,12 @@ class WindowedSentence:
         self._smallest = MIN_WINDOW
         self._next_end = 0  # where the next window ends
         self.windows: List[Tuple[int, int]] = []  # decoded ranges, for tests and logs
+        self.origin: Optional[int] = None  # the frame the audio begins at, once planned
+
+    @property
+    def durations(self) -> np.ndarray:
+        """The front's frames for each token, the padding at both ends included."""
+        return self._sentence.durations
 
     @property
     def finished(self) -> bool:
@@ -444,7 +450,7 @@ class WindowedSentence:
             # offset yet, or one whose windows failed the check: one decode of the whole
             # sentence, with its own statistics (exactly the unsplit model's output), which
             # teaches a voice without its own offset.
-            self._position = self._frames
+            self._position, self.origin = self._frames, 0
             self.windows.append((0, self._frames))
             _LOGGER.debug("Decoding %d frames whole", self._frames)
             audio, whole = self._decode(0, self._frames)
@@ -452,6 +458,7 @@ class WindowedSentence:
                 decoder.learn_offset(sentence, self._input, whole, self._voice)
             return audio
         first, self._smallest = plan
+        self.origin = self._position
         self._stats = self._estimate_statistics()
         return self._window(self._position + first)
 
