@@ -17,6 +17,7 @@ from wyoming_polytts.audio import (
     resample,
     to_pcm16,
     trim_silence,
+    trim_silence_span,
 )
 
 
@@ -41,6 +42,19 @@ def test_trim_silence_keeps_short_pads() -> None:
     trimmed = trim_silence(padded, rate, lead_seconds=0.05, trail_seconds=0.2)
     assert len(trimmed) == 50 + 500 + 200
     assert np.array_equal(trimmed[50:550], tone.astype(np.float32))
+
+
+def test_trim_silence_span_says_where_the_kept_part_begins() -> None:
+    rate = 1000
+    tone = 0.5 * np.sin(np.linspace(0, 200 * np.pi, 500))
+    padded = np.concatenate([np.zeros(300), tone, np.zeros(700)]).astype(np.float32)
+    trimmed, start = trim_silence_span(padded, rate, lead_seconds=0.05, trail_seconds=0.2)
+    assert start == 250 and np.array_equal(trimmed, padded[250 : 250 + len(trimmed)])
+    trimmer = SilenceTrimmer(rate, lead_seconds=0.05, trail_seconds=0.2)
+    for cut in range(0, padded.size, 70):  # in stretches: the same start
+        trimmer.push(padded[cut : cut + 70])
+    assert abs(trimmer.kept_start - 250) <= rate // 100
+    assert trim_silence_span(np.zeros(1000, np.float32), rate)[1] == 0
 
 
 def test_trim_silence_of_pure_silence_is_empty() -> None:

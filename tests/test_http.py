@@ -9,6 +9,7 @@ import hashlib
 import hmac
 import io
 import ipaddress
+import json
 import socket
 import stat
 from pathlib import Path
@@ -25,7 +26,14 @@ from wyoming_polytts.engines.kokoro import KokoroEngine
 from wyoming_polytts.engines.zipvoice import LANGUAGES, ZipVoiceEngine
 from wyoming_polytts.engines.zipvoice.model import find_zipvoice_files
 from wyoming_polytts.http.apidoc import AUTH_SPEECH
-from wyoming_polytts.http.app import OPEN_ROUTES, OPERATIONS, SAFE_METHODS, AdminContext, create_app
+from wyoming_polytts.http.app import (
+    OPEN_ROUTES,
+    OPERATIONS,
+    SAFE_METHODS,
+    AdminContext,
+    api_document,
+    create_app,
+)
 from wyoming_polytts.http.auth import TOKEN_FILE, Guard, SecretLimiter, load_or_create_token
 from wyoming_polytts.http.download import UrlCache, UrlPolicy
 from wyoming_polytts.lexicon import Lexicon
@@ -186,16 +194,22 @@ async def test_register_play_and_delete_through_the_api(client: TestClient) -> N
     assert response.status == 201, await response.text()
     created = await response.json()
     assert created["name"] == "grandma" and created["source"] == "upload:grandma.wav"
+    start, end = created["kept"]  # the 3 s of sound in 0.5 s of silence, with 0.1 + 0.2 s
+    assert abs(start - 0.4) <= 0.011 and abs(end - 3.7) <= 0.011
 
     listed = await (await client.get("/api/voices/grandma", headers=AUTH)).json()
     assert listed["engine"] == "zipvoice" and listed["languages"] == ["en-US"]
     assert listed["installed"] is False  # no ZipVoice model here
     assert listed["clone"]["transcript"] == "Hello there, this is grandma."
+    assert listed["clone"]["kept"] == [start, end]
 
     prompt = await client.get(listed["clone"]["prompt_url"], headers=AUTH)
     assert prompt.status == 200 and prompt.content_type == "audio/wav"
     samples, rate = soundfile.read(io.BytesIO(await prompt.read()))
     assert rate == 24000 and samples.ndim == 1 and len(samples) > 2 * rate
+    assert abs(len(samples) / rate - (end - start)) < 0.002  # the prompt is the kept part
+    schema = api_document()["paths"]["/api/voices"]["post"]["responses"]["201"]
+    assert "ClonedVoiceInfo" in json.dumps(schema)
 
     response = await client.delete("/api/voices/grandma", headers=AUTH)
     assert response.status == 200

@@ -75,6 +75,32 @@ def test_a_registered_voice_is_stored_as_mono_24k_trimmed_and_normalized(
     assert registry.get("grandma") == voice
 
 
+def test_a_voice_says_which_part_of_the_recording_was_kept(registry: VoiceRegistry) -> None:
+    """voice_like pads 3 s of sound with 0.5 s of silence: trimming keeps 0.1 s before it and
+    0.2 s after, so the prompt is the recording from 0.4 s to 3.7 s (to a 10 ms frame)."""
+    voice = registry.register("grandma", TRANSCRIPT, "en-US", encode(voice_like(3.0)), "a")
+    assert voice.kept is not None
+    start, end = voice.kept
+    assert abs(start - 0.4) <= 0.011 and abs(end - 3.7) <= 0.011
+    assert abs((end - start) - voice.duration) < 0.002
+    stored = json.loads((registry.root / "grandma" / "voice.json").read_text())
+    assert stored["kept"] == [start, end] and voice.to_dict()["kept"] == [start, end]
+    again = VoiceRegistry(registry.root, LANGUAGES)
+    again.load()
+    assert again.get("grandma").kept == (start, end)
+
+
+def test_a_voice_stored_before_kept_was_recorded_still_loads(registry: VoiceRegistry) -> None:
+    registry.register("old", TRANSCRIPT, "en-US", encode(voice_like(2.0)), "a")
+    meta = registry.root / "old" / "voice.json"
+    data = json.loads(meta.read_text())
+    del data["kept"]
+    meta.write_text(json.dumps(data))
+    again = VoiceRegistry(registry.root, LANGUAGES)
+    again.load()
+    assert again.get("old").kept is None and again.get("old").to_dict()["kept"] is None
+
+
 @pytest.mark.parametrize(
     ("format", "subtype"), [("FLAC", None), ("OGG", "VORBIS"), ("MP3", "MPEG_LAYER_III")]
 )

@@ -67,8 +67,20 @@ def trim_silence(
     Silence is 10 ms frames whose RMS stays below `threshold_db` dBFS. The kept trail plus
     the next piece's lead is the pause between two sentences of one answer.
     """
+    return trim_silence_span(samples, rate, lead_seconds, trail_seconds, threshold_db)[0]
+
+
+def trim_silence_span(
+    samples: np.ndarray,
+    rate: int,
+    lead_seconds: float = 0.05,
+    trail_seconds: float = 0.25,
+    threshold_db: float = -45.0,
+) -> Tuple[np.ndarray, int]:
+    """`trim_silence`, and where in `samples` what it kept begins (0 when it kept nothing)."""
     trimmer = SilenceTrimmer(rate, lead_seconds, trail_seconds, threshold_db)
-    return np.concatenate([trimmer.push(samples), trimmer.finish()])
+    kept = np.concatenate([trimmer.push(samples), trimmer.finish()])
+    return kept, trimmer.kept_start
 
 
 class SilenceTrimmer:
@@ -92,20 +104,18 @@ class SilenceTrimmer:
         self._pending = np.zeros(0, np.float32)  # quiet audio (or part of a frame) held back
         self._started = False  # whether loud audio was seen
         self._total = 0
-        self._pending_from = 0  # where the held-back audio begins in what was pushed
-        self.dropped = 0  # samples dropped at the start (known once loud audio was seen)
+        self.kept_start = 0  # where the kept audio begins, in samples of all that was pushed
 
     def push(self, samples: np.ndarray) -> np.ndarray:
         """The part of `samples` (with what was held back) that is sure to be kept."""
+        offset = self._total - len(self._pending)  # where `buffer` begins
         self._total += len(samples)
         buffer = np.concatenate([self._pending, np.asarray(samples, dtype=np.float32)])
-        begins = self._pending_from
         frame, rms = frame_levels(buffer, self._rate)
         loud = np.flatnonzero(rms > self._threshold)
         if loud.size == 0:
             if not self._started:  # still leading silence: keep only what the lead may need
-                kept = max(0, rms.size * frame - self._lead)
-                self._pending, self._pending_from = buffer[kept:], begins + kept
+                self._pending = buffer[max(0, rms.size * frame - self._lead) :]
             else:
                 self._pending = buffer
             return buffer[:0]
@@ -113,9 +123,9 @@ class SilenceTrimmer:
         if not self._started:
             start = max(0, loud[0] * frame - self._lead)
             self._started = True
-            self.dropped = begins + start
+            self.kept_start = offset + start
         end = (loud[-1] + 1) * frame
-        self._pending, self._pending_from = buffer[end:], begins + end
+        self._pending = buffer[end:]
         return buffer[start:end]
 
     def finish(self) -> np.ndarray:

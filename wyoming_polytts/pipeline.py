@@ -132,7 +132,7 @@ class _Speech:
         timed = stream_words(self.stream)
         self.unsent_words.extend(timed[self.words_read :])
         self.words_read = len(timed)
-        dropped = self.trimmer.dropped if self.trimmer is not None else 0
+        dropped = self.trimmer.kept_start if self.trimmer is not None else 0
         begins, ends = self.sent, self.sent + samples
         self.sent = ends
         words = []

@@ -32,7 +32,7 @@ from .audio import (
     StreamResampler,
     mono_blocks,
     normalize_loudness,
-    trim_silence,
+    trim_silence_span,
     wav_bytes,
 )
 from .fileio import fsync_dir as _fsync_dir
@@ -94,9 +94,28 @@ class ClonedVoice:
     source: str
     sha256: str
     created: str
+    # The part of the recording kept after trimming its silence, [start, end] in seconds of
+    # the recording as it was given; None for a voice registered before it was recorded.
+    kept: Optional[Tuple[float, float]] = None
+
+    def __post_init__(self) -> None:
+        if self.kept is not None:  # a list when read back from voice.json
+            start, end = self.kept
+            object.__setattr__(self, "kept", (float(start), float(end)))
 
     def to_dict(self) -> Dict[str, object]:
-        return asdict(self)
+        data = asdict(self)
+        data["kept"] = list(self.kept) if self.kept is not None else None
+        return data
+
+
+@dataclass(frozen=True)
+class PreparedPrompt:
+    """A recording made into a prompt: its samples at `PROMPT_RATE`, and the part of the
+    recording they are, `[start, end]` in seconds (what trimming its silence kept)."""
+
+    samples: np.ndarray
+    kept: Tuple[float, float]
 
 
 class VoiceRegistry:
@@ -124,7 +143,7 @@ class VoiceRegistry:
         self._claim_guard = claim_guard
         self._voices: Dict[str, ClonedVoice] = {}
         self._lock = threading.RLock()
-        self._prepared: OrderedDict[str, np.ndarray] = OrderedDict()
+        self._prepared: OrderedDict[str, PreparedPrompt] = OrderedDict()
         self._listeners: List[Callable[[], None]] = []
 
     # -- reading ------------------------------------------------------------------------
@@ -181,7 +200,8 @@ class VoiceRegistry:
         name = self._check_name(name)
         transcript = self.check_transcript(transcript)
         language = self._check_language(language)
-        samples = self.prepare(audio)
+        prepared = self.prepared(audio)
+        samples = prepared.samples
         wav = wav_bytes(samples, PROMPT_RATE)
         voice = ClonedVoice(
             name=name,
@@ -192,6 +212,7 @@ class VoiceRegistry:
             source=source[:500],
             sha256=hashlib.sha256(wav).hexdigest(),
             created=datetime.now(timezone.utc).isoformat(timespec="seconds"),
+            kept=prepared.kept,
         )
         self.root.mkdir(parents=True, exist_ok=True)
         staging = self.root / f".incoming-{name}-{uuid.uuid4().hex}"
@@ -298,6 +319,10 @@ class VoiceRegistry:
 
         Raises `RegistryError` for audio that is no usable prompt; cached by content.
         """
+        return self.prepared(audio).samples
+
+    def prepared(self, audio: bytes) -> PreparedPrompt:
+        """`prepare`, with the part of the recording that was kept."""
         limits = self.limits
         if len(audio) > limits.max_bytes:
             raise RegistryError(
@@ -310,12 +335,12 @@ class VoiceRegistry:
             if key in self._prepared:
                 self._prepared.move_to_end(key)
                 return self._prepared[key]
-        samples = _decode(audio, limits)
+        prepared = _decode(audio, limits)
         with self._lock:
-            self._prepared[key] = samples
+            self._prepared[key] = prepared
             while len(self._prepared) > 8:
                 self._prepared.popitem(last=False)
-        return samples
+        return prepared
 
     def _changed(self) -> None:
         for listener in self._listeners:
@@ -325,7 +350,7 @@ class VoiceRegistry:
                 _LOGGER.exception("A registry listener failed")
 
 
-def _decode(audio: bytes, limits: PromptLimits) -> np.ndarray:
+def _decode(audio: bytes, limits: PromptLimits) -> PreparedPrompt:
     """The prompt in `audio`, checked by its header, then decoded a block at a time."""
     import soundfile
 
@@ -443,9 +468,9 @@ def _check_levels(levels: _Levels) -> None:
         )
 
 
-def _shaped(samples: np.ndarray, limits: PromptLimits) -> np.ndarray:
+def _shaped(samples: np.ndarray, limits: PromptLimits) -> PreparedPrompt:
     """Mono `PROMPT_RATE` samples trimmed of silence, checked for length and normalized."""
-    samples = trim_silence(samples, PROMPT_RATE, 0.1, 0.2, threshold_db=SILENCE_DBFS)
+    samples, start = trim_silence_span(samples, PROMPT_RATE, 0.1, 0.2, threshold_db=SILENCE_DBFS)
     if samples.size == 0:
         raise RegistryError("The recording is silent", "silent")
     seconds = len(samples) / PROMPT_RATE
@@ -461,7 +486,8 @@ def _shaped(samples: np.ndarray, limits: PromptLimits) -> np.ndarray:
             f"{limits.max_seconds:g} s (about 3 s clones best)",
             "too-long",
         )
-    return normalize_loudness(samples)
+    kept = (round(start / PROMPT_RATE, 3), round((start + len(samples)) / PROMPT_RATE, 3))
+    return PreparedPrompt(normalize_loudness(samples), kept)
 
 
 def _read_voice(folder: Path) -> Optional[ClonedVoice]:

@@ -1,4 +1,5 @@
-"""The admin page in a real browser: sign in, register (file and microphone), list, delete.
+"""The admin page in a real browser: sign in, register (file and microphone), list, delete;
+waveforms drawn as Listen and a clone's prompt play.
 
 Runs headless Debian Chromium (`/usr/bin/chromium`) through Playwright's Python client; no
 browser is downloaded. Skipped when either is missing, unless POLYTTS_REQUIRE_BROWSER=1
@@ -13,7 +14,7 @@ import re
 import shutil
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from typing import List
+from typing import TYPE_CHECKING, List
 
 import pytest
 from wyoming.tts import Synthesize, SynthesizeVoice
@@ -30,6 +31,9 @@ from ..helpers import (
     samples,
     wait_until_ready,
 )
+
+if TYPE_CHECKING:
+    from playwright.sync_api import Browser, Locator, Playwright
 
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 
@@ -73,6 +77,66 @@ def _kokoro_recording(server: RunningServer, text: str) -> bytes:
     return encode(samples(pcm), rate=24000)
 
 
+def _drawn_pixels(canvas: Locator) -> int:
+    """How many pixels of a canvas are not blank."""
+    return int(
+        canvas.evaluate(
+            """canvas => {
+                const g = canvas.getContext("2d");
+                const { data } = g.getImageData(0, 0, canvas.width, canvas.height);
+                let drawn = 0;
+                for (let i = 3; i < data.length; i += 4) if (data[i] > 0) drawn += 1;
+                return drawn;
+            }"""
+        )
+    )
+
+
+def _launch(playwright: Playwright) -> Browser:
+    return playwright.chromium.launch(
+        executable_path=CHROMIUM,
+        args=[
+            "--use-fake-ui-for-media-stream",
+            "--use-fake-device-for-media-stream",
+            "--autoplay-policy=no-user-gesture-required",
+        ],
+    )
+
+
+def test_a_waveform_is_drawn_while_listen_plays(server: RunningServer) -> None:
+    """Listen speaks the sample sentence: while it plays, the canvas under it shows its
+    waveform and the playing position moves along it."""
+    _browser_or_skip()
+    from playwright.sync_api import expect, sync_playwright
+
+    with sync_playwright() as playwright:
+        browser = _launch(playwright)
+        try:
+            page = browser.new_page(viewport={"width": 390, "height": 844})
+            page.goto(str(server.http_url))
+            page.fill("input[name=token]", ADMIN_TOKEN)
+            page.click("#login-form button")
+            expect(page.locator("#register")).to_be_visible()
+            card = page.locator("#voices li[data-voice=af_heart]")
+            card.locator("button.listen").click()
+            wave = card.locator("audio.preview + canvas.waveform")
+            expect(wave).to_be_visible(timeout=60_000)  # spoken, decoded and drawn
+            assert int(wave.get_attribute("data-samples") or 0) > 24_000  # over 0.5 s
+            assert float(wave.get_attribute("data-duration") or 0) > 1.0
+            assert _drawn_pixels(wave) > 500
+            player = card.locator("audio.preview")
+            player.evaluate("player => { player.currentTime = 0; return player.play(); }")
+            first = float(wave.get_attribute("data-position") or 0)
+            page.wait_for_function(
+                "([canvas, first]) => Number(canvas.dataset.position) > first + 0.3",
+                arg=[wave.element_handle(), first],
+                timeout=10_000,
+            )
+            assert not player.evaluate("player => player.paused")  # moved while it played
+        finally:
+            browser.close()
+
+
 def test_register_list_and_delete_in_a_browser(server: RunningServer, tmp_path: Path) -> None:
     _browser_or_skip()
     from playwright.sync_api import expect, sync_playwright
@@ -85,10 +149,7 @@ def test_register_list_and_delete_in_a_browser(server: RunningServer, tmp_path: 
     recording = tmp_path / "grandma.wav"
     recording.write_bytes(_kokoro_recording(server, spoken))
     with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(
-            executable_path=CHROMIUM,
-            args=["--use-fake-ui-for-media-stream", "--use-fake-device-for-media-stream"],
-        )
+        browser = _launch(playwright)
         try:
             page = browser.new_page(viewport={"width": 390, "height": 844})  # a phone
             page.on("dialog", lambda dialog: dialog.accept())
@@ -121,10 +182,22 @@ def test_register_list_and_delete_in_a_browser(server: RunningServer, tmp_path: 
             page.fill("textarea[name=transcript]", spoken)
             page.click("#register-button")
             expect(page.locator("#register-ok")).to_contain_text("Registered grandma")
+            # The recording's waveform stays, with the part kept after trimming shaded.
+            expect(page.locator("#register-ok")).to_contain_text("shaded part of the recording")
+            recorded = page.locator("#recorded + canvas.waveform")
+            expect(recorded).to_be_visible()
+            assert int(recorded.get_attribute("data-samples") or 0) > 0
+            assert _drawn_pixels(recorded) > 0
             clone = page.locator("#voices li[data-voice=grandma]")
             expect(clone).to_contain_text("Hello there, this is grandma speaking.")
             prompt_player = clone.locator("audio[src]")
             expect(prompt_player).to_have_attribute("src", "api/voices/grandma/prompt")
+            expect(clone).to_contain_text("of the recording")  # kept 0.xx-y.yy s
+            prompt_player.evaluate("player => player.play()")
+            prompt_wave = clone.locator("audio.prompt + canvas.waveform")
+            expect(prompt_wave).to_be_visible(timeout=10_000)
+            assert _drawn_pixels(prompt_wave) > 0
+            prompt_player.evaluate("player => player.pause()")
             page.screenshot(path=str(tmp_path / "admin-page.png"), full_page=True)
             assert "grandma" in _voice_names(server)
 

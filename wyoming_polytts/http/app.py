@@ -182,7 +182,7 @@ def operations() -> List[Operation]:
             admin,
             body=s.AdminVoiceForm,
             form=True,
-            responses={201: s.JsonObject},
+            responses={201: s.ClonedVoiceInfo},
             auth=AUTH_ADMIN,
         ),
         Operation(

@@ -209,6 +209,30 @@ class AdminVoiceForm(BaseModel):
     url: Optional[str] = None
 
 
+class ClonedVoiceInfo(BaseModel):
+    """A registered clone, as `POST /api/voices` answers it and `GET /api/voices` shows it
+    under `clone` (there with `prompt_url`; without a secret, no transcript or source)."""
+
+    model_config = ConfigDict(extra="allow")
+
+    name: str
+    language: str
+    duration: float = Field(description="seconds of the stored prompt")
+    sample_rate: int
+    created: str
+    sha256: str
+    transcript: Optional[str] = None
+    source: Optional[str] = None
+    kept: Optional[List[float]] = Field(
+        None,
+        min_length=2,
+        max_length=2,
+        description="[start, end]: the part of the recording as given that the prompt is, in "
+        "seconds, after its silence was trimmed; null for a voice registered before this "
+        "was recorded",
+    )
+
+
 class Preview(BaseModel):
     text: Optional[str] = Field(None, max_length=300)
     speed: float = Field(1.0, ge=MIN_SPEED, le=MAX_SPEED, description="times the voice's own speed")

@@ -10,6 +10,7 @@ let canTranscribe = false;
 let signedIn = false;
 let allVoices = [];
 let editingPreset = null; // the preset loaded into the builder, saved with PUT
+let recordedView = null; // the waveform of the recording to register (static/waveform.js)
 
 async function api(method, path, body) {
   const options = { method, headers: {}, credentials: "same-origin" };
@@ -130,6 +131,7 @@ function button(text, className, onClick) {
 function voiceCard(voice) {
   const kind = kindOf(voice);
   const heard = element("audio", { controls: true, hidden: true, className: "preview" });
+  const heardWave = Waveform.forMedia(heard).canvas;
   const actions = [];
   if (voice.installed && signedIn) {
     const play = button("Listen", "secondary listen", () =>
@@ -146,6 +148,7 @@ function voiceCard(voice) {
   const facts = [kind, voice.languages.join(", ") || "no language"];
   if (voice.preset) facts.push(`${voice.preset.voice} at ${voice.preset.speed}×`);
   if (voice.clone) facts.push(`${voice.clone.duration.toFixed(1)} s prompt`);
+  if (voice.clone && voice.clone.kept) facts.push(`kept ${keptText(voice.clone.kept)} of the recording`);
   if (!voice.installed) facts.push("not speaking yet");
   const clone = voice.clone;
   const item = element("li", { className: `card ${kind}` }, [
@@ -158,14 +161,22 @@ function voiceCard(voice) {
     ...(!voice.installed ? [element("div", { className: "meta", textContent: voice.description })] : []),
     // A clone's transcript and prompt are private: the API shows them only when signed in.
     ...(clone && clone.transcript !== undefined ? [element("div", { textContent: `“${clone.transcript}”` })] : []),
-    ...(clone && clone.prompt_url ? [element("audio", { controls: true, preload: "none",
-      className: "prompt", src: `api/voices/${encodeURIComponent(voice.name)}/prompt` })] : []),
-    heard,
+    ...(clone && clone.prompt_url ? promptPlayer(voice.name) : []),
+    heard, heardWave,
   ]);
   item.dataset.voice = voice.name;
   item.dataset.kind = kind;
   return item;
 }
+
+// A clone's prompt with its waveform, drawn when it plays.
+function promptPlayer(name) {
+  const player = element("audio", { controls: true, preload: "none",
+    className: "prompt", src: `api/voices/${encodeURIComponent(name)}/prompt` });
+  return [player, Waveform.forMedia(player).canvas];
+}
+
+const keptText = ([start, end]) => `${start.toFixed(2)}–${end.toFixed(2)} s`;
 
 async function removeVoice(name, path) {
   if (!window.confirm(`Delete "${name}"? This cannot be undone.`)) return;
@@ -420,6 +431,16 @@ function encodeWav(blocks, rate) {
   return new Blob([view], { type: "audio/wav" });
 }
 
+// The recording to register, in the player under the recorder, with its waveform.
+function showRecording(blob) {
+  const player = $("recorded");
+  if (player.src.startsWith("blob:")) URL.revokeObjectURL(player.src);
+  player.src = URL.createObjectURL(blob);
+  player.hidden = false;
+  recordedView.setKept(null);
+  recordedView.load(blob).catch(() => {}); // a format the browser cannot decode: no waveform
+}
+
 // -- transcripts: filled from the recording when the server can transcribe ---------------
 
 async function fillTranscript(blob, filename) {
@@ -447,8 +468,7 @@ async function toggleRecording() {
     recording = null;
     button.textContent = "Record again";
     $("record-state").textContent = "recorded";
-    $("recorded").src = URL.createObjectURL(recordedBlob);
-    $("recorded").hidden = false;
+    showRecording(recordedBlob);
     await fillTranscript(recordedBlob, "recording.wav");
     return;
   }
@@ -477,10 +497,12 @@ async function register(event) {
   $("register-button").disabled = true;
   try {
     const voice = await api("POST", "api/voices", data);
-    $("register-ok").textContent = `Registered ${voice.name} (${voice.duration.toFixed(1)} s).`;
+    $("register-ok").textContent = `Registered ${voice.name} (${voice.duration.toFixed(1)} s).` +
+      (voice.kept ? ` The shaded part of the recording was kept (${keptText(voice.kept)}).` : "");
     form.reset();
     recordedBlob = null;
-    $("recorded").hidden = true;
+    if (voice.kept) recordedView.setKept(voice.kept);
+    else $("recorded").hidden = true;
     await loadVoices();
   } catch (error) {
     $("register-error").textContent = error.message;
@@ -511,11 +533,15 @@ async function logout() {
 }
 
 document.addEventListener("DOMContentLoaded", async () => {
+  recordedView = Waveform.forMedia($("recorded"));
+  Waveform.forMedia($("blend-audio"));
+  Waveform.forMedia($("lexicon-audio"));
   $("login-form").addEventListener("submit", login);
   $("register-form").addEventListener("submit", register);
   $("record").addEventListener("click", toggleRecording);
   $("audio-file").addEventListener("change", () => {
     const file = $("audio-file").files[0];
+    if (file) showRecording(file);
     if (file) fillTranscript(file, file.name);
   });
   $("logout").addEventListener("click", logout);
