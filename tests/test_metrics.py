@@ -114,7 +114,15 @@ async def test_errors_are_counted_by_door_and_code(served: Served) -> None:
     assert await http_say(url, "Hello.", voice="nobody") == 400
     assert await http_say(url, "Please FAIL now.") == 422
 
+    async with aiohttp.ClientSession() as http:
+        async with http.get(f"{url}/api/voices/nobody") as got:
+            assert got.status == 404  # a route's answer: counted
+        async with http.get(f"{url}/favicon.ico") as got:
+            assert got.status == 404  # no route: not the server's error
+
     after = await scrape(url)
+    assert value(after, "polytts_errors_total", door="admin", code="not-found") == 1
+    assert value(after, "polytts_errors_total", door="admin", code="http-error") == 0
     assert value(after, "polytts_errors_total", door="wyoming", code="unknown-voice") == 1
     assert value(after, "polytts_errors_total", door="http", code="voice_not_found") == 1
     assert value(after, "polytts_errors_total", door="http", code="synthesis_failed") == 1
@@ -126,10 +134,10 @@ async def test_errors_are_counted_by_door_and_code(served: Served) -> None:
             private = await got.json()
     Status.model_validate(status)  # as the OpenAPI document describes it
     codes = [error["code"] for error in status["errors"]]
-    assert codes[:3] == ["synthesis_failed", "voice_not_found", "unknown-voice"]  # newest first
+    assert codes == ["not-found", "synthesis_failed", "voice_not_found", "unknown-voice"]
     assert all("message" not in error for error in status["errors"])  # may quote a text
-    assert "FAIL" in private["errors"][0]["message"]
-    assert sum(status["history"]["errors"]) >= 3
+    assert "FAIL" in private["errors"][1]["message"]
+    assert sum(status["history"]["errors"]) == 4
 
 
 async def test_a_busy_refusal_is_counted(tmp_path: Path) -> None:

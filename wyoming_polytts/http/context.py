@@ -84,9 +84,10 @@ def error_response(
     request: web.Request, status: int, message: str, code: str, param: Optional[str] = None
 ) -> web.Response:
     """An error as its route family writes errors: OpenAI's shape under /v1, else ours;
-    counted in the server's metrics."""
+    counted in the server's metrics when the request found a route (not a browser's
+    favicon or a scanner's guess)."""
     metrics = request.app.get(METRICS)
-    if metrics is not None:
+    if metrics is not None and request.match_info.route.resource is not None:
         metrics.error(error_door(request.path), code, message, status)
     if request.path.startswith("/v1/"):
         kind = _OPENAI_TYPES.get(status, "server_error" if status >= 500 else "")
