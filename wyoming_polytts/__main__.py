@@ -275,6 +275,7 @@ async def _start_admin(
         clause_policy=ClausePolicy(enabled=not settings.whole_sentences),
         max_text=settings.max_text,
         write_seconds=settings.write_timeout,
+        metrics_private=settings.metrics_private,
     )
     runner = web.AppRunner(create_app(context), access_log=None)
     await runner.setup()

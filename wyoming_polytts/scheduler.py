@@ -36,7 +36,7 @@ import time
 from collections import OrderedDict, deque
 from concurrent.futures import Future as ThreadFuture
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import partial
 from typing import Any, Callable, Deque, Dict, Hashable, Optional, Set, Tuple, TypeVar
 
@@ -67,6 +67,7 @@ class _Call:
     future: asyncio.Future[Any]
     deadline: Optional[float]  # None: due once it is first in its client's line (`_due`)
     opening: bool = False  # an answer's first call: it may overtake one in progress
+    queued_at: float = field(default_factory=time.monotonic)
 
 
 def _due(queue: Deque[_Call]) -> None:
@@ -127,6 +128,15 @@ class Scheduler:
         self.preempted = 0  # calls that gave way to an urgent one (for tests and logs)
         self._ended: Dict[Hashable, float] = {}  # when each client's last call ended
         self._overtaking: Set[Hashable] = set()  # clients whose last call overtook one
+        # Told of each listened-to call's wait for a worker (seconds), and of each refusal
+        # as busy (`metrics`).
+        self.on_wait: Callable[[float], None] = _ignore
+        self.on_busy: Callable[[], None] = _ignore
+
+    @property
+    def queued(self) -> int:
+        """Calls waiting for a worker."""
+        return self._queued
 
     async def run(
         self,
@@ -149,6 +159,7 @@ class Scheduler:
         which may overtake a call in progress that is due much later.
         """
         if not admitted and self._queued >= self.max_queued:
+            self.on_busy()
             raise SchedulerBusy(
                 f"The server is busy: {self._queued} requests are waiting; try again shortly"
             )
@@ -314,6 +325,8 @@ class Scheduler:
             )
         self._running[id(running)] = running
         self._foreground += foreground
+        if foreground and turn.deadline != math.inf:
+            self.on_wait(now - call.queued_at)
         work = self._executor.submit(_run_turn, turn, call.function, *call.args)
         work.add_done_callback(partial(_back_to, loop, self, call.future, running))
 
@@ -351,6 +364,10 @@ class Scheduler:
         self._queues.clear()
         self._queued = 0
         self._executor.shutdown(wait=False, cancel_futures=True)
+
+
+def _ignore(*_: object) -> None:
+    pass
 
 
 def _run_turn(turn: Turn, function: Callable[..., T], *args: Any) -> T:

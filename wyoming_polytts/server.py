@@ -19,10 +19,21 @@ import asyncio
 import contextlib
 import logging
 import sys
+import time
 from collections import deque
 from dataclasses import dataclass, field
 from functools import partial
-from typing import AsyncGenerator, Awaitable, Deque, Dict, List, Optional, TypeVar, Union
+from typing import (
+    AsyncGenerator,
+    Awaitable,
+    Callable,
+    Deque,
+    Dict,
+    List,
+    Optional,
+    TypeVar,
+    Union,
+)
 
 import numpy as np
 from wyoming.audio import AudioChunk, AudioStart, AudioStop
@@ -43,6 +54,7 @@ from .audio import CHANNELS, SAMPLE_WIDTH, iter_chunks, resample, silent_answer,
 from .connection import close_when_sent, limit_send_buffer, reset
 from .engines.base import SynthesisError
 from .frames import FrameError, FrameLimits, read_frame
+from .metrics import Metrics
 from .pipeline import PieceFeed, Pieces, SpeechPipeline
 from .scheduler import SchedulerBusy
 from .settings import MAX_TEXT_CHARS
@@ -121,10 +133,13 @@ class _OpenStream:
     spoken: int = 0  # pieces whose audio was sent
     answering: bool = False  # the sender has reached this stream's answer
     draining: bool = False  # nothing more will be spoken; the end of the request is awaited
+    first_text_at: Optional[float] = None  # when its first piece came (`time.monotonic`)
 
     def add(self, piece: Piece) -> None:
         self.feed.put(piece)
         self.fed += 1
+        if self.first_text_at is None:
+            self.first_text_at = time.monotonic()  # its first audio is timed from here
 
     def waits_for_text(self) -> bool:
         """Its answer has sent all it could and waits for the client: the client is idle."""
@@ -143,6 +158,7 @@ class PolyTtsEventHandler(AsyncEventHandler):
         super().__init__(reader, writer)
         limit_send_buffer(writer.transport)
         self._context = context
+        self._metrics = Metrics.of(context.pipeline.scheduler)
         self._outbox: asyncio.Queue[Optional[Outgoing]] = asyncio.Queue()
         self._urgent: Deque[Event] = deque()  # sent as soon as no audio is under way
         self._urgent_posted = asyncio.Event()
@@ -432,6 +448,9 @@ class PolyTtsEventHandler(AsyncEventHandler):
                 await asyncio.wait({waiting})
 
     async def _send(self, event: Event) -> None:
+        if Error.is_type(event.type):
+            error = Error.from_event(event)
+            self._metrics.error("wyoming", error.code or "error", error.text)
         await self.write_event(event)
         if AudioStart.is_type(event.type):
             self._in_audio = True
@@ -464,7 +483,11 @@ class PolyTtsEventHandler(AsyncEventHandler):
             yield stream.errors.pop(0)  # why nothing will be spoken, said at once
         else:
             speech = self._speech(
-                stream.voice, stream.feed, frame_each_piece=True, voices=stream.voices
+                stream.voice,
+                stream.feed,
+                frame_each_piece=True,
+                voices=stream.voices,
+                since=lambda: stream.first_text_at,
             )
             async for event in speech:
                 if AudioStop.is_type(event.type):
@@ -487,16 +510,19 @@ class PolyTtsEventHandler(AsyncEventHandler):
         pieces: Pieces,
         frame_each_piece: bool,
         voices: Optional[Dict[str, Voice]] = None,
+        since: Optional[Callable[[], Optional[float]]] = None,
     ) -> Answer:
         """Audio events for `pieces`: one audio stream, or one per piece (streamed text).
 
-        Every piece is sent at `voice`'s rate, whichever voice (SSML `voice`) spoke it.
+        Every piece is sent at `voice`'s rate, whichever voice (SSML `voice`) spoke it. The
+        answer is watched by the metrics from now, or from `since()` (a stream's first text).
         """
         rate = voice.engine.sample_rate
         if not frame_each_piece:
             yield _audio_start(rate)
         piece_open = False  # a piece's `audio-start` was sent, its `audio-stop` not yet
         failure: Optional[Event] = None
+        watch = self._metrics.answer("wyoming", voice.engine.name, since)
         try:
             spoken = self._context.pipeline.speak(voice, pieces, client=self, voices=voices)
             parts = 0
@@ -506,7 +532,9 @@ class PolyTtsEventHandler(AsyncEventHandler):
                     if frame_each_piece and part.first:
                         piece_open = True
                         yield _audio_start(rate)
-                    for event in self._chunks(resample(part.samples, part.rate, rate), rate):
+                    samples = resample(part.samples, part.rate, rate)
+                    watch.sent(samples.size / rate)
+                    for event in self._chunks(samples, rate):
                         yield event
                     if frame_each_piece and part.last:
                         piece_open = False
@@ -521,6 +549,8 @@ class PolyTtsEventHandler(AsyncEventHandler):
         except Exception as err:  # noqa: BLE001 - the server must outlive one bad sentence
             _LOGGER.exception("Synthesis failed")
             failure = _error(f"Synthesis failed: {err}", "synthesis-failed")
+        finally:
+            watch.close()
         if piece_open:  # a piece failed halfway: its audio stream is closed before the error
             yield AudioStop().event()
         if failure is not None:

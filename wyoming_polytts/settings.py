@@ -128,6 +128,18 @@ ENCODE_SLICE_SECONDS = 0.1
 CAPTION_MAX_CHARS = 42
 CAPTION_MAX_SECONDS = 5.0
 
+# Metrics (`metrics.py`, `/metrics` and `/api/status`). The status panel's history: one point
+# per `STATUS_INTERVAL_SECONDS`, the last `STATUS_HISTORY_SECONDS` kept (360 points); each
+# point keeps at most `STATUS_MAX_SAMPLES` first-audio times for its median (later ones count
+# toward its maximum only), so memory stays bounded however busy the server is.
+STATUS_INTERVAL_SECONDS = 10.0
+STATUS_HISTORY_SECONDS = 3600.0
+STATUS_MAX_SAMPLES = 1000
+STATUS_RECENT_ERRORS = 20  # the last errors /api/status lists (code, when, message)
+# A listener has run out of audio (a stall) when a chunk is sent this long or more after the
+# audio sent before it finished playing (`script/benchmark_load.py`'s `stalls`).
+STALL_GAP_SECONDS = 0.010
+
 
 @dataclass(frozen=True)
 class Settings:
@@ -176,6 +188,7 @@ class Settings:
     ingress_proxies: Tuple[str, ...]
     supervisor_url: Optional[str]
     debug: bool
+    metrics_private: bool = False
 
 
 def _speed_factor(value: str) -> float:
@@ -520,6 +533,13 @@ def build_parser() -> argparse.ArgumentParser:
         help="as a Home Assistant add-on: announce the server to the Supervisor's discovery "
         "API (default URL: %(const)s) with the token in $SUPERVISOR_TOKEN",
     )
+    parser.add_argument(
+        "--metrics-private",
+        action="store_true",
+        help="GET /metrics (Prometheus) and /api/status (the page's status panel) need the "
+        "admin token or an API key; by default they are open like /api/health: they hold "
+        "counts, timings and error codes, no text",
+    )
     parser.add_argument("--debug", action="store_true", help="log debug messages")
     parser.add_argument("--version", action="version", version=__version__)
     return parser
@@ -572,4 +592,5 @@ def parse_settings(argv: Optional[Sequence[str]] = None) -> Settings:
         ingress_proxies=tuple(args.ingress_proxy),
         supervisor_url=args.supervisor_discovery,
         debug=args.debug,
+        metrics_private=args.metrics_private,
     )

@@ -12,6 +12,7 @@ import asyncio
 import os
 import re
 import shutil
+import urllib.request
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import TYPE_CHECKING, List
@@ -230,5 +231,76 @@ def test_register_list_and_delete_in_a_browser(server: RunningServer, tmp_path: 
                 expect(page.locator(f"#voices li[data-voice={name}]")).to_have_count(0)
             names = _voice_names(server)
             assert "grandma" not in names and "from-the-mic" not in names
+        finally:
+            browser.close()
+
+
+# Whether the status chart's canvas holds pixels of the first-audio median's colour
+# (status.js: #2f6db5), i.e. uPlot drew that series, not only its axes.
+_PLOTTED = """() => {
+  const canvas = document.querySelector("#status-chart canvas");
+  if (!canvas || !canvas.width) return false;
+  const pixels = canvas.getContext("2d").getImageData(0, 0, canvas.width, canvas.height).data;
+  let found = 0;
+  for (let i = 0; i < pixels.length; i += 4) {
+    const near = Math.abs(pixels[i] - 47) < 16 && Math.abs(pixels[i + 1] - 109) < 16
+      && Math.abs(pixels[i + 2] - 181) < 16 && pixels[i + 3] > 200;
+    if (near) found += 1;
+  }
+  return found >= 5;
+}"""
+
+
+def _answers_and_an_error(server: RunningServer) -> None:
+    """Two spoken answers and one refused (an unknown voice), over the Wyoming port."""
+
+    async def ask() -> None:
+        for text in ("Status check one.", "Status check two."):
+            async with server.client() as client:
+                voice = SynthesizeVoice(name="af_heart")
+                await client.write_event(Synthesize(text=text, voice=voice).event())
+                assert (await collect(client, "audio-stop")).pcm()
+        async with server.client() as client:
+            voice = SynthesizeVoice(name="nobody-at-all")
+            await client.write_event(Synthesize(text="Hello.", voice=voice).event())
+            assert "error" in (await collect(client, "audio-stop")).types()
+
+    with ThreadPoolExecutor(1) as thread:
+        thread.submit(asyncio.run, ask()).result()
+
+
+def test_the_status_panel_plots_first_audio_after_a_few_requests(server: RunningServer) -> None:
+    _browser_or_skip()
+    from playwright.sync_api import expect, sync_playwright
+    from prometheus_client.parser import text_string_to_metric_families
+
+    _answers_and_an_error(server)
+    with urllib.request.urlopen(f"{server.http_url}/metrics", timeout=30) as answer:
+        families = {f.name: f for f in text_string_to_metric_families(answer.read().decode())}
+    first_audio = families["polytts_first_audio_seconds"].samples
+    counts = [s.value for s in first_audio if s.name.endswith("_count")]
+    assert sum(counts) >= 2
+    assert any(s.labels == {"job": "kokoro"} for s in families["polytts_ready"].samples)
+
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=CHROMIUM)
+        try:
+            page = browser.new_page(viewport={"width": 900, "height": 900})
+            failures: List[str] = []
+            page.on("pageerror", lambda error: failures.append(str(error)))
+            page.goto(str(server.http_url))
+            page.click("#status-details summary")
+            expect(page.locator("#status-chart canvas")).to_have_count(1)
+            summary = page.locator("#status-summary")
+            expect(summary).to_have_attribute("data-answers", re.compile(r"^[1-9]"))
+            page.wait_for_function(_PLOTTED, timeout=30_000)
+            expect(page.locator("#status-ready li[data-job=kokoro]")).to_contain_text(
+                re.compile("kokoro: (starting|ready)")
+            )
+            errors = page.locator("#status-errors")
+            expect(errors).to_contain_text("wyoming unknown-voice")
+            expect(errors).not_to_contain_text("nobody-at-all")  # messages need sign-in
+            page.screenshot(path=str(server.log_path.parent / "status-panel.png"), full_page=True)
+            assert not failures, failures
         finally:
             browser.close()

@@ -24,12 +24,13 @@ from .. import __version__
 from ..audio import wav_bytes
 from ..engines.base import SynthesisError
 from ..lexicon import Lexicon, LexiconError
+from ..metrics import Metrics
 from ..presets import PresetError, PresetStore, check_speed
 from ..registry import ClonedVoice, RegistryError
 from ..scheduler import SchedulerBusy
 from ..text import ClausePolicy, split_text
 from ..voices import Voice, VoiceNotFoundError
-from . import captions, encoder, openai
+from . import captions, encoder, openai, status
 from . import schemas as s
 from .apidoc import (
     AUTH_ADMIN,
@@ -45,6 +46,7 @@ from .apidoc import (
 from .auth import ACCESS, SESSION_COOKIE, TooManyAttempts
 from .context import (
     CONTEXT,
+    METRICS,
     OPENAI_PATHS,
     AdminContext,
     ApiError,
@@ -101,6 +103,7 @@ def create_app(context: AdminContext) -> web.Application:
         client_max_size=max_body,
     )
     app[CONTEXT] = context
+    app[METRICS] = _metrics(context)
     app.cleanup_ctx.append(_load_encoder)
     table = operations()
     app[OPERATIONS] = table
@@ -116,6 +119,14 @@ def create_app(context: AdminContext) -> web.Application:
     if swagger is not None:
         app.router.add_static("/docs/static/", swagger)
     return app
+
+
+def _metrics(context: AdminContext) -> Metrics:
+    """The server's metrics (those of the scheduler it speaks through), reading readiness
+    where /api/health reads it."""
+    metrics = Metrics.of(context.pipeline.scheduler) if context.pipeline else Metrics()
+    metrics.follow_readiness(lambda: context.jobs.status() if context.jobs else {})
+    return metrics
 
 
 async def _load_encoder(app: web.Application) -> AsyncIterator[None]:
@@ -317,6 +328,7 @@ def operations() -> List[Operation]:
         ),
         *openai.operations(),
         *captions.operations(),
+        *status.operations(),
         Operation(
             "GET",
             "/openapi.json",
@@ -392,11 +404,12 @@ async def _errors_as_json(request: web.Request, handler: Handler) -> web.StreamR
 async def _require_token(request: web.Request, handler: Handler) -> web.StreamResponse:
     """Changes and private reads need a secret; changes may not come from elsewhere.
 
-    Which routes are open or private is data: `SAFE_METHODS`, `OPEN_ROUTES`, `PRIVATE_READS`,
-    and the `auth` of the /v1 operations: speech needs an API key only when the server has
-    keys; changes through /v1 take an API key as well as the admin token; private reads
-    (`may_see_private`) take either. Secrets are checked only where a rule asks for one, so
-    a request to an open route is never counted nor refused by the limiter.
+    Which routes are open or private is data: `SAFE_METHODS`, `OPEN_ROUTES`, `PRIVATE_READS`
+    (and `status.ROUTES` with `--metrics-private`), and the `auth` of the /v1 operations:
+    speech needs an API key only when the server has keys; changes through /v1 take an API
+    key as well as the admin token; private reads (`may_see_private`) take either. Secrets
+    are checked only where a rule asks for one, so a request to an open route is never
+    counted nor refused by the limiter.
     """
     route = _route_of(request)
     auth = _auth_of(request, route)
@@ -407,7 +420,10 @@ async def _require_token(request: web.Request, handler: Handler) -> web.StreamRe
             return _unauthorized(request, "This needs an API key: Authorization: Bearer KEY")
         return await handler(request)
     if request.method in SAFE_METHODS:
-        if route in PRIVATE_READS and not may_see_private(request):
+        private = route in PRIVATE_READS or (
+            route in status.ROUTES and request.app[CONTEXT].metrics_private
+        )
+        if private and not may_see_private(request):
             return _unauthorized(request, "This needs the admin token or an API key")
         return await handler(request)
     if route in OPEN_ROUTES:
@@ -662,9 +678,11 @@ async def preview_voice(request: web.Request) -> web.Response:
     if not pieces:
         return error_response(request, 400, "Nothing to say: the text has no words", "empty-text")
     try:
-        samples = await context.pipeline.speak_all(
-            voice, pieces, client="admin", speed=context.pipeline.speed * speed
-        )
+        with request.app[METRICS].answer("preview", voice.engine.name) as watch:
+            samples = await context.pipeline.speak_all(
+                voice, pieces, client="admin", speed=context.pipeline.speed * speed
+            )
+            watch.sent(samples.size / voice.engine.sample_rate)
     except SynthesisError as err:
         return error_response(request, 422, str(err), "synthesis-failed")
     wav = await asyncio.to_thread(wav_bytes, samples, voice.engine.sample_rate)

@@ -17,6 +17,7 @@ from aiohttp.http_exceptions import HttpProcessingError
 from ..background import Supervisor
 from ..engines.clones import Cloner
 from ..lexicon import Lexicon
+from ..metrics import Metrics
 from ..pipeline import SpeechPipeline
 from ..presets import PresetStore
 from ..registry import PROMPT_RATE, ClonedVoice, RegistryError, VoiceRegistry
@@ -53,10 +54,12 @@ class AdminContext:
     clause_policy: ClausePolicy = field(default_factory=ClausePolicy)  # as on the Wyoming port
     max_text: int = MAX_TEXT_CHARS  # longest text of one speech request (--max-text)
     write_seconds: float = 30.0  # a speech client that stops reading this long is dropped
+    metrics_private: bool = False  # /metrics and /api/status need a secret (--metrics-private)
 
 
 OPENAI_PATHS = ("/v1/", "/dev/")  # routes whose errors take OpenAI's shape
 CONTEXT = web.AppKey("polytts", AdminContext)
+METRICS = web.AppKey("metrics", Metrics)  # the server's metrics (`metrics.Metrics.of`)
 
 
 class ApiError(Exception):
@@ -81,7 +84,12 @@ _OPENAI_TYPES = {
 def error_response(
     request: web.Request, status: int, message: str, code: str, param: Optional[str] = None
 ) -> web.Response:
-    """An error as its route family writes errors: OpenAI's shape under /v1, else ours."""
+    """An error as its route family writes errors: OpenAI's shape under /v1, else ours;
+    counted in the server's metrics when the request found a route (not a browser's
+    favicon or a scanner's guess)."""
+    metrics = request.app.get(METRICS)
+    if metrics is not None and request.match_info.route.resource is not None:
+        metrics.error(error_door(request.path), code, message, status)
     if request.path.startswith(OPENAI_PATHS):
         kind = _OPENAI_TYPES.get(status, "server_error" if status >= 500 else "")
         body: Dict[str, Any] = {
@@ -94,6 +102,15 @@ def error_response(
         }
         return web.json_response(body, status=status)
     return web.json_response({"error": message, "code": code}, status=status)
+
+
+def error_door(path: str) -> str:
+    """Which door an HTTP error is counted at: `http` (/v1, /dev), `preview`, else `admin`."""
+    if path.startswith(OPENAI_PATHS):
+        return "http"
+    if path.startswith("/api/voices/") and path.endswith("/preview"):
+        return "preview"
+    return "admin"
 
 
 def too_many_attempts(request: web.Request, refusal: TooManyAttempts) -> web.Response:

@@ -36,6 +36,7 @@ from ..audio import resample, silent_answer
 from ..connection import reset
 from ..engines.base import SynthesisError
 from ..engines.clones import CloneSettings, PromptAudio
+from ..metrics import AnswerWatch
 from ..pipeline import SpokenPiece
 from ..registry import ClonedVoice
 from ..scheduler import SchedulerBusy
@@ -49,6 +50,7 @@ from . import schemas as s
 from .apidoc import AUTH_KEY, AUTH_SPEECH, Operation
 from .context import (
     CONTEXT,
+    METRICS,
     AdminContext,
     ApiError,
     clear_caches,
@@ -218,7 +220,20 @@ async def _speak(
     said: Optional[Tuple[List[Piece], Dict[str, Voice]]] = None,
 ) -> web.StreamResponse:
     """Speak `body.input` (or its pieces `said`, when already cut) with `voice`, encoded as
-    `body.response_format`, streamed or whole."""
+    `body.response_format`, streamed or whole; watched by the server's metrics."""
+    with request.app[METRICS].answer("http", voice.engine.name) as watch:
+        return await _speak_watched(request, context, voice, body, watch, max_seconds, said)
+
+
+async def _speak_watched(
+    request: web.Request,
+    context: AdminContext,
+    voice: Voice,
+    body: s.SpeechRequest,
+    watch: AnswerWatch,
+    max_seconds: Optional[float],
+    said: Optional[Tuple[List[Piece], Dict[str, Voice]]],
+) -> web.StreamResponse:
     if context.pipeline is None:
         raise ApiError(503, "This server does not speak over HTTP", "unavailable")
     pieces, voices = said or await _pieces(context, body.input, body.stream)
@@ -248,6 +263,7 @@ async def _speak(
                     if body.stream:
                         if response is None:  # the headers leave with the first audio
                             response = await _start(request, body.response_format)
+                        watch.sent(len(part) / rate)
                         await _send(request, response, data, context.write_seconds)
                     else:
                         whole.append(data)
@@ -264,6 +280,7 @@ async def _speak(
         return response or web.Response(status=499)
     tail = await asyncio.to_thread(encoder.finish)
     if not body.stream:
+        watch.sent(produced / rate)
         content_type = FORMATS[body.response_format].content_type
         return web.Response(body=b"".join(whole) + tail, headers={"Content-Type": content_type})
     if response is None:  # not one part was sent (the client left at once)
@@ -335,6 +352,8 @@ def _cut_off(
     """A failure after the answer began: the connection is dropped before the end of the
     chunked body, so the client sees an incomplete answer, never a short one that looks whole."""
     _LOGGER.warning("Speech over HTTP stopped: %s", error)
+    code = "busy" if isinstance(error, SchedulerBusy) else "synthesis_failed"
+    request.app[METRICS].error("http", code, str(error))
     if request.transport is not None:  # not a reset: the client keeps the audio it was sent
         request.transport.abort()
     return response

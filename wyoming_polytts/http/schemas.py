@@ -267,3 +267,47 @@ class JsonObject(BaseModel):
 def json_object_list() -> Dict[str, Any]:
     """The schema of a JSON array of objects."""
     return {"type": "array", "items": {"type": "object"}}
+
+
+# -- status -----------------------------------------------------------------------------------
+
+
+class StatusHistory(BaseModel):
+    """The last hour, one point per interval (the current one last), column by column."""
+
+    time: List[float] = Field(description="each interval's start (Unix seconds)")
+    answers: List[int] = Field(description="answers that sent their first audio in it")
+    first_audio_p50: List[Optional[float]] = Field(description="their median first audio (s)")
+    first_audio_max: List[Optional[float]] = Field(description="their slowest first audio (s)")
+    in_progress: List[int] = Field(description="the most answers in progress at once")
+    queued: List[int] = Field(description="the most calls waiting for a worker at once")
+    stalls: List[int]
+    errors: List[int]
+    busy: List[int] = Field(description="requests refused as busy")
+    rss_bytes: List[Optional[int]] = Field(description="resident memory at its end")
+
+
+class StatusNow(BaseModel):
+    in_progress: int
+    queued: int
+    rss_bytes: Optional[int] = None
+
+
+class StatusError(BaseModel):
+    at: float = Field(description="when (Unix seconds)")
+    door: str = Field(description="wyoming, http, preview or admin")
+    code: str
+    status: Optional[int] = Field(None, description="the HTTP status")
+    message: Optional[str] = Field(
+        None, description="shown with the admin token or an API key (it may quote a text)"
+    )
+
+
+class Status(BaseModel):
+    """The server's own figures for the admin page's status panel."""
+
+    interval: float = Field(description="seconds per point of the history")
+    history: StatusHistory
+    now: StatusNow
+    ready: Dict[str, Dict[str, Any]] = Field(description="start-up jobs, as /api/health says")
+    errors: List[StatusError] = Field(description="the most recent first")
