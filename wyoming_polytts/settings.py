@@ -123,6 +123,14 @@ MAX_WHOLE_ANSWER_CHARS = 10_000
 # first stretch of audio (a whole 2 s sentence took 35 ms as MP3 on an idle 2-core machine,
 # up to 180 ms on a busy one), and later stretches never keep a player waiting that long.
 ENCODE_SLICE_SECONDS = 0.1
+# Dialogues (`POST /v1/audio/dialogue`): their turns' texts together are held to the same
+# character limits as one input (--max-text; MAX_WHOLE_ANSWER_CHARS sent whole). Each turn is
+# at least one piece and one engine call, so the number of turns is bounded too; pauses are
+# bounded like SSML breaks, one and all together (silence costs memory in an answer sent whole).
+DIALOGUE_MAX_TURNS = 200
+DIALOGUE_PAUSE_SECONDS = 0.4  # between two turns, unless the request asks for another
+DIALOGUE_MAX_PAUSE_SECONDS = SSML_MAX_PAUSE_SECONDS  # one pause between two turns
+DIALOGUE_MAX_TOTAL_PAUSE_SECONDS = 300.0  # all pauses of a dialogue
 
 
 @dataclass(frozen=True)

@@ -29,7 +29,7 @@ from ..registry import ClonedVoice, RegistryError
 from ..scheduler import SchedulerBusy
 from ..text import ClausePolicy, split_text
 from ..voices import Voice, VoiceNotFoundError
-from . import encoder, openai
+from . import dialogue, encoder, openai
 from . import schemas as s
 from .apidoc import (
     AUTH_ADMIN,
@@ -315,6 +315,7 @@ def operations() -> List[Operation]:
             auth=AUTH_ADMIN,
         ),
         *openai.operations(),
+        *dialogue.operations(),
         Operation(
             "GET",
             "/openapi.json",
