@@ -389,3 +389,35 @@ async def test_a_server_with_api_keys_needs_one_for_a_dialogue(tmp_path: Path) -
             )
     assert refused.status_code == 401 and "error" in refused.json()
     assert allowed.status_code == 200 and allowed.content
+
+
+async def test_an_ssml_turn_may_hand_a_sentence_to_another_voice_at_the_turns_place(
+    served: Served,
+) -> None:
+    running, url = served
+    ssml = "<speak>Mine first.<voice name='fake_two'>Then the other voice.</voice></speak>"
+    body = {
+        "turns": [{"voice": "fake_one", "text": ssml, "place": "right"}],
+        "response_format": "pcm",
+    }
+    answer = await post(url, body)
+    assert answer.status_code == 200, answer.text
+    audio = decode_stereo(answer.content, "pcm")
+    assert balance_db(audio) < -60  # all of the turn on the right
+    assert running.engine.voices_used == ["fake_one", "fake_two"]
+
+
+@pytest.mark.parametrize("response_format", ["mp3", "wav"])
+async def test_a_dialogue_with_nothing_to_say_is_a_moment_of_stereo_silence(
+    served: Served, response_format: str
+) -> None:
+    running, url = served
+    body = {
+        "turns": [{"text": "🙂", "place": "left"}, {"text": "...", "place": "right"}],
+        "response_format": response_format,
+    }
+    answer = await post(url, body)
+    assert answer.status_code == 200, answer.text
+    audio = decode_stereo(answer.content, response_format)
+    assert audio.size > 0 and np.abs(audio).max() < 1e-3
+    assert running.engine.calls == []
