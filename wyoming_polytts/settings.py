@@ -139,6 +139,14 @@ STATUS_RECENT_ERRORS = 20  # the last errors /api/status lists (code, when, mess
 # A listener has run out of audio (a stall) when a chunk is sent this long or more after the
 # audio sent before it finished playing (`script/benchmark_load.py`'s `stalls`).
 STALL_GAP_SECONDS = 0.010
+# Dialogues (`POST /v1/audio/dialogue`): their turns' texts together are held to the same
+# character limits as one input (--max-text; MAX_WHOLE_ANSWER_CHARS sent whole). Each turn is
+# at least one piece and one engine call, so the number of turns is bounded too; pauses are
+# bounded like SSML breaks, one and all together (silence costs memory in an answer sent whole).
+DIALOGUE_MAX_TURNS = 200
+DIALOGUE_PAUSE_SECONDS = 0.4  # between two turns, unless the request asks for another
+DIALOGUE_MAX_PAUSE_SECONDS = SSML_MAX_PAUSE_SECONDS  # one pause between two turns
+DIALOGUE_MAX_TOTAL_PAUSE_SECONDS = 300.0  # all pauses of a dialogue
 
 
 @dataclass(frozen=True)

@@ -85,7 +85,8 @@ class Piece:
     """One unit of synthesis and how much of the model's trailing silence to keep.
 
     From SSML, a piece may name its own voice and a rate (times the request's speed), or be
-    a pause of `silence` seconds with no text.
+    a pause of `silence` seconds with no text. In a dialogue, `turn` is the index of the turn
+    the piece belongs to (its speaker and place), carried through to its `SpokenPiece`.
     """
 
     text: str
@@ -93,6 +94,7 @@ class Piece:
     voice: Optional[str] = None
     rate: float = 1.0
     silence: float = 0.0
+    turn: Optional[int] = None
 
 
 def clean_sentence(sentence: str) -> str:

@@ -17,6 +17,7 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import TYPE_CHECKING, List
 
+import numpy as np
 import pytest
 from wyoming.tts import Synthesize, SynthesizeVoice
 
@@ -304,3 +305,56 @@ def test_the_status_panel_plots_first_audio_after_a_few_requests(server: Running
             assert not failures, failures
         finally:
             browser.close()
+
+
+def test_the_dialogue_builder_plays_and_saves_a_two_voice_dialogue(
+    server: RunningServer, tmp_path: Path
+) -> None:
+    _browser_or_skip()
+    import soundfile
+    from playwright.sync_api import expect, sync_playwright
+
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(
+            executable_path=CHROMIUM, args=["--autoplay-policy=no-user-gesture-required"]
+        )
+        try:
+            page = browser.new_page(viewport={"width": 390, "height": 844})  # a phone
+            spoken: List[str] = []
+            page.on("request", lambda sent: spoken.append(sent.url) if "/v1/" in sent.url else None)
+            page.goto(str(server.http_url))
+            turns = page.locator("#dialogue .dialogue-turn")
+            expect(turns).to_have_count(2)  # two turns to start from, once the voices load
+            page.click("#dialogue-add")
+            expect(turns).to_have_count(3)
+            turns.nth(2).locator("button").click()  # Remove
+            expect(turns).to_have_count(2)
+            for turn, voice, side, text in (
+                (turns.nth(0), "af_heart", "left", "The kitchen lights are now off."),
+                (turns.nth(1), "am_michael", "right", "Thank you, good night."),
+            ):
+                turn.locator(".dialogue-voice").select_option(voice)
+                turn.locator(".dialogue-place").select_option(side)
+                turn.locator(".dialogue-text").fill(text)
+            with page.expect_response("**/v1/audio/dialogue") as answer:
+                page.click("#dialogue-listen")
+            assert answer.value.status == 200
+            expect(page.locator("#dialogue-audio")).to_be_visible()
+            page.wait_for_function(
+                "() => { const a = document.getElementById('dialogue-audio');"
+                " return a.duration > 1 && a.currentTime > 0; }"
+            )
+            expect(page.locator("#dialogue-error")).to_have_text("")
+            page.locator("#dialogue").screenshot(path=str(tmp_path / "dialogue.png"))
+            with page.expect_download() as saved:
+                page.click("#dialogue-download")  # the same dialogue: not spoken again
+            assert saved.value.suggested_filename == "dialogue.wav"
+            audio, rate = soundfile.read(saved.value.path(), dtype="float32")
+            assert len(spoken) == 1, spoken
+        finally:
+            browser.close()
+    assert rate == 24000 and audio.ndim == 2 and audio.shape[1] == 2
+    left_only = np.flatnonzero((np.abs(audio[:, 0]) > 0.01) & (audio[:, 1] == 0))
+    right_only = np.flatnonzero((np.abs(audio[:, 1]) > 0.01) & (audio[:, 0] == 0))
+    assert left_only.size > rate // 2 and right_only.size > rate // 2  # each voice on its side
+    assert left_only.max() < right_only.min()  # the left turn first

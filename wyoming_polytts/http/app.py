@@ -30,7 +30,7 @@ from ..registry import ClonedVoice, RegistryError
 from ..scheduler import SchedulerBusy
 from ..text import ClausePolicy, split_text
 from ..voices import Voice, VoiceNotFoundError
-from . import captions, encoder, openai, status
+from . import captions, dialogue, encoder, openai, status
 from . import schemas as s
 from .apidoc import (
     AUTH_ADMIN,
@@ -329,6 +329,7 @@ def operations() -> List[Operation]:
         *openai.operations(),
         *captions.operations(),
         *status.operations(),
+        *dialogue.operations(),
         Operation(
             "GET",
             "/openapi.json",

@@ -4,7 +4,8 @@ PyAV (FFmpeg) encodes and muxes: MP3 frames, Ogg/Opus pages, ADTS AAC, FLAC and 
 streamed answer is muxed into a write-only sink, so FFmpeg writes what a reader can play at
 once (WAV with the "unknown size" header of live streams); a whole answer is muxed into a
 seekable buffer, so the headers that FFmpeg fills in at the end (WAV and FLAC sizes, the MP3
-Xing frame) are right. `pcm` is raw 16-bit little-endian mono, no container.
+Xing frame) are right. `pcm` is raw 16-bit little-endian, no container. Answers are mono,
+or stereo (a dialogue's voices placed left and right): PCM and WAV samples interleaved.
 """
 
 from __future__ import annotations
@@ -50,6 +51,9 @@ FORMATS: Dict[str, AudioFormat] = {
 }
 
 
+LAYOUTS = {1: "mono", 2: "stereo"}  # FFmpeg's channel layouts, by number of channels
+
+
 def load() -> None:
     """Import PyAV (60 ms and more): done in a thread at start, so that the first encoded
     answer does not import it on the event loop."""
@@ -78,16 +82,25 @@ class _Sink(io.RawIOBase):
 
 
 class AudioEncoder:
-    """Float mono samples in, encoded bytes out: `encode` as audio comes, `finish` at the end.
+    """Float samples in, encoded bytes out: `encode` as audio comes, `finish` at the end.
+
+    `channels` is 1 (mono) or 2 (stereo: `encode` takes (frames, 2) arrays; mono samples
+    given to a stereo encoder go to both channels).
 
     With `streaming`, every call returns what a client can be sent now; without, the bytes
     all come from `finish` (one seekable file). Not thread-safe: one caller at a time.
     """
 
-    def __init__(self, response_format: str, rate: int, streaming: bool = True) -> None:
+    def __init__(
+        self, response_format: str, rate: int, streaming: bool = True, channels: int = 1
+    ) -> None:
+        if channels not in LAYOUTS:
+            raise ValueError(f"{channels} channels: only mono and stereo are encoded")
         self.format = FORMATS[response_format]
         self.rate = rate
         self.streaming = streaming
+        self.channels = channels
+        self.layout = LAYOUTS[channels]
         self._output: Optional[io.IOBase] = None
         self._container: Any = None  # av.container.OutputContainer
         self._stream: Any = None  # av.AudioStream
@@ -106,26 +119,30 @@ class AudioEncoder:
             options=dict(self.format.muxer_options),
         )
         stream: Any = container.add_stream(self.format.codec, rate=self.rate)
-        stream.layout = "mono"
+        stream.layout = self.layout
         if self.format.bit_rate:
             stream.bit_rate = self.format.bit_rate
         self._container, self._stream = container, stream
         self._resampler = av.AudioResampler(
             format=self.format.sample_format,
-            layout="mono",
+            layout=self.layout,
             rate=self.rate,
             frame_size=self.format.frame_size,
         )
 
     def encode(self, samples: np.ndarray) -> bytes:
-        """Add samples (float32 in [-1, 1] at `rate`); returns the bytes ready to send."""
+        """Add samples (float32 in [-1, 1] at `rate`, (frames, channels) when stereo);
+        returns the bytes ready to send."""
+        samples = np.asarray(samples, dtype=np.float32)
+        if self.channels > 1 and samples.ndim == 1:
+            samples = np.repeat(samples[:, None], self.channels, axis=1)
         if self._container is None:
-            return to_pcm16(samples)
+            return to_pcm16(samples)  # C order: frames interleaved
         import av
 
         pcm = np.frombuffer(to_pcm16(samples), dtype="<i2").reshape(1, -1)
         if pcm.size:
-            frame = av.AudioFrame.from_ndarray(pcm, format="s16", layout="mono")
+            frame = av.AudioFrame.from_ndarray(pcm, format="s16", layout=self.layout)
             frame.sample_rate = self.rate
             self._mux(self._resampler.resample(frame))
         return self._take()

@@ -19,6 +19,7 @@ from typing import (
     Any,
     AsyncGenerator,
     AsyncIterator,
+    Callable,
     Dict,
     Iterator,
     List,
@@ -237,19 +238,44 @@ async def _speak_watched(
     if context.pipeline is None:
         raise ApiError(503, "This server does not speak over HTTP", "unavailable")
     pieces, voices = said or await _pieces(context, body.input, body.stream)
+    spoken = context.pipeline.speak(voice, pieces, client=object(), speed=body.speed, voices=voices)
     rate = voice.engine.sample_rate
+    return await send_speech(
+        request, context, spoken, rate, body.response_format, body.stream, max_seconds, watch=watch
+    )
+
+
+# What a door makes of each part's samples (at the answer's rate) before they are encoded:
+# e.g. a dialogue's stereo placement of its turns.
+Mix = Callable[[SpokenPiece, np.ndarray], np.ndarray]
+
+
+async def send_speech(
+    request: web.Request,
+    context: AdminContext,
+    spoken: AsyncGenerator[SpokenPiece, None],
+    rate: int,
+    response_format: str,
+    stream: bool,
+    max_seconds: Optional[float] = None,
+    channels: int = 1,
+    mix: Optional[Mix] = None,
+    watch: Optional[AnswerWatch] = None,
+) -> web.StreamResponse:
+    """Encode the audio of `spoken` at `rate` as `response_format` (`channels` of it, made
+    by `mix`) and send it, streamed or whole, told to `watch` (the server's metrics);
+    errors before the first audio are JSON."""
     limit = None if max_seconds is None else int(max_seconds * rate)
-    encoder = AudioEncoder(body.response_format, rate, streaming=body.stream)
+    encoder = AudioEncoder(response_format, rate, streaming=stream, channels=channels)
     costly = encoder.format.costly
     # a lossy stream is encoded and sent a slice at a time, so that its first bytes need not
     # wait for a whole stretch (a sentence decoded whole) to be encoded
-    step = int(ENCODE_SLICE_SECONDS * rate) if body.stream and costly else None
-    spoken = context.pipeline.speak(voice, pieces, client=object(), speed=body.speed, voices=voices)
+    step = int(ENCODE_SLICE_SECONDS * rate) if stream and costly else None
     response: Optional[web.StreamResponse] = None
     whole: List[bytes] = []
     produced = 0
     try:
-        parts = contextlib.aclosing(_or_silence(spoken, rate))
+        parts = contextlib.aclosing(_or_silence(spoken, rate, mix))
         async with contextlib.aclosing(spoken), parts as audio:
             async for samples in audio:
                 if limit is not None:
@@ -260,10 +286,11 @@ async def _speak_watched(
                         data = await asyncio.to_thread(encoder.encode, part)
                     else:
                         data = encoder.encode(part)
-                    if body.stream:
+                    if stream:
                         if response is None:  # the headers leave with the first audio
-                            response = await _start(request, body.response_format)
-                        watch.sent(len(part) / rate)
+                            response = await _start(request, response_format)
+                        if watch is not None:
+                            watch.sent(len(part) / rate)
                         await _send(request, response, data, context.write_seconds)
                     else:
                         whole.append(data)
@@ -279,12 +306,13 @@ async def _speak_watched(
         _LOGGER.debug("The client of %s went away", request.path)
         return response or web.Response(status=499)
     tail = await asyncio.to_thread(encoder.finish)
-    if not body.stream:
-        watch.sent(produced / rate)
-        content_type = FORMATS[body.response_format].content_type
+    if not stream:
+        if watch is not None:
+            watch.sent(produced / rate)
+        content_type = FORMATS[response_format].content_type
         return web.Response(body=b"".join(whole) + tail, headers={"Content-Type": content_type})
     if response is None:  # not one part was sent (the client left at once)
-        response = await _start(request, body.response_format)
+        response = await _start(request, response_format)
     with contextlib.suppress(ConnectionError):
         await _send(request, response, tail, context.write_seconds)
         await response.write_eof()
@@ -292,14 +320,16 @@ async def _speak_watched(
 
 
 async def _or_silence(
-    spoken: AsyncIterator[SpokenPiece], rate: int
+    spoken: AsyncIterator[SpokenPiece], rate: int, mix: Optional[Mix] = None
 ) -> AsyncGenerator[np.ndarray, None]:
-    """The samples of each part at `rate`; a moment of silence when there is nothing to say
-    (only spaces, dots, symbols or emoji), so the answer is a file every decoder plays."""
+    """The samples of each part at `rate` (made by `mix`); a moment of silence when there is
+    nothing to say (only spaces, dots, symbols or emoji), so the answer is a file every
+    decoder plays."""
     parts = 0
     async for part in spoken:
         parts += 1
-        yield resample(part.samples, part.rate, rate)
+        samples = resample(part.samples, part.rate, rate)
+        yield samples if mix is None else mix(part, samples)
     if not parts:
         yield silent_answer(rate)
 

@@ -3,11 +3,12 @@ OpenAI-style routes and describe every route in the OpenAPI document."""
 
 from __future__ import annotations
 
-from typing import Any, Dict, List, Literal, Optional
+from typing import Annotated, Any, Callable, Dict, List, Literal, Optional, Union
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, WrapValidator
 
 from ..presets import MAX_SPEED, MIN_SPEED
+from ..settings import DIALOGUE_MAX_PAUSE_SECONDS, DIALOGUE_MAX_TURNS, DIALOGUE_PAUSE_SECONDS
 
 ResponseFormat = Literal["mp3", "opus", "aac", "flac", "wav", "pcm"]
 CaptionFormat = Literal["mp3", "opus", "aac", "flac", "wav", "pcm", "vtt", "srt"]
@@ -102,6 +103,71 @@ class ZipVoiceSpeechRequest(SpeechRequest):
     max_duration: Optional[float] = Field(
         None, ge=0.1, le=3600, description="seconds of audio at most; the rest is not spoken"
     )
+
+
+PLACE = "left, center, right, or a pan from -1 (left) to 1 (right)"
+
+
+def _one_place(value: object, handler: Callable[[object], object]) -> object:
+    """A place, or one error that says what a place is (not one per kind it could be)."""
+    try:
+        return handler(value)
+    except ValidationError:
+        raise ValueError(f"a place is {PLACE}") from None
+
+
+Place = Annotated[
+    Union[
+        Literal["left", "center", "right"],
+        Annotated[float, Field(ge=-1, le=1, allow_inf_nan=False)],
+    ],
+    WrapValidator(_one_place),
+]
+
+
+class DialogueTurn(_Lenient):
+    """One turn of a dialogue."""
+
+    voice: Optional[str] = Field(
+        None, description="any voice, blend, preset or clone, as in /v1/audio/speech"
+    )
+    text: str = Field(min_length=1, description="plain text, or SSML starting with <speak>")
+    place: Optional[Place] = Field(
+        None, description=f"{PLACE}; else the voice's place in `places`, else center"
+    )
+    pause: Optional[float] = Field(
+        None,
+        ge=0,
+        le=DIALOGUE_MAX_PAUSE_SECONDS,
+        allow_inf_nan=False,
+        description="seconds of silence after this turn (else the dialogue's `pause`)",
+    )
+
+
+class DialogueRequest(_Lenient):
+    """`POST /v1/audio/dialogue`: turns of several voices as one answer."""
+
+    model: str = Field("tts-1", description="as in /v1/audio/speech; checked for every voice")
+    turns: List[DialogueTurn] = Field(min_length=1, max_length=DIALOGUE_MAX_TURNS)
+    pause: float = Field(
+        DIALOGUE_PAUSE_SECONDS,
+        ge=0,
+        le=DIALOGUE_MAX_PAUSE_SECONDS,
+        allow_inf_nan=False,
+        description="seconds of silence between two turns",
+    )
+    channels: Optional[Literal[1, 2]] = Field(
+        None, description="1 (mono) or 2 (stereo); default 2 when a place is given, else 1"
+    )
+    places: Dict[str, Place] = Field(
+        default_factory=dict,
+        description=f"where each voice (by name, as in turns) is heard: {PLACE}",
+    )
+    response_format: ResponseFormat = Field(
+        "mp3", description="pcm is raw 16-bit little-endian at 24 kHz, stereo interleaved"
+    )
+    speed: float = Field(1.0, ge=MIN_SPEED, le=MAX_SPEED)
+    stream: bool = Field(True, description="send audio as it is spoken, turn by turn (chunked)")
 
 
 class ModelInfo(BaseModel):

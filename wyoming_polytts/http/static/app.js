@@ -67,6 +67,7 @@ async function loadVoices() {
   try {
     const { voices } = await api("GET", "api/voices");
     allVoices = voices;
+    document.dispatchEvent(new CustomEvent("polytts:voices", { detail: voices })); // dialogue.js
     const tags = [...new Set(voices.flatMap((voice) => voice.languages))].sort();
     const filter = $("gallery-language");
     const chosenTag = filter.value;
