@@ -156,8 +156,8 @@ def encode(
 
 async def wait_until_ready(http_url: str, what: str, name: str = "", timeout: float = 120) -> None:
     """Wait until the server's background loading made `what` ready: the transcriber
-    ("transcriber"), the ZipVoice model ("zipvoice") or a clone that can speak ("clone",
-    `name`)."""
+    ("transcriber"), the ZipVoice model ("zipvoice"), Kokoro's streaming decoder ("kokoro")
+    or a clone that can speak ("clone", `name`)."""
     import aiohttp
 
     deadline = asyncio.get_running_loop().time() + timeout
@@ -166,10 +166,10 @@ async def wait_until_ready(http_url: str, what: str, name: str = "", timeout: fl
             if what == "transcriber":
                 async with http.get("/api/session") as response:
                     ready = (await response.json())["transcriber"]
-            elif what == "zipvoice":
+            elif what in ("zipvoice", "kokoro"):
                 async with http.get("/api/health") as response:
                     jobs = (await response.json())["jobs"]
-                    ready = jobs.get("zipvoice", {}).get("state") == "ready"
+                    ready = jobs.get(what, {}).get("state") == "ready"
             else:
                 async with http.get(f"/api/voices/{name}") as response:
                     ready = response.status == 200 and (await response.json())["installed"]

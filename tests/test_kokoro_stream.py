@@ -40,6 +40,7 @@ from wyoming_polytts.engines.kokoro.stream import (
     FitStopped,
     WindowedSentence,
 )
+from wyoming_polytts.engines.kokoro.words import LEAD_FRAMES, match_words, written_words
 from wyoming_polytts.models import KokoroFiles, sha256_file
 from wyoming_polytts.preemption import Turn, running
 from wyoming_polytts.presets import PresetStore
@@ -686,3 +687,35 @@ def test_windows_are_larger_while_other_answers_share_the_workers(
     assert shared.windows[0] == alone.windows[0]  # the first audio comes as soon
     assert shared.windows[1][1] - shared.windows[1][0] > alone.windows[1][1] - alone.windows[1][0]
     assert len(shared.windows) < len(alone.windows)
+
+
+def test_the_words_of_a_windowed_sentence_are_where_its_audio_says_them(
+    windowed: KokoroEngine,
+) -> None:
+    """Word timings of a sentence decoded in windows: every written word, in order, and timed
+    from the windows' first sample, which is the whole decode's sample `origin` frames in."""
+    with decoder_at(windowed, overhead=0.03, per_frame=0.015):
+        speech = windowed.stream(LONG, VOICE, 1.0)
+        chunks = []
+        while not speech.finished:
+            chunks.append(speech.next_chunk())
+    current = speech._current
+    assert isinstance(current, WindowedSentence) and len(current.windows) >= 3
+    audio = np.concatenate(chunks)
+    whole = windowed._decoder.whole(current._sentence)  # type: ignore[union-attr]
+    shift = (current.origin or 0) * SAMPLES_PER_FRAME
+    assert shift > 0  # the windows leave out most of the leading padding
+    n = audio.size
+    assert np.corrcoef(audio, whole[shift : shift + n])[0, 1] > 0.8  # the same audio there
+    assert np.corrcoef(audio, whole[:n])[0, 1] < 0.5  # not at the whole decode's start
+    assert [word.word for word in speech.words] == written_words(LONG)
+    end = 0
+    for word in speech.words:
+        assert end <= word.start < word.end <= audio.size
+        end = word.end
+    # each word where its phonemes' durations put it, counted from the windows' first sample
+    frames = np.cumsum(current.durations)
+    phonemes = windowed._phonemes(LONG, "en-US")
+    spans = match_words(written_words(LONG), phonemes)
+    for span, word in zip(spans, speech.words, strict=True):
+        assert word.start == (int(frames[span.start]) - LEAD_FRAMES) * SAMPLES_PER_FRAME - shift

@@ -283,3 +283,33 @@ async def test_the_next_sentence_waits_for_this_ones_last_call_not_a_read_made_m
         ("Second one.", True, False),
         ("Second one.", False, True),
     ]
+
+
+async def test_each_word_comes_with_the_stretch_its_audio_ends_in() -> None:
+    engine = StreamingFakeEngine(stretches=3)
+    engine.lead_seconds = 0.2  # trimmed: all but the trimmer's 50 ms lead
+    scheduler = Scheduler(workers=1)
+    voice = VoiceCatalog([engine]).resolve("fake_one")
+    pieces = [Piece("Good evening everyone."), Piece("The door is locked.")]
+    try:
+        said = []
+        async for spoken in SpeechPipeline(scheduler).speak(voice, pieces, client="a"):
+            seconds = spoken.samples.size / spoken.rate
+            for word in spoken.words:
+                assert word.start <= word.end <= seconds + 1e-9  # it ends in this stretch
+                said.append((spoken.piece.text, word.word, word.start, spoken.first))
+    finally:
+        scheduler.shutdown()
+    assert [word for _, word, _, _ in said] == [
+        "Good",
+        "evening",
+        "everyone",
+        "The",
+        "door",
+        "is",
+        "locked",
+    ]
+    # the first word of each piece starts where the trimmer's lead ends, its silence cut
+    firsts = [start for _, _, start, first in said if first]
+    assert firsts and all(abs(start - 0.05) < 0.011 for start in firsts[:1])
+    assert any(start < 0 for _, _, start, _ in said)  # a word said across two stretches

@@ -8,8 +8,11 @@ answer's first sample, pauses, breaks and trimmed silence all counted as they we
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Iterable, List, Sequence
+from typing import AsyncIterator, Iterable, List, Sequence, Tuple
 
+import numpy as np
+
+from .audio import resample
 from .pipeline import SpokenPiece
 from .settings import CAPTION_MAX_CHARS, CAPTION_MAX_SECONDS
 
@@ -53,6 +56,17 @@ class AnswerClock:
             self._last_end, self._opening = end, False
         self.seconds += spoken.samples.size / spoken.rate
         return timed
+
+
+async def whole_with_words(
+    spoken: AsyncIterator[SpokenPiece], rate: int
+) -> Tuple[np.ndarray, List[TimedWord]]:
+    """All of an answer's audio at `rate`, and its words (an answer sent whole)."""
+    clock, parts, words = AnswerClock(), [], []
+    async for piece in spoken:
+        words.extend(clock.words(piece))
+        parts.append(resample(piece.samples, piece.rate, rate))
+    return (np.concatenate(parts) if parts else np.zeros(0, np.float32)), words
 
 
 @dataclass(frozen=True)

@@ -107,10 +107,13 @@ def _launch(playwright: Playwright) -> Browser:
 
 def test_a_waveform_is_drawn_while_listen_plays(server: RunningServer) -> None:
     """Listen speaks the sample sentence: while it plays, the canvas under it shows its
-    waveform and the playing position moves along it."""
+    waveform and the playing position moves along it, with its words under it, the one
+    being said highlighted."""
     _browser_or_skip()
     from playwright.sync_api import expect, sync_playwright
 
+    with ThreadPoolExecutor(1) as thread:  # words are timed once the decoder is prepared
+        thread.submit(asyncio.run, wait_until_ready(str(server.http_url), "kokoro", 600)).result()
     with sync_playwright() as playwright:
         browser = _launch(playwright)
         try:
@@ -135,6 +138,14 @@ def test_a_waveform_is_drawn_while_listen_plays(server: RunningServer) -> None:
                 timeout=10_000,
             )
             assert not player.evaluate("player => player.paused")  # moved while it played
+            assert int(wave.get_attribute("data-words") or 0) >= 5
+            said = set()
+            for _ in range(100):  # while it plays: the word being said, highlighted
+                said.add(wave.get_attribute("data-word") or "")
+                if len(said - {""}) >= 2 or player.evaluate("player => player.ended"):
+                    break
+                page.wait_for_timeout(50)
+            assert len(said - {""}) >= 2, said
         finally:
             browser.close()
 

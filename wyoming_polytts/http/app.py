@@ -10,6 +10,8 @@ goes into the page's base and into the URLs the API hands out.
 from __future__ import annotations
 
 import asyncio
+import base64
+import contextlib
 import functools
 import html
 import importlib.resources
@@ -22,6 +24,7 @@ from aiohttp import web
 
 from .. import __version__
 from ..audio import wav_bytes
+from ..captions import whole_with_words
 from ..engines.base import SynthesisError
 from ..lexicon import Lexicon, LexiconError
 from ..metrics import Metrics
@@ -232,6 +235,8 @@ def operations() -> List[Operation]:
             body_required=False,
             responses={200: "audio/wav"},
             auth=AUTH_ADMIN,
+            description="With words: true, JSON as /dev/captioned_speech answers (the WAV in "
+            "base64, and when each word is said).",
         ),
         Operation(
             "POST",
@@ -650,7 +655,9 @@ async def delete_voice(request: web.Request) -> web.Response:
 
 async def preview_voice(request: web.Request) -> web.Response:
     """A test sentence (or the `text` given) in a voice, preset or blend, as WAV, by the
-    Wyoming path; JSON `{"text"?, "speed"?}`, the speed times the voice's own."""
+    Wyoming path; JSON `{"text"?, "speed"?, "words"?}`, the speed times the voice's own.
+    With `"words": true`, the answer is `/dev/captioned_speech`'s JSON: the WAV in base64
+    and each word's times."""
     context = request.app[CONTEXT]
     name = request.match_info["name"]
     try:
@@ -678,15 +685,26 @@ async def preview_voice(request: web.Request) -> web.Response:
     pieces = split_text(text, ClausePolicy(enabled=False))
     if not pieces:
         return error_response(request, 400, "Nothing to say: the text has no words", "empty-text")
+    rate = voice.engine.sample_rate
+    spoken = context.pipeline.speak(
+        voice, pieces, client="admin", speed=context.pipeline.speed * speed
+    )
     try:
         with request.app[METRICS].answer("preview", voice.engine.name) as watch:
-            samples = await context.pipeline.speak_all(
-                voice, pieces, client="admin", speed=context.pipeline.speed * speed
-            )
-            watch.sent(samples.size / voice.engine.sample_rate)
+            async with contextlib.aclosing(spoken):
+                samples, words = await whole_with_words(spoken, rate)
+            watch.sent(samples.size / rate)
     except SynthesisError as err:
         return error_response(request, 422, str(err), "synthesis-failed")
-    wav = await asyncio.to_thread(wav_bytes, samples, voice.engine.sample_rate)
+    wav = await asyncio.to_thread(wav_bytes, samples, rate)
+    if fields.get("words") is True:  # the page's Listen: the words, to show as they are said
+        return web.json_response(
+            {
+                "audio": base64.b64encode(wav).decode("ascii"),
+                "audio_format": "audio/wav",
+                "timestamps": [word.to_dict() for word in words],
+            }
+        )
     return web.Response(body=wav, content_type="audio/wav")
 
 

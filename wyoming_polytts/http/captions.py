@@ -18,7 +18,7 @@ import base64
 import contextlib
 import json
 import logging
-from typing import List, Optional
+from typing import AsyncGenerator, Callable, List, Optional
 
 import numpy as np
 from aiohttp import web
@@ -26,13 +26,14 @@ from aiohttp import web
 from ..audio import resample, silent_answer
 from ..captions import AnswerClock, TimedWord, cues, srt, webvtt
 from ..engines.base import SynthesisError
+from ..metrics import AnswerWatch
 from ..pipeline import SpokenPiece
 from ..scheduler import SchedulerBusy
 from . import schemas as s
 from .apidoc import AUTH_SPEECH, Operation
-from .context import CONTEXT, ApiError
+from .context import CONTEXT, METRICS, ApiError
 from .encoder import FORMATS, AudioEncoder
-from .openai import _body, _cut_off, _gone, _pieces, _send, _voice
+from .openai import Mix, _body, _cut_off, _gone, _pieces, _send, _voice
 
 _LOGGER = logging.getLogger(__name__)
 
@@ -66,24 +67,62 @@ async def captioned_speech(request: web.Request) -> web.StreamResponse:
     body = await _body(request, s.CaptionedSpeechRequest)
     voice = _voice(context, body.voice, body.model)
     captions = body.response_format in CAPTION_TYPES
-    streamed = body.stream and not captions
-    pieces, voices = await _pieces(context, body.input, streamed)
-    rate = voice.engine.sample_rate
-    audio_format = "wav" if captions else body.response_format
-    encoder = AudioEncoder(audio_format, rate, streaming=streamed)
-    content_type = FORMATS[audio_format].content_type
+    pieces, voices = await _pieces(context, body.input, body.stream and not captions)
     spoken = context.pipeline.speak(voice, pieces, client=object(), speed=body.speed, voices=voices)
+    with request.app[METRICS].answer("http", voice.engine.name) as watch:
+        return await send_captioned(
+            request,
+            spoken,
+            voice.engine.sample_rate,
+            body.response_format,
+            body.stream,
+            body.return_timestamps,
+            watch=watch,
+        )
+
+
+async def send_captioned(
+    request: web.Request,
+    spoken: AsyncGenerator[SpokenPiece, None],
+    rate: int,
+    response_format: str,
+    stream: bool,
+    timestamps: bool = True,
+    channels: int = 1,
+    mix: Optional[Mix] = None,
+    speaker: Optional[Callable[[SpokenPiece], str]] = None,
+    watch: Optional[AnswerWatch] = None,
+) -> web.StreamResponse:
+    """Send `spoken` at `rate` as Kokoro-FastAPI's captioned answer: JSON with the audio in
+    `response_format` (`channels` of it, made by `mix`) as base64 and the words (each with
+    its `speaker`, where given), one object per line when `stream`; or, for `vtt` and `srt`,
+    the captions alone. Errors before the first line are JSON errors."""
+    context = request.app[CONTEXT]
+    captions = response_format in CAPTION_TYPES
+    streamed = stream and not captions
+    audio_format = "wav" if captions else response_format
+    encoder = AudioEncoder(audio_format, rate, streaming=streamed, channels=channels)
+    content_type = FORMATS[audio_format].content_type
     clock = AnswerClock()
-    words: List[TimedWord] = []  # timed, not sent yet (all of them for an answer sent whole)
+    words: List[dict] = []  # timed, not sent yet (all of them for an answer sent whole)
+    timed: List[TimedWord] = []  # every word, for captions
     whole: List[bytes] = []
     response: Optional[web.StreamResponse] = None
     try:
         async with contextlib.aclosing(spoken):
             async for piece in spoken:
-                words.extend(clock.words(piece))
+                told = clock.words(piece)
+                timed.extend(told)
+                said = speaker(piece) if speaker is not None else None
+                words.extend(_word(word, said) for word in told)
                 if captions:
                     continue
-                data = await asyncio.to_thread(encoder.encode, _samples(piece, rate))
+                samples = resample(piece.samples, piece.rate, rate)
+                if mix is not None:
+                    samples = mix(piece, samples)
+                data = await asyncio.to_thread(encoder.encode, samples)
+                if watch is not None and streamed:
+                    watch.sent(len(samples) / rate)
                 if not streamed:
                     whole.append(data)
                     continue
@@ -91,7 +130,7 @@ async def captioned_speech(request: web.Request) -> web.StreamResponse:
                     continue  # its words go with the next audio, as Kokoro-FastAPI's do
                 if response is None:
                     response = await _start(request)
-                line = _line(data, content_type, words, body.return_timestamps)
+                line = _line(data, content_type, words, timestamps)
                 words = []
                 await _send(request, response, line, context.write_seconds)
                 if _gone(request):
@@ -105,45 +144,51 @@ async def captioned_speech(request: web.Request) -> web.StreamResponse:
     except ConnectionError:
         _LOGGER.debug("The client of %s went away", request.path)
         return response or web.Response(status=499)
+    if watch is not None and not streamed:
+        watch.sent(clock.seconds)
     if captions:
-        made = cues(words)
-        text = webvtt(made) if body.response_format == "vtt" else srt(made)
-        return web.Response(
-            text=text, headers={"Content-Type": CAPTION_TYPES[body.response_format]}
-        )
+        made = cues(timed)
+        text = webvtt(made) if response_format == "vtt" else srt(made)
+        return web.Response(text=text, headers={"Content-Type": CAPTION_TYPES[response_format]})
     if clock.seconds == 0:  # nothing to say: a moment of silence, so the audio plays
-        silence = await asyncio.to_thread(encoder.encode, silent_answer(rate))
-        whole.append(silence)
-        if streamed and silence:
+        silence = silent_answer(rate)
+        if channels == 2:
+            silence = np.stack([silence, silence], axis=1)
+        data = await asyncio.to_thread(encoder.encode, silence)
+        whole.append(data)
+        if streamed and data:
             response = response or await _start(request)
-            line = _line(silence, content_type, [], body.return_timestamps)
+            line = _line(data, content_type, [], timestamps)
             await _send(request, response, line, context.write_seconds)
     tail = await asyncio.to_thread(encoder.finish)
     if not streamed:
-        answer = _answer(b"".join(whole) + tail, content_type, words, body.return_timestamps)
+        answer = _answer(b"".join(whole) + tail, content_type, words, timestamps)
         return web.json_response(answer)
     response = response or await _start(request)
     with contextlib.suppress(ConnectionError):
         if tail or words:
-            line = _line(tail, content_type, words, body.return_timestamps)
+            line = _line(tail, content_type, words, timestamps)
             await _send(request, response, line, context.write_seconds)
         await response.write_eof()
     return response
 
 
-def _samples(piece: SpokenPiece, rate: int) -> np.ndarray:
-    return resample(piece.samples, piece.rate, rate)
+def _word(word: TimedWord, speaker: Optional[str]) -> dict:
+    said = word.to_dict()
+    if speaker is not None:
+        said["speaker"] = speaker
+    return said
 
 
-def _answer(audio: bytes, content_type: str, words: List[TimedWord], timestamps: bool) -> dict:
+def _answer(audio: bytes, content_type: str, words: List[dict], timestamps: bool) -> dict:
     return {
         "audio": base64.b64encode(audio).decode("ascii"),
         "audio_format": content_type,
-        "timestamps": [word.to_dict() for word in words] if timestamps else None,
+        "timestamps": words if timestamps else None,
     }
 
 
-def _line(audio: bytes, content_type: str, words: List[TimedWord], timestamps: bool) -> bytes:
+def _line(audio: bytes, content_type: str, words: List[dict], timestamps: bool) -> bytes:
     answer = _answer(audio, content_type, words, timestamps)
     return json.dumps(answer, ensure_ascii=False).encode() + b"\n"
 

@@ -26,6 +26,7 @@ from ..textwork import off_loop
 from ..voices import Voice
 from . import schemas as s
 from .apidoc import AUTH_SPEECH, Operation
+from .captions import send_captioned
 from .context import CONTEXT, METRICS, AdminContext, ApiError
 from .encoder import FORMATS
 from .openai import _body, _check_model, _voice, send_speech
@@ -81,7 +82,26 @@ async def speak_dialogue(request: web.Request) -> web.StreamResponse:
         return placed(samples, pans[turn] if turn is not None else 0.0)
 
     spoken = context.pipeline.speak(first, pieces, client=object(), speed=body.speed, voices=voices)
+    names = [voices[turn.voice].name for turn in turns]
+
+    def speaker(part: SpokenPiece) -> str:
+        """The voice of a part's turn (SSML <voice> inside a turn: still that turn's)."""
+        turn = part.piece.turn
+        return names[turn] if turn is not None else names[0]
+
     with request.app[METRICS].answer("http", first.engine.name) as watch:
+        if body.return_timestamps:
+            return await send_captioned(
+                request,
+                spoken,
+                first.engine.sample_rate,
+                body.response_format,
+                body.stream,
+                channels=channels,
+                mix=mix if channels == 2 else None,
+                speaker=speaker,
+                watch=watch,
+            )
         return await send_speech(
             request,
             context,

@@ -51,7 +51,6 @@ class SpeechRequest(_Lenient):
 class CaptionedSpeechRequest(SpeechRequest):
     """Kokoro-FastAPI's `POST /dev/captioned_speech` body: a speech request, with captions."""
 
-    model: str = Field("kokoro", description="as for /v1/audio/speech")
     response_format: CaptionFormat = Field(  # type: ignore[assignment]
         "mp3",
         description="an audio format (the answer is JSON with the audio in base64), or vtt or "
@@ -168,6 +167,12 @@ class DialogueRequest(_Lenient):
     )
     speed: float = Field(1.0, ge=MIN_SPEED, le=MAX_SPEED)
     stream: bool = Field(True, description="send audio as it is spoken, turn by turn (chunked)")
+    return_timestamps: bool = Field(
+        False,
+        description="answer as /dev/captioned_speech does: JSON with the audio in base64 and "
+        "each word's start_time, end_time and speaker (the voice of its turn), one object per "
+        "line when streamed",
+    )
 
 
 class ModelInfo(BaseModel):
@@ -302,6 +307,9 @@ class ClonedVoiceInfo(BaseModel):
 class Preview(BaseModel):
     text: Optional[str] = Field(None, max_length=300)
     speed: float = Field(1.0, ge=MIN_SPEED, le=MAX_SPEED, description="times the voice's own speed")
+    words: bool = Field(
+        False, description="answer JSON as /dev/captioned_speech does: the WAV and word times"
+    )
 
 
 class PresetChange(BaseModel):

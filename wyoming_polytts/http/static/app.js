@@ -104,15 +104,18 @@ async function listen(name, { speed = 1, text = "", audio, button, errors }) {
   button.textContent = "Speaking...";
   errors.textContent = "";
   try {
-    const body = { speed };
+    const body = { speed, words: true };  // the words come with the audio, to follow
     if (text.trim()) body.text = text.trim();
     const response = await fetch(`api/voices/${encodeURIComponent(name)}/preview`, {
       method: "POST", credentials: "same-origin",
       headers: { "Content-Type": "application/json" }, body: JSON.stringify(body),
     });
     if (!response.ok) throw new Error((await response.json().catch(() => ({}))).error || `HTTP ${response.status}`);
+    const answer = await response.json();
+    const wav = Uint8Array.from(atob(answer.audio), (c) => c.charCodeAt(0));
     if (audio.src.startsWith("blob:")) URL.revokeObjectURL(audio.src);
-    audio.src = URL.createObjectURL(await response.blob());
+    if (audio.waveform) audio.waveform.setWords(answer.timestamps);
+    audio.src = URL.createObjectURL(new Blob([wav], { type: answer.audio_format }));
     audio.hidden = false;
     await audio.play().catch(() => {});
   } catch (error) {

@@ -12,7 +12,8 @@
 //   view.startAt(audioContext, t);  // or: Web Audio playback that started at context time t
 //
 // For tests and tools, the canvas carries data-samples (how many samples are drawn),
-// data-duration and data-position (seconds), updated with every frame drawn.
+// data-duration and data-position (seconds), updated with every frame drawn, and with word
+// timings data-words (how many) and data-word (the word being said, highlighted).
 
 class Waveform {
   constructor(canvas, { kept = null, words = null, height = 56, wordHeight = 16 } = {}) {
@@ -45,6 +46,7 @@ class Waveform {
     if (media.parentNode) media.after(canvas);
     const view = new Waveform(canvas, options);
     view.follow(media);
+    media.waveform = view;  // so whoever sets the media's source can give it words
     return view;
   }
 
@@ -98,6 +100,7 @@ class Waveform {
 
   setWords(words) {
     this.words = words && words.length ? words : null;
+    this.canvas.dataset.words = String(this.words ? this.words.length : 0);
     this.draw();
     return this;
   }
@@ -262,10 +265,12 @@ class Waveform {
     g.font = `${Math.round(11 * scale)}px system-ui, sans-serif`;
     g.textBaseline = "middle";
     const middle = (top + height) / 2;
+    let spoken = "";
     for (const { word, start_time: start, end_time: end } of words) {
       const from = xOf(start);
       const to = Math.max(from + 1, xOf(end));
       const now = position >= start && position < end;
+      if (now) spoken = word;
       g.fillStyle = now ? "rgba(47, 109, 181, 0.15)" : "transparent";
       g.fillRect(from, top, to - from, height - top);
       g.fillStyle = muted;
@@ -278,6 +283,7 @@ class Waveform {
       g.fillText(word, from + 2 * scale, middle);
       g.restore();
     }
+    this.canvas.dataset.word = spoken;
   }
 }
 
