@@ -18,6 +18,8 @@ with the `wyoming` client, for each text of `script/benchmark_texts.json`:
 - load as users make it (`benchmark_load.py`): short answers at once, short answers during a
   long one, two three-sentence answers at once: first audio against alone, stalls, `describe`
   round trips, and a three-sentence answer against the raw model (`--only load`: only this).
+- word timings against Whisper's word timestamps (`benchmark_captions.py`; `--only captions`
+  runs only this, in process, without a server).
 
 Medians over `--rounds` rounds with min and max. Prints Markdown tables and the targets;
 writes `results.json`, `chart.png` and `first_audio.png` (matplotlib) into `--output`.
@@ -379,7 +381,9 @@ def main(argv: Sequence[str] = ()) -> None:
         help="also time the engine alone on both runtimes (torch needs its weights)",
     )
     parser.add_argument(
-        "--only", choices=("load",), help="run only this part (writes only its figures)"
+        "--only",
+        choices=("load", "captions"),
+        help="run only this part (writes only its figures)",
     )
     parser.add_argument("server_args", nargs="*", help="server options (after --)")
     args = parser.parse_args(argv)
@@ -390,6 +394,14 @@ def main(argv: Sequence[str] = ()) -> None:
     texts: Dict[str, str] = json.loads(args.texts.read_text(encoding="utf-8"))
     import benchmark_load  # not above: it imports this module
 
+    if args.only == "captions":
+        import benchmark_captions
+
+        rows = benchmark_captions.run(args.data_dir, args.voice)
+        args.output.mkdir(parents=True, exist_ok=True)
+        (args.output / "results.json").write_text(json.dumps({"captions": rows}, indent=2))
+        print(benchmark_captions.report(rows))
+        return
     if args.only == "load":
         load = benchmark_load.run(args.data_dir, args.server_args, texts, args.voice, args.rounds)
         args.output.mkdir(parents=True, exist_ok=True)
