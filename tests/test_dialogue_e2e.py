@@ -41,7 +41,14 @@ FRAME = RATE // 50  # 20 ms
 def server(data_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningServer]:
     model = build_tiny_zipvoice(tmp_path_factory.mktemp("zipvoice") / "model")
     args = ["--no-download", "--no-transcriber", "--admin-token", ADMIN_TOKEN]
-    yield from serve_for_tests(data_dir, tmp_path_factory, [*args, "--zipvoice-model", str(model)])
+    for running in serve_for_tests(
+        data_dir, tmp_path_factory, [*args, "--zipvoice-model", str(model)]
+    ):
+        yield running
+        # the data dir is the session's: the next module's server must not find the clone
+        httpx.delete(
+            f"{running.http_url}/api/voices/{CLONE}", headers={"X-Admin-Token": ADMIN_TOKEN}
+        )
 
 
 def turn_spans(audio: np.ndarray) -> Dict[str, Tuple[int, int]]:
