@@ -11,7 +11,12 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from wyoming_polytts.engines.base import PHONEMES_END, PHONEMES_START, split_phonemes_runs
+from wyoming_polytts.engines.base import (
+    PHONEMES_END,
+    PHONEMES_START,
+    PHONEMES_WRITTEN,
+    split_phonemes_runs,
+)
 from wyoming_polytts.lexicon import Lexicon, LexiconEntry, LexiconError
 
 LANGUAGES = ("en-US", "en-GB", "zh", "ja")
@@ -22,8 +27,9 @@ def lexicon(tmp_path: Path) -> Lexicon:
     return Lexicon(tmp_path / "lexicon.json", LANGUAGES)
 
 
-def ipa(phonemes: str) -> str:
-    return f"{PHONEMES_START}{phonemes}{PHONEMES_END}"
+def ipa(phonemes: str, written: str = "") -> str:
+    said = f"{PHONEMES_WRITTEN}{written}" if written else ""
+    return f"{PHONEMES_START}{phonemes}{said}{PHONEMES_END}"
 
 
 # -- storing --------------------------------------------------------------------------------
@@ -227,7 +233,7 @@ def test_entries_apply_to_their_language_and_its_variants(lexicon: Lexicon) -> N
 def test_phoneme_entries_are_marked_for_the_engine(lexicon: Lexicon) -> None:
     lexicon.put("en", "Siobhan", phonemes="ʃɪˈvɔːn")
     spoken = lexicon.apply("Call Siobhan now.", "en-US")
-    assert spoken == f"Call {ipa('ʃɪˈvɔːn')} now."
+    assert spoken == f"Call {ipa('ʃɪˈvɔːn', 'Siobhan')} now."  # the word, for captions
     assert split_phonemes_runs(spoken) == [(False, "Call "), (True, "ʃɪˈvɔːn"), (False, " now.")]
 
 

@@ -41,7 +41,7 @@ from wyoming_polytts.speech.ssml import Span, SsmlError, parse_ssml
         ("<speak><sub alias='World Wide Web'>WWW</sub></speak>", [Span("World Wide Web")]),
         (
             "<speak>Hi <phoneme alphabet='ipa' ph='ʃɪvˈɔːn'>Siobhan</phoneme>.</speak>",
-            [Span(f"Hi {mark_phonemes('ʃɪvˈɔːn')} .")],
+            [Span(f"Hi {mark_phonemes('ʃɪvˈɔːn', 'Siobhan')} .")],  # its word, for captions
         ),
         ("<speak><phoneme alphabet='x-sampa' ph='S'>Sh</phoneme></speak>", [Span("Sh")]),
         (

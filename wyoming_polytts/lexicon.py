@@ -56,7 +56,7 @@ class LexiconEntry:
     def replacement(self) -> str:
         """What `apply()` puts in the word's place."""
         if self.phonemes is not None:
-            return mark_phonemes(self.phonemes)
+            return mark_phonemes(self.phonemes, self.word)
         return self.say or ""
 
 

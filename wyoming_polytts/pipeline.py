@@ -54,8 +54,8 @@ from .engines.base import (
     WordTiming,
     audio_stream,
     mark_phonemes,
-    split_phonemes_runs,
     stream_words,
+    written_phonemes_runs,
 )
 from .language_tags import primary
 from .presets import clamp_speed
@@ -258,8 +258,8 @@ class SpeechPipeline:
         if self.lexicon is not None:
             text = self.lexicon.apply(text, language)
         return "".join(
-            mark_phonemes(part) if is_phonemes else _normalized(part, language)
-            for is_phonemes, part in split_phonemes_runs(text)
+            mark_phonemes(part, written) if is_phonemes else _normalized(part, language)
+            for is_phonemes, part, written in written_phonemes_runs(text)
         )
 
     def engine_texts(self, text: str, languages: Sequence[str], speed: float = 1.0) -> List[str]:

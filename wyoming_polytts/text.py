@@ -16,7 +16,7 @@ from typing import Iterable, List, Optional, Tuple
 from sentence_stream import SentenceBoundaryDetector
 from sentence_stream.util import remove_asterisks
 
-from .engines.base import PHONEMES_END, PHONEMES_START
+from .engines.base import PHONEMES_END, PHONEMES_START, PHONEMES_WRITTEN
 from .settings import MAX_PIECE_CHARS
 
 _SPEAKABLE = re.compile(r"\w", re.UNICODE)
@@ -223,7 +223,7 @@ def _split_long_runs(text: str, limit: int) -> str:
     def split(match: re.Match[str]) -> str:
         if len(match.group()) <= limit:
             return match.group()
-        inner = match.group()[1:-1]
+        inner = match.group()[1:-1].partition(PHONEMES_WRITTEN)[0]  # the words: too long
         return " ".join(
             f"{PHONEMES_START}{part.strip()}{PHONEMES_END}"
             for part, _ in cap_text(inner, room)

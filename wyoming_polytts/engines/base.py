@@ -12,28 +12,39 @@ import numpy as np
 
 # Text handed to an engine may hold phonemes (IPA) between these two private-use marks, from
 # the pronunciation lexicon or SSML `<phoneme>`: engines read them as phonemes, not letters.
+# The word they say may follow the phonemes after `PHONEMES_WRITTEN`, for captions.
 PHONEMES_START = "\ue000"
 PHONEMES_END = "\ue001"
+PHONEMES_WRITTEN = "\ue002"
 _PHONEME_RUN = re.compile(f"{PHONEMES_START}([^{PHONEMES_END}]*){PHONEMES_END}")
 
 
-def mark_phonemes(ipa: str) -> str:
-    """`ipa` marked as phonemes inside a text."""
-    return f"{PHONEMES_START}{ipa}{PHONEMES_END}"
+def mark_phonemes(ipa: str, written: str = "") -> str:
+    """`ipa` marked as phonemes inside a text, with the words it says when given."""
+    words = " ".join(written.replace(PHONEMES_WRITTEN, "").split())
+    return f"{PHONEMES_START}{ipa}{PHONEMES_WRITTEN + words if words else ''}{PHONEMES_END}"
 
 
 def split_phonemes_runs(text: str) -> List[Tuple[bool, str]]:
     """`text` as (is_phonemes, part) runs, in order; empty parts are left out."""
-    runs: List[Tuple[bool, str]] = []
+    return [(is_phonemes, part) for is_phonemes, part, _ in written_phonemes_runs(text)]
+
+
+def written_phonemes_runs(text: str) -> List[Tuple[bool, str, str]]:
+    """`text` as (is_phonemes, part, written) runs, in order: a phoneme run with the words
+    it says (empty when not given), a text run with itself; empty parts are left out."""
+    runs: List[Tuple[bool, str, str]] = []
     position = 0
     for match in _PHONEME_RUN.finditer(text):
         if match.start() > position:
-            runs.append((False, text[position : match.start()]))
-        if match.group(1):
-            runs.append((True, match.group(1)))
+            part = text[position : match.start()]
+            runs.append((False, part, part))
+        ipa, _, written = match.group(1).partition(PHONEMES_WRITTEN)
+        if ipa:
+            runs.append((True, ipa, written))
         position = match.end()
     if position < len(text):
-        runs.append((False, text[position:]))
+        runs.append((False, text[position:], text[position:]))
     return runs
 
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 from dataclasses import replace
 from typing import Callable, Dict, List, Optional
 
-from ..engines.base import PHONEMES_END, PHONEMES_START
+from ..engines.base import PHONEMES_END, PHONEMES_START, PHONEMES_WRITTEN
 from ..text import ClausePolicy, Piece, split_text
 from ..voices import Voice
 from .ssml import parse_ssml
@@ -31,7 +31,9 @@ def client_text(value: object) -> str:
     """A client's text; the marks that hand phonemes to engines are ours alone."""
     if not isinstance(value, str):
         raise TypeError(f"text must be a string, not {type(value).__name__}")
-    return value.replace(PHONEMES_START, "").replace(PHONEMES_END, "")
+    for mark in (PHONEMES_START, PHONEMES_END, PHONEMES_WRITTEN):
+        value = value.replace(mark, "")
+    return value
 
 
 def ssml_pieces(document: str) -> List[Piece]:

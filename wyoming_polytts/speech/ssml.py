@@ -137,7 +137,7 @@ def _said(element: ElementTree.Element, name: str) -> Optional[str]:
     if name == "phoneme":
         ipa = element.get("ph", "")
         alphabet = element.get("alphabet", "ipa").lower()
-        return f" {mark_phonemes(ipa)} " if ipa and alphabet == "ipa" else text
+        return f" {mark_phonemes(ipa, text)} " if ipa and alphabet == "ipa" else text
     if name == "say-as":
         return _say_as(element.get("interpret-as", "").lower(), text)
     return None

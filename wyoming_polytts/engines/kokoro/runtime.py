@@ -25,7 +25,7 @@ from ..base import (
     VoiceSpec,
     WholeAudio,
     WordTiming,
-    split_phonemes_runs,
+    written_phonemes_runs,
 )
 from .check import segmental_snr
 from .g2p import (
@@ -527,10 +527,10 @@ class KokoroEngine:
 
     def _phoneme_runs(self, text: str, language: str) -> List[Tuple[str, str]]:
         """`text` in runs, each as (what is written, its phonemes in Kokoro's alphabet, only
-        symbols the model knows): plain text through the G2P, marked IPA as it is (and
-        written as its phonemes). Runs without phonemes are left out."""
+        symbols the model knows): plain text through the G2P, marked IPA as it is (written as
+        the words its mark says, else as its phonemes). Runs without phonemes are left out."""
         runs = []
-        for is_phonemes, part in split_phonemes_runs(text):
+        for is_phonemes, part, written in written_phonemes_runs(text):
             if is_phonemes:
                 phonemes = part
             elif part.strip():
@@ -539,7 +539,7 @@ class KokoroEngine:
                 continue
             known = "".join(symbol for symbol in phonemes if symbol in self._vocab).strip()
             if known:
-                runs.append((known if is_phonemes else part, known))
+                runs.append((written or known, known))
         return runs
 
     def _run(self, tokens: List[int], style: np.ndarray, speed: float) -> np.ndarray:
