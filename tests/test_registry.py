@@ -6,6 +6,7 @@ import io
 import json
 import os
 import threading
+import time
 import tracemalloc
 from pathlib import Path
 from typing import List
@@ -25,7 +26,7 @@ from wyoming_polytts.registry import (
     VoiceNotFound,
     VoiceRegistry,
 )
-from wyoming_polytts.settings import DECODE_BLOCK_FRAMES, MAX_AUDIO_RATE
+from wyoming_polytts.settings import DECODE_BLOCK_FRAMES, MAX_AUDIO_RATE, STAGING_STALE_SECONDS
 
 from .helpers import encode, voice_like
 
@@ -321,10 +322,15 @@ def test_listeners_hear_of_every_change(registry: VoiceRegistry) -> None:
 def test_leftovers_of_a_crash_are_cleaned_and_whole_voices_kept(registry: VoiceRegistry) -> None:
     kept = registry.register("kept", TRANSCRIPT, "en-US", encode(voice_like(2.0)), "a")
     root = registry.root
-    # A registration that died before its rename: a hidden folder with part of its files.
+    # A registration that died before its rename, an hour ago: a hidden folder with part of
+    # its files.
     incoming = root / ".incoming-new-0123"
     incoming.mkdir()
     (incoming / "prompt.wav").write_bytes(b"RIFF half")
+    stale = time.time() - STAGING_STALE_SECONDS - 60
+    os.utime(incoming, (stale, stale))
+    # A registration in progress in another server sharing the folder: left alone.
+    (root / ".incoming-other-89ab").mkdir()
     # A deletion that died between its rename and the removal.
     (root / ".deleted-old-4567").mkdir()
     # A folder whose audio no longer matches its checksum (damaged on disk): not served.
@@ -336,7 +342,7 @@ def test_leftovers_of_a_crash_are_cleaned_and_whole_voices_kept(registry: VoiceR
     again = VoiceRegistry(root, LANGUAGES)
     again.load()
     assert again.list() == [kept]
-    assert sorted(p.name for p in root.iterdir()) == ["damaged", "kept"]
+    assert sorted(p.name for p in root.iterdir()) == [".incoming-other-89ab", "damaged", "kept"]
 
 
 def test_a_crash_before_the_rename_leaves_no_voice(
