@@ -331,11 +331,11 @@ class VoiceRegistry:
         for name, stamp in stamps.items():
             known = self._voices.get(name)
             if self._seen.get(name) == stamp:
-                if known is not None and (not force or _same_meta(self.root / name, known)):
-                    voices[name] = known
-                    continue
                 if known is None:
                     continue  # unreadable, as it was last time (logged then)
+                if not force or _meta(self.root / name) in (known, None):
+                    voices[name] = known  # None: unreadable, as it was (logged then)
+                    continue
             voice = _read_voice(self.root / name)
             if voice is None and known is not None:
                 _LOGGER.warning("Keeping voice %s as it was last read", name)
@@ -598,13 +598,13 @@ def _claim(staging: Path, target: Path) -> None:
         raise
 
 
-def _same_meta(folder: Path, voice: ClonedVoice) -> bool:
-    """Whether `folder`'s voice.json still describes `voice`."""
+def _meta(folder: Path) -> Optional[ClonedVoice]:
+    """The voice `folder`'s voice.json describes (its audio unchecked), or None."""
     try:
         data = json.loads((folder / META_FILE).read_text(encoding="utf-8"))
-        return ClonedVoice(**data) == voice
+        return ClonedVoice(**data)
     except (OSError, ValueError, TypeError):
-        return False
+        return None
 
 
 def _read_voice(folder: Path) -> Optional[ClonedVoice]:
