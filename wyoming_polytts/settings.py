@@ -143,6 +143,10 @@ REREAD_ON_MISS_SECONDS = 0.1
 # advisory lock (`flock` on NAME.lock) that another server or thread holds; then it is refused
 # as busy (503). A change holds the lock for milliseconds.
 FILE_LOCK_SECONDS = 10.0
+# A model download (ZipVoice, Whisper) at a first start holds a lock on `FOLDER.lock`, so two
+# servers starting at once on an empty data dir download it once: the other waits at most
+# this long, then uses the finished folder.
+MODEL_LOCK_SECONDS = 1800.0
 # A clone's folder is built under a hidden name and renamed into place. One left behind this
 # long is a crashed registration and is removed at start; a younger one may be another
 # server's registration in progress.
