@@ -58,8 +58,9 @@ SILENCE_DBFS = -50.0  # a prompt quieter than this throughout is silent
 CLIPPED_LEVEL = 0.999
 CLIPPED_FRACTION = 0.001  # more than 0.1 % of samples at full scale is clipping
 DELETED_PREFIX = ".deleted-"  # a folder renamed away, being removed
-# What tells a voice folder's versions apart: its inode and its voice.json's stamp.
-_FolderStamp = Tuple[int, Optional[Stamp]]
+# What tells a voice folder's versions apart: its voice.json's stamp (a new folder holds a new
+# file, so a new inode), None without one.
+_FolderStamp = Optional[Stamp]
 
 
 @dataclass(frozen=True)
@@ -189,7 +190,7 @@ class VoiceRegistry:
         with self._lock:
             changed = self._rescan(force)
         if changed:
-            _LOGGER.info("Registered voices changed on disk: %s", ", ".join(self._voices))
+            _LOGGER.info("Registered voices changed on disk: %d now", len(self._voices))
             self._changed()
         return changed
 
@@ -301,12 +302,7 @@ class VoiceRegistry:
     # -- the folders on disk ------------------------------------------------------------
 
     def _stamp(self, name: str) -> _FolderStamp:
-        folder = self.root / name
-        try:
-            inode = os.stat(folder).st_ino
-        except FileNotFoundError:
-            inode = 0
-        return inode, file_stamp(folder / META_FILE)
+        return file_stamp(self.root / name / META_FILE)
 
     def _stamps(self) -> Dict[str, _FolderStamp]:
         """Every voice folder (hidden ones are changes in progress) and its stamp."""
@@ -317,7 +313,7 @@ class VoiceRegistry:
             return stamps
         for entry in entries:
             if not entry.name.startswith("."):
-                stamps[entry.name] = (entry.inode(), file_stamp(Path(entry.path) / META_FILE))
+                stamps[entry.name] = self._stamp(entry.name)
         return stamps
 
     def _rescan(self, force: bool = False) -> bool:
@@ -330,7 +326,7 @@ class VoiceRegistry:
         voices: Dict[str, ClonedVoice] = {}
         for name, stamp in stamps.items():
             known = self._voices.get(name)
-            if self._seen.get(name) == stamp:
+            if name in self._seen and self._seen[name] == stamp:
                 if known is None:
                     continue  # unreadable, as it was last time (logged then)
                 if not force or _meta(self.root / name) in (known, None):
