@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import json
+import multiprocessing
 import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from typing import Any, Dict
+from typing import Any, Dict, List
 
 import pytest
 from hypothesis import given
@@ -77,7 +80,8 @@ def test_entries_survive_a_restart_and_the_file_is_plain_json(tmp_path: Path) ->
     again = Lexicon(path, LANGUAGES)
     assert again.entries() == first.entries()
     assert json.loads(path.read_text("utf-8"))["entries"][0]["word"] == "HVAC"
-    assert [p.name for p in path.parent.iterdir()] == ["lexicon.json"]  # no temp files
+    # no temp files; the lock file that servers sharing the data dir take stays
+    assert sorted(p.name for p in path.parent.iterdir()) == ["lexicon.json", "lexicon.json.lock"]
 
 
 def test_entries_of_languages_no_longer_spoken_are_kept(tmp_path: Path) -> None:
@@ -127,6 +131,85 @@ def test_parallel_puts_all_land(tmp_path: Path) -> None:
     for thread in threads:
         thread.join()
     assert len(Lexicon(path, LANGUAGES).entries()) == len(words)
+
+
+# -- several servers on one data dir ---------------------------------------------------------
+
+
+def test_two_servers_on_one_file_see_each_others_entries_after_a_reread(tmp_path: Path) -> None:
+    path = tmp_path / "lexicon.json"
+    one, two = Lexicon(path, LANGUAGES), Lexicon(path, LANGUAGES)
+    heard: List[int] = []
+    two.on_change(lambda: heard.append(len(two.entries())))
+    assert two.apply("Zigbee", "en-US") == "Zigbee"  # the pattern is compiled and kept
+
+    one.put("en", "Zigbee", say="zig bee")
+    assert two.apply("Zigbee", "en-US") == "Zigbee"  # not polled yet
+    assert two.reread() and heard == [1]  # the watcher's poll
+    assert two.apply("Zigbee", "en-US") == "zig bee"  # the kept pattern was dropped
+    assert not two.reread()  # nothing moved since
+
+    two.delete("en", "Zigbee")
+    two.put("en", "HVAC", say="H vac", case_sensitive=True)
+    assert one.reread()
+    assert [entry.word for entry in one.entries()] == ["HVAC"]
+    assert one.apply("Zigbee and HVAC", "en-GB") == "Zigbee and H vac"
+
+
+def _put_words(path: Path, prefix: str, count: int, start: float) -> None:
+    """One server adding `count` words as fast as it can (in a process of its own)."""
+    lexicon = Lexicon(path, LANGUAGES)
+    while time.time() < start:
+        time.sleep(0.001)
+    for index in range(count):
+        lexicon.put("en", f"{prefix} {index}", say=f"{prefix} number {index}")
+
+
+def test_two_servers_adding_words_at_once_both_keep_every_one(tmp_path: Path) -> None:
+    path = tmp_path / "lexicon.json"
+    start = time.time() + 0.5
+    context = multiprocessing.get_context("fork")
+    processes = [
+        context.Process(target=_put_words, args=(path, prefix, 25, start))
+        for prefix in ("Kitchen", "Garage")
+    ]
+    for process in processes:
+        process.start()
+    for process in processes:
+        process.join(timeout=60)
+        assert process.exitcode == 0
+    words = {entry.word for entry in Lexicon(path, LANGUAGES).entries()}
+    assert words == {f"{prefix} {index}" for prefix in ("Kitchen", "Garage") for index in range(25)}
+
+    # Two lexicons of one process (each its own lock file descriptor), from threads.
+    one, two = Lexicon(path, LANGUAGES), Lexicon(path, LANGUAGES)
+    with ThreadPoolExecutor(4) as pool:
+        for index in range(20):
+            pool.submit(one.put, "en", f"Attic {index}", say="attic")
+            pool.submit(two.delete, "en", f"Garage {index}")
+    words = {entry.word for entry in Lexicon(path, LANGUAGES).entries()}
+    assert len(words) == 50 and not any(word.startswith("Garage 1") for word in words)
+
+
+def test_a_broken_or_half_written_file_keeps_the_last_good_entries(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    path = tmp_path / "lexicon.json"
+    one, two = Lexicon(path, LANGUAGES), Lexicon(path, LANGUAGES)
+    one.put("en", "Zigbee", say="zig bee")
+    assert two.reread()
+    whole = path.read_bytes()
+    for damaged in (whole[: len(whole) // 2], b"\xff\xfe", b"[]"):
+        path.write_bytes(damaged)  # written in place, as no server writes it
+        assert not two.reread() and not two.reread(force=True)
+        assert two.apply("Zigbee", "en-US") == "zig bee"
+    assert caplog.text.count("unreadable") == 3  # once per damaged version, not per poll
+
+    # A change under the lock sets the damaged file aside and writes the last good entries
+    # with the change, for every server.
+    two.put("en", "HVAC", say="H vac")
+    assert len(list(tmp_path.glob("lexicon.json.corrupt-*"))) == 1
+    assert one.reread() and [e.word for e in one.entries()] == ["HVAC", "Zigbee"]
 
 
 BAD_PUTS = [

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import json
+import multiprocessing
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
 from typing import Callable, List, Sequence
@@ -14,11 +16,14 @@ import numpy as np
 import pytest
 from wyoming.tts import Synthesize, SynthesizeVoice
 
+from wyoming_polytts.__main__ import _share
 from wyoming_polytts.engines.base import VoiceSpec
 from wyoming_polytts.engines.zipvoice import ZipVoiceEngine
+from wyoming_polytts.lexicon import Lexicon
 from wyoming_polytts.presets import Preset, PresetError, PresetStore
 from wyoming_polytts.registry import RegistryError, VoiceRegistry
 from wyoming_polytts.voices import VoiceCatalog, VoiceNotFoundError
+from wyoming_polytts.watcher import DataWatcher
 
 from .fake_engine import FakeEngine, read_until, serve_fake, types
 from .helpers import encode, voice_like
@@ -51,7 +56,8 @@ def test_a_preset_is_stored_durably_and_read_back_after_a_restart(tmp_path: Path
     again, catalog = store_and_catalog(tmp_path)
     assert again.list() == [Preset("slow", "jf_fake", 0.7, "")]
     assert catalog.resolve("slow").speed == 0.7
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["presets.json"]  # no temp files
+    # no temp files; the lock file that servers sharing the data dir take stays
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["presets.json", "presets.json.lock"]
 
     again.delete("slow")
     assert PresetStore(tmp_path / "presets.json").list() == []
@@ -250,3 +256,153 @@ def test_a_clone_and_a_preset_never_take_one_name(tmp_path: Path) -> None:
     clones = {clone.name for clone in registry.list()}
     assert not clones & {preset.name for preset in presets.list()}
     assert len(clones) + len(presets.list()) == RACE_ROUNDS
+
+
+# -- several servers on one data dir ---------------------------------------------------------
+
+
+@dataclass
+class Front:
+    """What one server keeps of a data dir, wired as `__main__` wires it."""
+
+    presets: PresetStore
+    registry: VoiceRegistry
+    catalog: VoiceCatalog
+    watcher: DataWatcher
+
+
+def front(data_dir: Path) -> Front:
+    presets = PresetStore(data_dir / "presets.json")
+    registry = VoiceRegistry(
+        data_dir / "voices",
+        ("en-US",),
+        is_reserved=lambda name: name in ("jf_fake", "zf_mute") or name in presets,
+        removal_guard=presets.keeping_bases,
+        claim_guard=presets.held,
+    )
+    registry.load()
+    catalog = VoiceCatalog([JapaneseEngine(), ZipVoiceEngine(registry)], presets=presets)
+    registry.on_change(catalog.refresh)
+    lexicon = Lexicon(data_dir / "lexicon.json", ("en-US", "ja"))
+    return Front(presets, registry, catalog, _share(registry, presets, lexicon, catalog))
+
+
+def test_two_servers_on_one_file_see_each_others_presets_after_a_reread(tmp_path: Path) -> None:
+    one, two = front(tmp_path), front(tmp_path)
+    heard: List[List[str]] = []
+    two.presets.on_change(lambda: heard.append([p.name for p in two.presets.list()]))
+
+    one.presets.put("slow", "jf_fake", 0.8)
+    assert two.presets.list() == []  # not polled yet
+    assert two.presets.reread()  # the watcher's poll
+    assert two.presets.get("slow").speed == 0.8 and heard == [["slow"]]
+    assert two.catalog.resolve("slow").speed == 0.8  # the voice list followed (describe)
+    assert not two.presets.reread()  # nothing moved since
+
+    two.presets.put("slow", "jf_fake", 0.7)
+    two.presets.put("fast", "jf_fake", 1.5)
+    assert one.watcher.poll()
+    assert [(p.name, p.speed) for p in one.presets.list()] == [("fast", 1.5), ("slow", 0.7)]
+    one.presets.delete("fast")
+    assert two.watcher.poll() and "fast" not in two.catalog.names()
+
+
+def test_a_clone_or_preset_not_yet_polled_is_found_when_asked_for(tmp_path: Path) -> None:
+    """Saved through one server and asked for through the other a moment later (a load
+    balancer in front of both): an unknown name makes the stores be read at once."""
+    one, two = front(tmp_path), front(tmp_path)
+    one.presets.put("calm", "jf_fake", 0.9)
+    assert two.catalog.resolve("calm").speed == 0.9
+    one.registry.register("grandma", "Hello there.", "en-US", encode(voice_like(2.0)), "test")
+    time.sleep(two.watcher.miss_seconds)  # unknown names reread at most this often
+    voice = two.catalog.resolve("grandma")
+    assert voice.engine.name == "zipvoice" and "grandma" in two.catalog.names()
+    with pytest.raises(VoiceNotFoundError):
+        two.catalog.resolve("nobody")
+
+
+def _save_presets(path: Path, prefix: str, count: int, start: float) -> None:
+    """One server saving `count` presets as fast as it can (in a process of its own)."""
+    store = PresetStore(path)
+    while time.time() < start:
+        time.sleep(0.001)
+    for index in range(count):
+        store.put(f"{prefix}-{index}", "jf_fake", 1.0 + index / 100)
+
+
+def test_two_servers_saving_presets_at_once_both_keep_every_one(tmp_path: Path) -> None:
+    path = tmp_path / "presets.json"
+    start = time.time() + 0.5
+    context = multiprocessing.get_context("fork")
+    processes = [
+        context.Process(target=_save_presets, args=(path, prefix, 25, start))
+        for prefix in ("one", "two")
+    ]
+    for process in processes:
+        process.start()
+    for process in processes:
+        process.join(timeout=60)
+        assert process.exitcode == 0
+    names = {preset.name for preset in PresetStore(path).list()}
+    assert names == {f"{prefix}-{index}" for prefix in ("one", "two") for index in range(25)}
+
+    # And two stores in one process (each its own lock file descriptor), from threads.
+    one, two = PresetStore(path), PresetStore(path)
+    with ThreadPoolExecutor(4) as pool:
+        for index in range(20):
+            pool.submit(one.put, f"three-{index}", "jf_fake")
+            pool.submit(two.put, f"four-{index}", "jf_fake")
+    assert len(PresetStore(path).list()) == 90
+
+
+def test_a_broken_or_half_written_file_keeps_the_last_good_presets(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    path = tmp_path / "presets.json"
+    one, two = PresetStore(path), PresetStore(path)
+    one.put("slow", "jf_fake", 0.8)
+    assert two.reread()
+    whole = path.read_bytes()
+    for damaged in (whole[: len(whole) // 2], b"{ not json", b""):
+        path.write_bytes(damaged)  # written in place, as no server writes it
+        assert not two.reread() and not two.reread(force=True)
+        assert [p.name for p in two.list()] == ["slow"]
+    assert caplog.text.count("unreadable") == 3  # once per damaged version, not per poll
+
+    # A change under the lock sets the damaged file aside and writes the last good presets
+    # with the change, for every server.
+    two.put("fast", "jf_fake", 1.5)
+    assert [p.name for p in tmp_path.glob("presets.json.corrupt-*")]
+    assert one.reread() and [p.name for p in one.list()] == ["fast", "slow"]
+
+
+def test_a_clone_and_a_preset_never_take_one_name_across_servers(tmp_path: Path) -> None:
+    """A clone registered through one server and a preset saved through another, of one name,
+    at once: the presets' file lock, which a registration holds as it takes its name, makes
+    exactly one of them get it."""
+    one, two = front(tmp_path), front(tmp_path)
+    audio = encode(voice_like(2.0))
+    one.registry.prepare(audio)
+
+    def attempt(start: threading.Barrier, delay: float, create: Callable[[], object]) -> str:
+        start.wait()
+        time.sleep(delay)
+        try:
+            create()
+        except (RegistryError, PresetError) as err:
+            return err.code
+        return "created"
+
+    rounds = 40
+    with ThreadPoolExecutor(2) as pool:
+        for n in range(rounds):
+            name, start = f"same-{n}", threading.Barrier(2)
+            register = partial(one.registry.register, name, "Hello.", "en-US", audio, "test")
+            clone = pool.submit(attempt, start, 0.0, register)
+            put = partial(two.presets.put, name, "jf_fake")
+            preset = pool.submit(attempt, start, (n % 20) * 0.0004, put)
+            outcomes = sorted([clone.result(), preset.result()])
+            assert outcomes == ["created", "name-taken"], (n, outcomes)
+    clones = {clone.name for clone in one.registry.list()}
+    presets = {preset.name for preset in PresetStore(tmp_path / "presets.json").list()}
+    assert not clones & presets and len(clones) + len(presets) == rounds

@@ -6,7 +6,9 @@ import io
 import json
 import os
 import threading
+import time
 import tracemalloc
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import List
 
@@ -25,7 +27,7 @@ from wyoming_polytts.registry import (
     VoiceNotFound,
     VoiceRegistry,
 )
-from wyoming_polytts.settings import DECODE_BLOCK_FRAMES, MAX_AUDIO_RATE
+from wyoming_polytts.settings import DECODE_BLOCK_FRAMES, MAX_AUDIO_RATE, STAGING_STALE_SECONDS
 
 from .helpers import encode, voice_like
 
@@ -321,10 +323,15 @@ def test_listeners_hear_of_every_change(registry: VoiceRegistry) -> None:
 def test_leftovers_of_a_crash_are_cleaned_and_whole_voices_kept(registry: VoiceRegistry) -> None:
     kept = registry.register("kept", TRANSCRIPT, "en-US", encode(voice_like(2.0)), "a")
     root = registry.root
-    # A registration that died before its rename: a hidden folder with part of its files.
+    # A registration that died before its rename, an hour ago: a hidden folder with part of
+    # its files.
     incoming = root / ".incoming-new-0123"
     incoming.mkdir()
     (incoming / "prompt.wav").write_bytes(b"RIFF half")
+    stale = time.time() - STAGING_STALE_SECONDS - 60
+    os.utime(incoming, (stale, stale))
+    # A registration in progress in another server sharing the folder: left alone.
+    (root / ".incoming-other-89ab").mkdir()
     # A deletion that died between its rename and the removal.
     (root / ".deleted-old-4567").mkdir()
     # A folder whose audio no longer matches its checksum (damaged on disk): not served.
@@ -336,7 +343,7 @@ def test_leftovers_of_a_crash_are_cleaned_and_whole_voices_kept(registry: VoiceR
     again = VoiceRegistry(root, LANGUAGES)
     again.load()
     assert again.list() == [kept]
-    assert sorted(p.name for p in root.iterdir()) == ["damaged", "kept"]
+    assert sorted(p.name for p in root.iterdir()) == [".incoming-other-89ab", "damaged", "kept"]
 
 
 def test_a_crash_before_the_rename_leaves_no_voice(
@@ -405,3 +412,85 @@ def test_any_name_and_transcript_is_stored_inside_the_registry_or_refused(
         assert NAME_PATTERN.fullmatch(name) and voice.transcript.strip()
         assert [p.name for p in root.iterdir()] == [name]
     assert sorted(p.name for p in root.parent.iterdir()) == ["voices"]  # nothing outside
+
+
+# -- several servers on one data dir ---------------------------------------------------------
+
+
+def test_two_servers_on_one_folder_see_each_others_voices_after_a_reread(
+    registry: VoiceRegistry,
+) -> None:
+    other = VoiceRegistry(registry.root, LANGUAGES)
+    other.load()
+    heard: List[List[str]] = []
+    other.on_change(lambda: heard.append([voice.name for voice in other.list()]))
+
+    voice = registry.register("grandma", TRANSCRIPT, "en-US", encode(voice_like(2.0)), "a")
+    assert other.list() == []  # not polled yet
+    assert other.reread() and other.get("grandma") == voice and heard == [["grandma"]]
+    assert other.prompt_samples("grandma").size == round(voice.duration * PROMPT_RATE)
+    assert not other.reread() and not other.reread(force=True)  # nothing moved since
+
+    other.delete("grandma")
+    other.register("grandpa", TRANSCRIPT, "en-US", encode(voice_like(2.5)), "b")
+    assert registry.reread()
+    assert [v.name for v in registry.list()] == ["grandpa"]
+    with pytest.raises(VoiceNotFound):  # deleted through the other server a moment ago
+        registry.delete("grandma")
+
+
+def test_a_name_registered_through_two_servers_at_once_goes_to_one(
+    registry: VoiceRegistry,
+) -> None:
+    """Neither server knows of the other's registration: renaming the folder into place
+    decides, and the other server is told `name-taken`."""
+    other = VoiceRegistry(registry.root, LANGUAGES)
+    other.load()
+    audio = encode(voice_like(2.0))
+    registry.prepare(audio)
+    other.prepare(audio)
+
+    def attempt(store: VoiceRegistry, name: str, start: threading.Barrier) -> str:
+        start.wait()
+        try:
+            store.register(name, TRANSCRIPT, "en-US", audio, "race")
+        except RegistryError as err:
+            return err.code
+        return "stored"
+
+    for round_ in range(30):
+        name, start = f"shared-{round_}", threading.Barrier(2)
+        with ThreadPoolExecutor(2) as pool:
+            tries = [pool.submit(attempt, store, name, start) for store in (registry, other)]
+            outcomes = sorted(future.result() for future in tries)
+        assert outcomes == ["name-taken", "stored"], outcomes
+    registry.reread()
+    other.reread()
+    assert registry.list() == other.list() and len(registry.list()) == 30
+    assert not [p for p in registry.root.iterdir() if p.name.startswith(".")]  # no leftovers
+
+
+def test_a_voice_folder_damaged_on_disk_keeps_its_last_good_voice(
+    registry: VoiceRegistry, caplog: pytest.LogCaptureFixture
+) -> None:
+    voice = registry.register("grandma", TRANSCRIPT, "en-US", encode(voice_like(2.0)), "a")
+    other = VoiceRegistry(registry.root, LANGUAGES)
+    other.load()
+    (registry.root / "grandma" / "voice.json").write_text('{"name": "gran')  # half written
+    broken = registry.root / "broken"  # a folder being copied in by hand, say
+    broken.mkdir()
+    assert not other.reread() and not other.reread(force=True)
+    assert other.get("grandma") == voice
+    assert caplog.text.count("Ignoring") == 2  # each damaged folder logged once, not per poll
+
+
+def test_a_registration_in_progress_in_another_server_is_left_alone(
+    registry: VoiceRegistry,
+) -> None:
+    staging = registry.root / ".incoming-grandma-0123"
+    staging.mkdir()
+    (staging / "prompt.wav").write_bytes(b"RIFF")
+    other = VoiceRegistry(registry.root, LANGUAGES)
+    other.load()  # a server starting meanwhile
+    assert not other.reread() and other.list() == []
+    assert staging.exists()

@@ -6,6 +6,7 @@ import hashlib
 import io
 import json
 import tarfile
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Iterator
 
@@ -212,6 +213,17 @@ def test_the_official_model_is_downloaded_checked_and_reused(
     assert resolve_zipvoice(tmp_path) == files  # the second start uses the download
     assert len(release_server["requests"]) == count
     assert resolve_zipvoice(tmp_path / "other", download=False) is None
+
+
+def test_two_servers_starting_on_one_data_dir_download_the_model_once(
+    tmp_path: Path, release_server: dict
+) -> None:
+    """The second waits for the first's download (a lock beside the folder), then uses it."""
+    with ThreadPoolExecutor(2) as pool:
+        found = list(pool.map(lambda _: resolve_zipvoice(tmp_path), range(2)))
+    assert found[0] is not None and found[0] == found[1]
+    archives = [r for r in release_server["requests"] if r.endswith(".tar.bz2")]
+    assert len(archives) == 1, release_server["requests"]
 
 
 def test_a_download_that_does_not_match_its_digest_is_refused(

@@ -29,7 +29,7 @@ from .http.download import UrlCache, UrlPolicy
 from .http.prompts import PromptCache
 from .lexicon import Lexicon
 from .pipeline import SpeechPipeline
-from .presets import PresetStore
+from .presets import Preset, PresetStore
 from .registry import PromptLimits, VoiceRegistry
 from .scheduler import Scheduler
 from .server import (
@@ -45,6 +45,7 @@ from .text import ClausePolicy
 from .transcriber import Transcriber
 from .voice_learning import VoiceLearning
 from .voices import VoiceCatalog
+from .watcher import DataWatcher
 
 _LOGGER = logging.getLogger("wyoming_polytts")
 PRESETS_FILE = "presets.json"
@@ -83,6 +84,7 @@ async def serve(settings: Settings) -> None:
 
     scheduler = Scheduler(settings.workers, max_queued=settings.max_queue)
     lexicon = Lexicon(settings.data_dir / "lexicon.json", _spoken_languages(catalog))
+    watcher = _share(registry, presets, lexicon, catalog)
     pipeline = SpeechPipeline(scheduler, speed=settings.speed, lexicon=lexicon)
     context = ServiceContext(
         catalog=catalog,
@@ -134,9 +136,11 @@ async def serve(settings: Settings) -> None:
     if settings.supervisor_url is not None:
         jobs.start("supervisor-discovery", _supervisor_discovery(settings))
     _LOGGER.info("Listening on %s (default voice %s)", settings.uri, catalog.default().name)
+    watcher.start()
     try:
         await server.run(handler_factory)
     finally:
+        watcher.stop()
         engine.stop()  # a first start's model preparation would hold the exit for a minute
         await jobs.stop()
         await learning.stop()
@@ -146,6 +150,24 @@ async def serve(settings: Settings) -> None:
             await announcer.stop()
         scheduler.shutdown()
         _LOGGER.info("Stopped")
+
+
+def _share(
+    registry: VoiceRegistry, presets: PresetStore, lexicon: Lexicon, catalog: VoiceCatalog
+) -> DataWatcher:
+    """Make the stores follow what other servers on the data dir change: a watcher rereads
+    them (started by the caller), a name not known yet rereads them at once, and a preset is
+    checked against the clones on disk (under the presets' lock, which a clone's
+    registration holds as it takes its name, on every server)."""
+    watcher = DataWatcher([registry, presets, lexicon])
+    catalog.reread = watcher.reread_now
+
+    def check_preset(preset: Preset) -> None:
+        registry.reread()
+        catalog.check_preset(preset)
+
+    presets.check = check_preset
+    return watcher
 
 
 def _zipvoice(settings: Settings, registry: VoiceRegistry) -> ZipVoiceEngine:

@@ -1,6 +1,8 @@
 """A pronunciation lexicon: household words (names, rooms, brands) and how to say them.
 
-Entries live in one JSON file, rewritten atomically on every change. An entry either
+Entries live in one JSON file, rewritten atomically on every change under a lock that every
+server sharing the data dir takes (`fileio.SharedDocument`); `reread` picks up another
+server's changes. An entry either
 respells a word (`say`: "Zigbee" -> "zig bee") or gives its IPA (`phonemes`), which
 `apply()` hands on between `PHONEMES_START` and `PHONEMES_END` for the engine to speak as
 is. An entry's language is a tag the server speaks (`en-US`) or a bare language (`en`),
@@ -15,10 +17,10 @@ import threading
 import unicodedata
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Callable, Dict, Iterable, List, Optional, Sequence, Tuple
+from typing import Any, Callable, Dict, Iterable, List, Optional, Sequence, Tuple
 
 from .engines.base import mark_phonemes
-from .fileio import read_document, set_aside, write_document
+from .fileio import SharedDocument
 from .language_tags import fold
 
 _LOGGER = logging.getLogger(__name__)
@@ -68,20 +70,25 @@ def _key(language: str, word: str, case_sensitive: bool) -> _Key:
 
 
 class Lexicon:
-    """The entries stored in `path`; safe to use from several threads.
+    """The entries stored in `path`; safe to use from several threads and several servers.
 
     `languages` are the tags the server speaks; an entry's language must be one of them
-    (any case) or the bare language of one of them.
+    (any case) or the bare language of one of them. A change holds the file's lock (see
+    `fileio.SharedLock`) and starts from the file as it is then, so changes made at once by
+    two servers both stay.
     """
 
     def __init__(self, path: Path, languages: Sequence[str]) -> None:
         self.path = path
         self.languages = tuple(languages)
-        self._lock = threading.Lock()
+        self._lock = threading.Lock()  # the entries and patterns; held for moments only
+        self._file = SharedDocument(path, FILE_VERSION, "entries", "lexicon")
         self._entries: Dict[_Key, LexiconEntry] = {}
         self._patterns: Dict[str, Tuple[Optional[re.Pattern[str]], List[str]]] = {}
         self._listeners: List[Callable[[], None]] = []
-        self._load()
+        with self._file.lock.hold():
+            self._reload()
+        _LOGGER.info("%d lexicon entries in %s", len(self._entries), self.path)
 
     # -- reading ------------------------------------------------------------------------
 
@@ -96,8 +103,31 @@ class Lexicon:
             return self._find(language, word)[1]
 
     def on_change(self, listener: Callable[[], None]) -> None:
-        """Call `listener` after every change."""
+        """Call `listener` after every change, this server's or another's (`reread`)."""
         self._listeners.append(listener)
+
+    def reread(self, force: bool = False) -> bool:
+        """Take in what another server changed in the file (if it changed: `force` reads it
+        anyway); whether the entries changed. Never waits for this server's own change."""
+        with self._file.lock.local() as taken:
+            if not taken:
+                return False
+            items = self._file.changed(force)
+            if items is None:
+                return False
+            entries, bad = _parse(items)
+            if bad:
+                _LOGGER.warning(
+                    "%d entries of the lexicon %s are invalid; using the other %d",
+                    bad,
+                    self.path,
+                    len(entries),
+                )
+            if not self._swap(entries):
+                return False
+        _LOGGER.info("Lexicon changed by another server: %d entries now", len(entries))
+        self._changed()
+        return True
 
     # -- changing -----------------------------------------------------------------------
 
@@ -112,22 +142,32 @@ class Lexicon:
         """Add or replace the entry for `word`; raises `LexiconError` and changes nothing."""
         entry = self.validate(language, word, say, phonemes, case_sensitive)
         key = _key(entry.language, entry.word, entry.case_sensitive)
-        with self._lock:
-            if key not in self._entries and len(self._entries) >= MAX_ENTRIES:
-                raise LexiconError(f"The lexicon is full ({MAX_ENTRIES} entries)", "too-many")
-            entries = {**self._entries, key: entry}
-            self._save(entries)
+        with self._file.lock.hold():
+            other = self._reload()
+            try:
+                if key not in self._entries and len(self._entries) >= MAX_ENTRIES:
+                    raise LexiconError(f"The lexicon is full ({MAX_ENTRIES} entries)", "too-many")
+                self._save({**self._entries, key: entry})
+            finally:
+                if other:
+                    self._changed()
         _LOGGER.info("Lexicon: %s (%s) -> %s", entry.word, entry.language, entry.replacement)
         self._changed()
         return entry
 
     def delete(self, language: str, word: str) -> LexiconEntry:
         """Remove the entry for `word` (a case-sensitive one first); raises code `not-found`."""
-        with self._lock:
-            key, entry = self._find(language, word)
-            entries = dict(self._entries)
-            del entries[key]
-            self._save(entries)
+        with self._file.lock.hold():
+            other = self._reload()
+            try:
+                with self._lock:
+                    key, entry = self._find(language, word)
+                    entries = dict(self._entries)
+                del entries[key]
+                self._save(entries)
+            finally:
+                if other:
+                    self._changed()
         _LOGGER.info("Lexicon: removed %s (%s)", entry.word, entry.language)
         self._changed()
         return entry
@@ -210,25 +250,33 @@ class Lexicon:
         raise LexiconError(f"The lexicon has no entry {word!r} for {language!r}", "not-found")
 
     def _save(self, entries: Dict[_Key, LexiconEntry]) -> None:
-        """Write `entries` to disk, then make them current; call with the lock held."""
+        """Write `entries` to disk, then make them current; call with the file's lock held."""
         ordered = sorted(entries.values(), key=lambda e: (e.language.lower(), e.word.casefold()))
-        write_document(self.path, FILE_VERSION, "entries", [e.to_dict() for e in ordered])
-        self._entries = entries
-        self._patterns = {}
+        self._file.write([e.to_dict() for e in ordered])
+        self._swap(entries)
 
-    def _load(self) -> None:
-        items = read_document(self.path, "entries", "lexicon")
-        entries: Dict[_Key, LexiconEntry] = {}
-        bad = 0
-        for item in items:
-            try:
-                entry = _entry_from_file(item)
-            except (LexiconError, TypeError, AttributeError):
-                bad += 1
-                continue
-            entries[_key(entry.language, entry.word, entry.case_sensitive)] = entry
+    def _swap(self, entries: Dict[_Key, LexiconEntry]) -> bool:
+        """Make `entries` current; whether they differ from the entries before."""
+        with self._lock:
+            if entries == self._entries:
+                return False
+            self._entries = entries
+            self._patterns = {}
+        return True
+
+    def _items(self) -> List[Dict[str, object]]:
+        with self._lock:
+            return [entry.to_dict() for entry in self._entries.values()]
+
+    def _reload(self) -> bool:
+        """With the file's lock held: the entries as the file has them now; whether they
+        changed. Invalid entries are set aside with the file, and the valid ones saved."""
+        items = self._file.read_locked(self._items)
+        if items is None:
+            return False
+        entries, bad = _parse(items)
         if bad:
-            aside = set_aside(self.path)
+            aside = self._file.set_aside()
             _LOGGER.error(
                 "%d entries of the lexicon %s are invalid; kept the file as %s and the other %d",
                 bad,
@@ -236,11 +284,9 @@ class Lexicon:
                 aside,
                 len(entries),
             )
-            with self._lock:
-                self._save(entries)
-        else:
-            self._entries = entries
-        _LOGGER.info("%d lexicon entries in %s", len(entries), self.path)
+            self._save(entries)
+            return True
+        return self._swap(entries)
 
     def _changed(self) -> None:
         for listener in self._listeners:
@@ -248,6 +294,20 @@ class Lexicon:
                 listener()
             except Exception:  # noqa: BLE001 - a listener must not undo a stored change
                 _LOGGER.exception("A lexicon listener failed")
+
+
+def _parse(items: List[Any]) -> Tuple[Dict[_Key, LexiconEntry], int]:
+    """The entries of a file's items, and how many items are invalid."""
+    entries: Dict[_Key, LexiconEntry] = {}
+    bad = 0
+    for item in items:
+        try:
+            entry = _entry_from_file(item)
+        except (LexiconError, TypeError, AttributeError):
+            bad += 1
+            continue
+        entries[_key(entry.language, entry.word, entry.case_sensitive)] = entry
+    return entries, bad
 
 
 def _entry_from_file(item: object) -> LexiconEntry:

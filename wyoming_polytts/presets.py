@@ -2,8 +2,10 @@
 
 Home Assistant offers only the voices `describe` lists and sends nothing but the voice's name,
 so a blend or a speaking rate can be chosen there only as a listed voice: a preset. Presets
-live in one JSON file, rewritten atomically on every change (like the lexicon). Whether a
-base voice exists and speaks is for the voice list to say: it sets `check`.
+live in one JSON file, rewritten atomically on every change (like the lexicon), under a lock
+that every server sharing the data dir takes (`fileio.SharedDocument`); `reread` picks up
+another server's changes. Whether a base voice exists and speaks is for the voice list to
+say: it sets `check`.
 """
 
 from __future__ import annotations
@@ -11,12 +13,11 @@ from __future__ import annotations
 import contextlib
 import logging
 import math
-import threading
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Callable, Dict, Iterator, List, Tuple
+from typing import Any, Callable, Dict, Iterator, List, Tuple
 
-from .fileio import read_document, write_document
+from .fileio import SharedDocument
 from .registry import NAME_PATTERN
 
 _LOGGER = logging.getLogger(__name__)
@@ -103,21 +104,26 @@ def build_preset(name: object, voice: object, speed: object, description: object
 
 
 class PresetStore:
-    """The presets stored in `path`; safe to use from several threads.
+    """The presets stored in `path`; safe to use from several threads and several servers.
 
     `check(preset)` raises `PresetError` when a preset may not be saved (its name is another
     voice's, its base does not exist or cannot speak); the voice list that shows the presets
     sets it. It runs under the store's lock, which the voice registry also holds (`held`)
-    while a clone takes a name: a name is checked and taken in one step by either.
+    while a clone takes a name: a name is checked and taken in one step by either. That lock
+    is also the file's (see `fileio.SharedLock`): another server sharing the data dir waits
+    for it too, and every change starts from the file as it is then.
     """
 
     def __init__(self, path: Path) -> None:
         self.path = path
         self.check: Callable[[Preset], None] = lambda preset: None
-        self._lock = threading.RLock()
+        self._file = SharedDocument(path, FILE_VERSION, "presets", "preset file")
         self._presets: Dict[str, Preset] = {}  # replaced whole on change, read without lock
         self._listeners: List[Callable[[], None]] = []
-        self._load()
+        self._dirty = False  # the presets changed during the outermost `_exclusive`
+        with self._file.lock.hold():
+            self._reload()
+        _LOGGER.info("%d voice preset(s) in %s", len(self._presets), self.path)
 
     # -- reading ------------------------------------------------------------------------
 
@@ -139,8 +145,26 @@ class PresetStore:
         return [preset.name for preset in self.list() if preset.voice == voice]
 
     def on_change(self, listener: Callable[[], None]) -> None:
-        """Call `listener` after every change."""
+        """Call `listener` after every change, this server's or another's (`reread`)."""
         self._listeners.append(listener)
+
+    def reread(self, force: bool = False) -> bool:
+        """Take in what another server changed in the file (if it changed: `force` reads it
+        anyway); whether the presets changed. Never waits: while this server changes them,
+        it does nothing (the change reads the file first)."""
+        with self._file.lock.local() as taken:
+            if not taken:
+                return False
+            items = self._file.changed(force)
+            if items is None:
+                return False
+            presets = _parse(items)
+            if presets == self._presets:
+                return False
+            self._presets = presets
+        _LOGGER.info("Presets changed by another server: %d now", len(presets))
+        self._changed()
+        return True
 
     # -- changing -----------------------------------------------------------------------
 
@@ -158,7 +182,7 @@ class PresetStore:
         Raises `PresetError` and changes nothing when it is invalid.
         """
         preset = build_preset(name, voice, speed, description)
-        with self._lock:
+        with self._exclusive():
             created = preset.name not in self._presets
             if not created and not replace:
                 raise PresetError(f"A preset called {preset.name!r} exists already", "name-taken")
@@ -172,31 +196,30 @@ class PresetStore:
                 )
             self.check(preset)
             self._save({**self._presets, preset.name: preset})
-        _LOGGER.info("Preset %s: %s at speed %g", preset.name, preset.voice, preset.speed)
-        self._changed()
+            _LOGGER.info("Preset %s: %s at speed %g", preset.name, preset.voice, preset.speed)
         return preset, created
 
     def delete(self, name: str) -> Preset:
-        with self._lock:
+        with self._exclusive():
             preset = self.get(name)
             presets = dict(self._presets)
             del presets[name]
             self._save(presets)
-        _LOGGER.info("Deleted preset %s", name)
-        self._changed()
+            _LOGGER.info("Deleted preset %s", name)
         return preset
 
     @contextlib.contextmanager
     def held(self) -> Iterator[None]:
-        """Hold every preset change while inside: a clone takes its name in here, so a clone
-        and a preset can never take one name at the same instant."""
-        with self._lock:
+        """Hold every preset change, of every server, while inside, with the presets as the
+        file has them: a clone takes its name in here, so a clone and a preset can never take
+        one name at the same instant."""
+        with self._exclusive():
             yield
 
     @contextlib.contextmanager
     def keeping_bases(self, voice: str) -> Iterator[None]:
         """Hold preset changes while `voice` is removed; refuse when a preset uses it."""
-        with self._lock:
+        with self._exclusive():
             users = self.users(voice)
             if users:
                 raise PresetError(
@@ -208,26 +231,44 @@ class PresetStore:
 
     # -- storage ------------------------------------------------------------------------
 
+    @contextlib.contextmanager
+    def _exclusive(self) -> Iterator[None]:
+        """The store's lock (this server's threads and every other server), with the presets
+        read again from the file; listeners hear of any change once it is released."""
+        dirty = False
+        try:
+            with self._file.lock.hold() as outermost:
+                if not outermost:
+                    yield
+                    return
+                self._dirty = self._reload()
+                try:
+                    yield
+                finally:
+                    dirty, self._dirty = self._dirty, False
+        finally:
+            if dirty:
+                self._changed()
+
+    def _reload(self) -> bool:
+        """With the lock held: the presets as the file has them now; whether they changed."""
+        items = self._file.read_locked(self._items)
+        if items is None:
+            return False
+        presets = _parse(items)
+        changed = presets != self._presets
+        self._presets = presets
+        return changed
+
+    def _items(self) -> List[Dict[str, object]]:
+        presets = self._presets
+        return [presets[name].to_dict() for name in sorted(presets)]
+
     def _save(self, presets: Dict[str, Preset]) -> None:
         """Write `presets` to disk, then make them current; call with the lock held."""
-        items = [presets[name].to_dict() for name in sorted(presets)]
-        write_document(self.path, FILE_VERSION, "presets", items)
+        self._file.write([presets[name].to_dict() for name in sorted(presets)])
         self._presets = presets
-
-    def _load(self) -> None:
-        items = read_document(self.path, "presets", "preset file")
-        presets: Dict[str, Preset] = {}
-        for item in items:
-            try:
-                preset = build_preset(
-                    item.get("name"), item.get("voice"), item.get("speed"), item.get("description")
-                )
-            except (PresetError, AttributeError) as err:
-                _LOGGER.error("Ignoring a stored preset %r: %s", item, err)
-                continue
-            presets[preset.name] = preset
-        self._presets = presets
-        _LOGGER.info("%d voice preset(s) in %s", len(presets), self.path)
+        self._dirty = True
 
     def _changed(self) -> None:
         for listener in self._listeners:
@@ -235,3 +276,18 @@ class PresetStore:
                 listener()
             except Exception:  # noqa: BLE001 - a listener must not undo a stored change
                 _LOGGER.exception("A preset listener failed")
+
+
+def _parse(items: List[Any]) -> Dict[str, Preset]:
+    """The presets of a file's items; an invalid one is logged and left out."""
+    presets: Dict[str, Preset] = {}
+    for item in items:
+        try:
+            preset = build_preset(
+                item.get("name"), item.get("voice"), item.get("speed"), item.get("description")
+            )
+        except (PresetError, AttributeError) as err:
+            _LOGGER.error("Ignoring a stored preset %r: %s", item, err)
+            continue
+        presets[preset.name] = preset
+    return presets

@@ -4,10 +4,15 @@ Each voice is one folder `<root>/<name>/` holding `prompt.wav` (mono PCM16 at th
 rate) and `voice.json`. A folder is built under a hidden temporary name, synced, and renamed
 into place in one step; deletion renames it away before removing it. So after a crash at
 any moment each voice is either whole or absent, and hidden leftovers are cleaned at start.
+
+Several servers may share the root (one data dir on NFS or a Docker volume): `reread` takes
+in the folders another server added or removed, and the rename into place decides a name
+that two servers register at once (renaming onto a voice's folder fails: one wins).
 """
 
 from __future__ import annotations
 
+import errno
 import hashlib
 import io
 import json
@@ -16,6 +21,7 @@ import os
 import re
 import shutil
 import threading
+import time
 import uuid
 from collections import OrderedDict
 from contextlib import nullcontext
@@ -35,6 +41,7 @@ from .audio import (
     trim_silence_span,
     wav_bytes,
 )
+from .fileio import Stamp, file_stamp
 from .fileio import fsync_dir as _fsync_dir
 from .fileio import write_synced as _write_synced
 
@@ -50,6 +57,10 @@ META_FILE = "voice.json"
 SILENCE_DBFS = -50.0  # a prompt quieter than this throughout is silent
 CLIPPED_LEVEL = 0.999
 CLIPPED_FRACTION = 0.001  # more than 0.1 % of samples at full scale is clipping
+DELETED_PREFIX = ".deleted-"  # a folder renamed away, being removed
+# What tells a voice folder's versions apart: its voice.json's stamp (a new folder holds a new
+# file, so a new inode), None without one.
+_FolderStamp = Optional[Stamp]
 
 
 @dataclass(frozen=True)
@@ -142,6 +153,7 @@ class VoiceRegistry:
         self._removal_guard = removal_guard
         self._claim_guard = claim_guard
         self._voices: Dict[str, ClonedVoice] = {}
+        self._seen: Dict[str, _FolderStamp] = {}  # the folders as the list was last read
         self._lock = threading.RLock()
         self._prepared: OrderedDict[str, PreparedPrompt] = OrderedDict()
         self._listeners: List[Callable[[], None]] = []
@@ -149,20 +161,38 @@ class VoiceRegistry:
     # -- reading ------------------------------------------------------------------------
 
     def load(self) -> None:
-        """Rebuild the list from disk, removing what an interrupted write left behind."""
+        """Rebuild the list from disk, removing what an interrupted change left behind: a
+        folder being deleted, and one being registered that is `STAGING_STALE_SECONDS` old
+        (a younger one may be another server's registration in progress)."""
+        from .settings import STAGING_STALE_SECONDS  # see `_frame_cap`
+
         self.root.mkdir(parents=True, exist_ok=True)
-        voices: Dict[str, ClonedVoice] = {}
         for folder in sorted(self.root.iterdir()):
-            if folder.name.startswith("."):
+            if not folder.name.startswith("."):
+                continue
+            try:
+                age = time.time() - folder.stat().st_mtime
+            except FileNotFoundError:
+                continue  # another server removed it meanwhile
+            if folder.name.startswith(DELETED_PREFIX) or age > STAGING_STALE_SECONDS:
                 _LOGGER.warning("Removing %s, left over from an interrupted change", folder)
                 shutil.rmtree(folder, ignore_errors=True)
-                continue
-            voice = _read_voice(folder)
-            if voice is not None:
-                voices[voice.name] = voice
         with self._lock:
-            self._voices = voices
-        _LOGGER.info("%d registered voice(s) in %s", len(voices), self.root)
+            self._voices, self._seen = {}, {}
+            self._rescan()
+            count = len(self._voices)
+        _LOGGER.info("%d registered voice(s) in %s", count, self.root)
+
+    def reread(self, force: bool = False) -> bool:
+        """Take in the voices another server sharing the root registered or deleted (the
+        folders whose stamps moved; `force`: every voice's voice.json is read again);
+        whether the list changed. Listeners hear of a change."""
+        with self._lock:
+            changed = self._rescan(force)
+        if changed:
+            _LOGGER.info("Registered voices changed on disk: %d now", len(self._voices))
+            self._changed()
+        return changed
 
     def list(self) -> List[ClonedVoice]:
         with self._lock:
@@ -217,17 +247,22 @@ class VoiceRegistry:
         self.root.mkdir(parents=True, exist_ok=True)
         staging = self.root / f".incoming-{name}-{uuid.uuid4().hex}"
         staging.mkdir()
+        other = False  # whether another server's change was found meanwhile
         try:
             _write_synced(staging / PROMPT_FILE, wav)
             _write_synced(staging / META_FILE, json.dumps(voice.to_dict(), indent=2).encode())
             _fsync_dir(staging)
             with self._claim_guard(), self._lock:
+                other = self._rescan()
                 self._check_name(name)  # another registration or a preset may have won
-                os.rename(staging, self.root / name)
+                _claim(staging, self.root / name)  # another server may have won
                 _fsync_dir(self.root)
                 self._voices[name] = voice
+                self._seen[name] = self._stamp(name)
         except BaseException:
             shutil.rmtree(staging, ignore_errors=True)
+            if other:
+                self._changed()
             raise
         _LOGGER.info("Registered voice %s (%.1f s, %s)", name, voice.duration, language)
         self._changed()
@@ -236,12 +271,23 @@ class VoiceRegistry:
     def delete(self, name: str) -> None:
         """Remove a registered voice; `removal_guard(name)` may refuse (e.g. a preset uses
         it) and holds what depends on it still until the voice is gone."""
-        with self._removal_guard(name), self._lock:
-            self.get(name)
-            doomed = self.root / f".deleted-{name}-{uuid.uuid4().hex}"
-            os.rename(self.root / name, doomed)
-            _fsync_dir(self.root)
-            del self._voices[name]
+        other = False
+        try:
+            with self._removal_guard(name), self._lock:
+                other = self._rescan()
+                self.get(name)
+                doomed = self.root / f"{DELETED_PREFIX}{name}-{uuid.uuid4().hex}"
+                try:
+                    os.rename(self.root / name, doomed)
+                except FileNotFoundError:  # another server deleted it a moment ago
+                    raise VoiceNotFound(name) from None
+                _fsync_dir(self.root)
+                del self._voices[name]
+                self._seen.pop(name, None)
+        except BaseException:
+            if other:
+                self._changed()
+            raise
         shutil.rmtree(doomed, ignore_errors=True)
         _LOGGER.info("Deleted voice %s", name)
         self._changed()
@@ -252,6 +298,51 @@ class VoiceRegistry:
             count = len(self._prepared)
             self._prepared.clear()
         return count
+
+    # -- the folders on disk ------------------------------------------------------------
+
+    def _stamp(self, name: str) -> _FolderStamp:
+        return file_stamp(self.root / name / META_FILE)
+
+    def _stamps(self) -> Dict[str, _FolderStamp]:
+        """Every voice folder (hidden ones are changes in progress) and its stamp."""
+        stamps: Dict[str, _FolderStamp] = {}
+        try:
+            entries = list(os.scandir(self.root))
+        except FileNotFoundError:
+            return stamps
+        for entry in entries:
+            if not entry.name.startswith("."):
+                stamps[entry.name] = self._stamp(entry.name)
+        return stamps
+
+    def _rescan(self, force: bool = False) -> bool:
+        """With the lock held: the list made again from the folders whose stamps moved
+        (`force`: every known voice's voice.json compared); whether it changed. A folder that
+        changed into one that cannot be read keeps its last good voice (logged)."""
+        stamps = self._stamps()
+        if not force and stamps == self._seen:
+            return False
+        voices: Dict[str, ClonedVoice] = {}
+        for name, stamp in stamps.items():
+            known = self._voices.get(name)
+            if name in self._seen and self._seen[name] == stamp:
+                if known is None:
+                    continue  # unreadable, as it was last time (logged then)
+                if not force or _meta(self.root / name) in (known, None):
+                    voices[name] = known  # None: unreadable, as it was (logged then)
+                    continue
+            voice = _read_voice(self.root / name)
+            if voice is None and known is not None:
+                _LOGGER.warning("Keeping voice %s as it was last read", name)
+                voice = known
+            if voice is not None:
+                voices[name] = voice
+        self._seen = stamps
+        if voices == self._voices:
+            return False
+        self._voices = voices
+        return True
 
     # -- validation ---------------------------------------------------------------------
 
@@ -488,6 +579,28 @@ def _shaped(samples: np.ndarray, limits: PromptLimits) -> PreparedPrompt:
         )
     kept = (round(start / PROMPT_RATE, 3), round((start + len(samples)) / PROMPT_RATE, 3))
     return PreparedPrompt(normalize_loudness(samples), kept)
+
+
+def _claim(staging: Path, target: Path) -> None:
+    """Rename a built voice folder into place; `name-taken` if a voice's folder is there
+    (another server registered the name a moment ago: renaming onto it fails)."""
+    try:
+        os.rename(staging, target)
+    except OSError as err:
+        if err.errno in (errno.EEXIST, errno.ENOTEMPTY, errno.ENOTDIR, errno.EISDIR):
+            raise RegistryError(
+                f"The name {target.name!r} is already taken by a voice", "name-taken"
+            ) from None
+        raise
+
+
+def _meta(folder: Path) -> Optional[ClonedVoice]:
+    """The voice `folder`'s voice.json describes (its audio unchecked), or None."""
+    try:
+        data = json.loads((folder / META_FILE).read_text(encoding="utf-8"))
+        return ClonedVoice(**data)
+    except (OSError, ValueError, TypeError):
+        return None
 
 
 def _read_voice(folder: Path) -> Optional[ClonedVoice]:

@@ -128,6 +128,30 @@ ENCODE_SLICE_SECONDS = 0.1
 CAPTION_MAX_CHARS = 42
 CAPTION_MAX_SECONDS = 5.0
 
+# Several servers on one data dir (NFS, a Docker volume): each notices what the others changed
+# (clones, presets, the lexicon) by a `stat` of each store's files every `REREAD_SECONDS`, and
+# reads a file again only when its stamp (inode, size, times) moved (`watcher.DataWatcher`).
+# inotify would not see another NFS client's changes; a poll sees them everywhere. Every
+# `REREAD_VERIFY_SECONDS` the files are read whatever their stamps say (a change whose stamp
+# an NFS attribute cache hid). A voice that is not known yet makes the stores be read at once,
+# at most every `REREAD_ON_MISS_SECONDS` (a clone registered through the other server a moment
+# ago speaks at once).
+REREAD_SECONDS = 0.5
+REREAD_VERIFY_SECONDS = 30.0
+REREAD_ON_MISS_SECONDS = 0.1
+# A change to a shared file (presets, lexicon, a clone's name) waits at most this long for the
+# advisory lock (`flock` on NAME.lock) that another server or thread holds; then it is refused
+# as busy (503). A change holds the lock for milliseconds.
+FILE_LOCK_SECONDS = 10.0
+# A model download (ZipVoice, Whisper) at a first start holds a lock on `FOLDER.lock`, so two
+# servers starting at once on an empty data dir download it once: the other waits at most
+# this long, then uses the finished folder.
+MODEL_LOCK_SECONDS = 1800.0
+# A clone's folder is built under a hidden name and renamed into place. One left behind this
+# long is a crashed registration and is removed at start; a younger one may be another
+# server's registration in progress.
+STAGING_STALE_SECONDS = 3600.0
+
 # Metrics (`metrics.py`, `/metrics` and `/api/status`). The status panel's history: one point
 # per `STATUS_INTERVAL_SECONDS`, the last `STATUS_HISTORY_SECONDS` kept (360 points); each
 # point keeps at most `STATUS_MAX_SAMPLES` first-audio times for its median (later ones count

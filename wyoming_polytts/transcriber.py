@@ -23,8 +23,9 @@ from typing import Any, Optional
 
 import numpy as np
 
-from .fileio import atomic_write_bytes
+from .fileio import SharedLock, atomic_write_bytes
 from .models import ModelNotFoundError, assemble_parts, is_complete, mark_complete, sha256_file
+from .settings import MODEL_LOCK_SECONDS
 
 _LOGGER = logging.getLogger(__name__)
 
@@ -66,18 +67,23 @@ def resolve_whisper(
     if is_complete(folder):
         return folder
     if download:
-        try:
-            from faster_whisper import download_model
+        folder.parent.mkdir(parents=True, exist_ok=True)
+        # Another server sharing the data dir may be downloading it: one download.
+        with SharedLock(folder.with_name(f"{folder.name}.lock")).hold(MODEL_LOCK_SECONDS):
+            if is_complete(folder):
+                return folder
+            try:
+                from faster_whisper import download_model
 
-            _LOGGER.info("Downloading Whisper %s into %s", size, folder)
-            download_model(size, output_dir=str(folder))
-            mark_complete(folder)
-            return folder
-        except Exception as err:  # noqa: BLE001 - any hub failure means offline
-            _LOGGER.warning(
-                "Could not download Whisper %s (%s); trying the embedded one", size, err
-            )
-            shutil.rmtree(folder, ignore_errors=True)
+                _LOGGER.info("Downloading Whisper %s into %s", size, folder)
+                download_model(size, output_dir=str(folder))
+                mark_complete(folder)
+                return folder
+            except Exception as err:  # noqa: BLE001 - any hub failure means offline
+                _LOGGER.warning(
+                    "Could not download Whisper %s (%s); trying the embedded one", size, err
+                )
+                shutil.rmtree(folder, ignore_errors=True)
     try:
         return embedded_whisper(data_dir)
     except ModelNotFoundError as err:

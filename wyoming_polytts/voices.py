@@ -11,7 +11,7 @@ import itertools
 import logging
 import threading
 from dataclasses import dataclass
-from typing import Dict, List, Optional, Sequence, Tuple
+from typing import Callable, Dict, List, Optional, Sequence, Tuple
 
 from wyoming.info import Attribution, Info, TtsProgram, TtsVoice
 
@@ -91,7 +91,12 @@ def _same_language(voice: Voice, language: str) -> bool:
 
 
 class VoiceCatalog:
-    """Every voice of every engine, in one list."""
+    """Every voice of every engine, in one list.
+
+    `reread` is called when a name is not in the list: the stores read the disk again (a
+    clone or preset another server sharing the data dir saved a moment ago), and refresh the
+    list through their listeners if they changed; it says whether they did.
+    """
 
     def __init__(
         self,
@@ -107,6 +112,7 @@ class VoiceCatalog:
         self._versions = itertools.count(1)
         self._shown_version = 0
         self._swap = threading.Lock()
+        self.reread: Callable[[], bool] = lambda: False
         self.refresh()
         if presets is not None:
             presets.check = self.check_preset
@@ -230,6 +236,8 @@ class VoiceCatalog:
         """A voice by name, else the default voice of `language` (see `default`)."""
         if name:
             voice = self._voices.get(name) or self._custom_voice(name)
+            if voice is None and self.reread():
+                voice = self._voices.get(name) or self._custom_voice(name)
             if voice is None:
                 raise VoiceNotFoundError(
                     f"Unknown voice {name!r}. Available voices: {', '.join(self.names())}"

@@ -26,6 +26,7 @@ from .. import __version__
 from ..audio import wav_bytes
 from ..captions import whole_with_words
 from ..engines.base import SynthesisError
+from ..fileio import LockTimeout
 from ..lexicon import Lexicon, LexiconError
 from ..metrics import Metrics
 from ..presets import PresetError, PresetStore, check_speed
@@ -393,7 +394,7 @@ async def _errors_as_json(request: web.Request, handler: Handler) -> web.StreamR
         return error_response(request, _STATUS_BY_CODE.get(err.code, 400), str(err), err.code)
     except DownloadError as err:
         return error_response(request, 400, str(err), "download-failed")
-    except SchedulerBusy as err:
+    except (SchedulerBusy, LockTimeout) as err:  # a shared file another server holds locked
         return error_response(request, 503, str(err), "busy")
     except web.HTTPRequestEntityTooLarge:
         return error_response(request, 413, "The request is too large", "too-large")

@@ -22,7 +22,7 @@ from typing import Callable, Collection, Optional, Sequence, Tuple
 
 from aiohttp import web
 
-from ..fileio import atomic_write_bytes
+from ..fileio import atomic_write_bytes, create_exclusive
 from ..settings import SECRET_ATTEMPTS, SECRET_CLIENTS, SECRET_WINDOW_SECONDS, ip_address
 
 _LOGGER = logging.getLogger(__name__)
@@ -45,7 +45,13 @@ def load_or_create_token(data_dir: Path, given: Optional[str]) -> str:
             return token
     data_dir.mkdir(parents=True, exist_ok=True)
     token = secrets.token_urlsafe(24)
-    atomic_write_bytes(path, f"{token}\n".encode(), mode=0o600)
+    if not create_exclusive(path, f"{token}\n".encode(), mode=0o600):
+        # Another server sharing the data dir created one a moment ago: use it. An empty
+        # token file (made by hand) is replaced.
+        stored = path.read_text(encoding="utf-8").strip()
+        if stored:
+            return stored
+        atomic_write_bytes(path, f"{token}\n".encode(), mode=0o600)
     _LOGGER.warning(
         "Created an admin token for the web page and API; read it with: cat %s", path.resolve()
     )

@@ -162,7 +162,7 @@ class UrlCache:
     def _prune(self) -> None:
         """Remove expired files, then the oldest beyond `max_entries`."""
         files = []
-        for item in self.folder.iterdir():
+        for item in self._items():
             try:
                 files.append((item.stat().st_mtime, item))
             except FileNotFoundError:
@@ -173,15 +173,20 @@ class UrlCache:
             if index >= self.max_entries or modified < cutoff:
                 item.unlink(missing_ok=True)
 
+    def _items(self) -> List[Path]:
+        """The cached downloads; hidden files are writes in progress (of this server or
+        another that shares the data dir), left alone."""
+        if not self.folder.is_dir():
+            return []
+        return [item for item in self.folder.iterdir() if not item.name.startswith(".")]
+
     def __len__(self) -> int:
-        return sum(1 for _ in self.folder.iterdir()) if self.folder.is_dir() else 0
+        return len(self._items())
 
     def clear(self) -> int:
         """Remove every cached download; returns how many."""
-        if not self.folder.is_dir():
-            return 0
         removed = 0
-        for item in self.folder.iterdir():
+        for item in self._items():
             item.unlink(missing_ok=True)
             removed += 1
         return removed

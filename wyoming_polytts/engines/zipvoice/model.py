@@ -29,8 +29,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO, Dict, Optional
 
-from ...fileio import atomic_write
+from ...fileio import SharedLock, atomic_write
 from ...models import ModelNotFoundError, is_complete, mark_complete
+from ...settings import MODEL_LOCK_SECONDS
 
 _LOGGER = logging.getLogger(__name__)
 
@@ -121,12 +122,16 @@ def resolve_zipvoice(
         return find_zipvoice_files(folder, f"downloaded {export.archive}")
     if not download:
         return None
-    try:
-        download_zipvoice(folder, export)
-    except (OSError, ValueError, tarfile.TarError, ModelNotFoundError) as err:
-        _LOGGER.warning("Could not download the ZipVoice model %s: %s", export.archive, err)
-        shutil.rmtree(folder, ignore_errors=True)
-        return None
+    folder.parent.mkdir(parents=True, exist_ok=True)
+    # Another server sharing the data dir may be downloading it: one download, the other waits.
+    with SharedLock(folder.with_name(f"{folder.name}.lock")).hold(MODEL_LOCK_SECONDS):
+        if not is_complete(folder):
+            try:
+                download_zipvoice(folder, export)
+            except (OSError, ValueError, tarfile.TarError, ModelNotFoundError) as err:
+                _LOGGER.warning("Could not download the ZipVoice model %s: %s", export.archive, err)
+                shutil.rmtree(folder, ignore_errors=True)
+                return None
     return find_zipvoice_files(folder, f"downloaded {export.archive}")
 
 
