@@ -194,3 +194,29 @@ async def test_the_pages_listen_gets_the_words_with_the_audio(url: str) -> None:
     samples, rate = soundfile.read(io.BytesIO(wav))
     check_words(answer.json()["timestamps"], len(samples) / rate)
     assert plain.headers["content-type"] == "audio/wav" and len(plain.content) == len(wav)
+
+
+def test_another_speaker_starts_a_caption_that_names_them() -> None:
+    words = [
+        TimedWord("Hi", 0.0, 0.2, True, "af_heart"),
+        TimedWord("there", 0.3, 0.5, False, "af_heart"),
+    ]
+    words += [TimedWord("Hello", 0.9, 1.2, False, "am_michael")]  # no sentence start: a new voice
+    made = cues(words)
+    assert made == [Cue(0.0, 0.5, "Hi there", "af_heart"), Cue(0.9, 1.2, "Hello", "am_michael")]
+    assert "\n<v af_heart>Hi there\n" in webvtt(made) and "\nam_michael: Hello\n" in srt(made)
+
+
+async def test_a_dialogues_captions_name_each_speaker(url: str) -> None:
+    turns = [
+        {"voice": "fake_one", "text": "Good evening."},
+        {"voice": "fake_two", "text": "Hello there."},
+    ]
+    async with httpx.AsyncClient(base_url=url, timeout=30) as http:
+        vtt = await http.post("/v1/audio/dialogue", json={"turns": turns, "response_format": "vtt"})
+    assert vtt.status_code == 200 and vtt.headers["content-type"].startswith("text/vtt")
+    lines = vtt.text.strip().split("\n\n")[1:]
+    assert [cue.split("\n")[1] for cue in lines] == [
+        "<v fake_one>Good evening",
+        "<v fake_two>Hello there",
+    ]

@@ -8,7 +8,7 @@ answer's first sample, pauses, breaks and trimmed silence all counted as they we
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import AsyncIterator, Iterable, List, Sequence, Tuple
+from typing import Any, AsyncIterator, Dict, Iterable, List, Sequence, Tuple
 
 import numpy as np
 
@@ -26,14 +26,19 @@ class TimedWord:
     start_time: float
     end_time: float
     opens: bool = False
+    speaker: str = ""  # who says it, in a dialogue
 
     def to_dict(self) -> dict:
-        """Kokoro-FastAPI's `{word, start_time, end_time}`, in milliseconds' precision."""
-        return {
+        """Kokoro-FastAPI's `{word, start_time, end_time}`, in milliseconds' precision, and
+        the `speaker` where there is one."""
+        said: Dict[str, Any] = {
             "word": self.word,
             "start_time": round(self.start_time, 3),
             "end_time": round(self.end_time, 3),
         }
+        if self.speaker:
+            said["speaker"] = self.speaker
+        return said
 
 
 class AnswerClock:
@@ -44,7 +49,7 @@ class AnswerClock:
         self._last_end = 0.0
         self._opening = False  # a piece began and its first word is still to come
 
-    def words(self, spoken: SpokenPiece) -> List[TimedWord]:
+    def words(self, spoken: SpokenPiece, speaker: str = "") -> List[TimedWord]:
         """The words handed out with `spoken`, timed from the answer's start (call once per
         stretch, in order). Times never go backwards and words never overlap."""
         timed = []
@@ -52,7 +57,7 @@ class AnswerClock:
         for word in spoken.words:
             start = max(self.seconds + word.start, self._last_end)
             end = max(self.seconds + word.end, start)
-            timed.append(TimedWord(word.word, start, end, self._opening))
+            timed.append(TimedWord(word.word, start, end, self._opening, speaker))
             self._last_end, self._opening = end, False
         self.seconds += spoken.samples.size / spoken.rate
         return timed
@@ -71,11 +76,12 @@ async def whole_with_words(
 
 @dataclass(frozen=True)
 class Cue:
-    """One caption: its text and when it shows."""
+    """One caption: its text, when it shows, and who says it (in a dialogue)."""
 
     start: float
     end: float
     text: str
+    speaker: str = ""
 
 
 def cues(
@@ -83,16 +89,16 @@ def cues(
     max_chars: int = CAPTION_MAX_CHARS,
     max_seconds: float = CAPTION_MAX_SECONDS,
 ) -> List[Cue]:
-    """`words` grouped into captions: a sentence starts a new one, and none is longer than
-    `max_chars` characters or `max_seconds` (a single longer word is a caption of its own)."""
+    """`words` grouped into captions: a sentence or another speaker starts a new one, and
+    none is longer than `max_chars` characters or `max_seconds` (a single longer word is a
+    caption of its own)."""
     made: List[Cue] = []
     group: List[TimedWord] = []
 
     def close() -> None:
         if group:
-            made.append(
-                Cue(group[0].start_time, group[-1].end_time, " ".join(w.word for w in group))
-            )
+            text = " ".join(w.word for w in group)
+            made.append(Cue(group[0].start_time, group[-1].end_time, text, group[0].speaker))
             group.clear()
 
     for word in words:
@@ -100,6 +106,7 @@ def cues(
             length = sum(len(w.word) + 1 for w in group) + len(word.word)
             if (
                 word.opens
+                or word.speaker != group[0].speaker
                 or length > max_chars
                 or word.end_time - group[0].start_time > max_seconds
             ):
@@ -126,7 +133,9 @@ def webvtt(captions: Iterable[Cue]) -> str:
     """A WebVTT document of `captions`."""
     blocks = ["WEBVTT"]
     for cue in captions:
-        blocks.append(f"{_stamp(cue.start, '.')} --> {_stamp(cue.end, '.')}\n{_safe(cue.text)}")
+        voice = f"<v {_safe(cue.speaker)}>" if cue.speaker else ""
+        stamps = f"{_stamp(cue.start, '.')} --> {_stamp(cue.end, '.')}"
+        blocks.append(f"{stamps}\n{voice}{_safe(cue.text)}")
     return "\n\n".join(blocks) + "\n"
 
 
@@ -135,5 +144,6 @@ def srt(captions: Iterable[Cue]) -> str:
     blocks = []
     for number, cue in enumerate(captions, start=1):
         stamps = f"{_stamp(cue.start, ',')} --> {_stamp(cue.end, ',')}"
-        blocks.append(f"{number}\n{stamps}\n{' '.join(cue.text.split())}")
+        said = " ".join(cue.text.split())
+        blocks.append(f"{number}\n{stamps}\n{f'{cue.speaker}: ' if cue.speaker else ''}{said}")
     return "\n\n".join(blocks) + ("\n" if blocks else "")

@@ -111,10 +111,9 @@ async def send_captioned(
     try:
         async with contextlib.aclosing(spoken):
             async for piece in spoken:
-                told = clock.words(piece)
+                told = clock.words(piece, speaker(piece) if speaker is not None else "")
                 timed.extend(told)
-                said = speaker(piece) if speaker is not None else None
-                words.extend(_word(word, said) for word in told)
+                words.extend(word.to_dict() for word in told)
                 if captions:
                     continue
                 samples = resample(piece.samples, piece.rate, rate)
@@ -171,13 +170,6 @@ async def send_captioned(
             await _send(request, response, line, context.write_seconds)
         await response.write_eof()
     return response
-
-
-def _word(word: TimedWord, speaker: Optional[str]) -> dict:
-    said = word.to_dict()
-    if speaker is not None:
-        said["speaker"] = speaker
-    return said
 
 
 def _answer(audio: bytes, content_type: str, words: List[dict], timestamps: bool) -> dict:

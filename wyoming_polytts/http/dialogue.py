@@ -26,7 +26,7 @@ from ..textwork import off_loop
 from ..voices import Voice
 from . import schemas as s
 from .apidoc import AUTH_SPEECH, Operation
-from .captions import send_captioned
+from .captions import CAPTION_TYPES, send_captioned
 from .context import CONTEXT, METRICS, AdminContext, ApiError
 from .encoder import FORMATS
 from .openai import _body, _check_model, _voice, send_speech
@@ -90,7 +90,7 @@ async def speak_dialogue(request: web.Request) -> web.StreamResponse:
         return names[turn] if turn is not None else names[0]
 
     with request.app[METRICS].answer("http", first.engine.name) as watch:
-        if body.return_timestamps:
+        if body.return_timestamps or body.response_format in CAPTION_TYPES:
             return await send_captioned(
                 request,
                 spoken,

@@ -162,8 +162,10 @@ class DialogueRequest(_Lenient):
         default_factory=dict,
         description=f"where each voice (by name, as in turns) is heard: {PLACE}",
     )
-    response_format: ResponseFormat = Field(
-        "mp3", description="pcm is raw 16-bit little-endian at 24 kHz, stereo interleaved"
+    response_format: CaptionFormat = Field(
+        "mp3",
+        description="pcm is raw 16-bit little-endian at 24 kHz, stereo interleaved; vtt or srt: "
+        "the captions alone, each naming its speaker",
     )
     speed: float = Field(1.0, ge=MIN_SPEED, le=MAX_SPEED)
     stream: bool = Field(True, description="send audio as it is spoken, turn by turn (chunked)")
