@@ -235,6 +235,7 @@ def test_the_run_script_starts_the_server_as_the_add_on_is_declared(
         "speech_recognition": False,
         "first_clause": True,
         "zipvoice_model": "/share/zipvoice",
+        "private_metrics": True,
         "debug_logging": True,
     }
     assert set(changed) | {"admin_token", "api_key"} == set(config["schema"])
@@ -246,6 +247,7 @@ def test_the_run_script_starts_the_server_as_the_add_on_is_declared(
         False,
     )
     assert str(settings.zipvoice_model) == "/share/zipvoice" and settings.debug
+    assert settings.metrics_private and not defaults.metrics_private
 
 
 def test_the_token_and_api_keys_reach_the_server_by_its_environment(

@@ -32,6 +32,9 @@ fi
 if bashio::config.true 'first_clause'; then
     args+=(--first-clause)
 fi
+if bashio::config.true 'private_metrics'; then
+    args+=(--metrics-private)
+fi
 if bashio::config.true 'debug_logging'; then
     args+=(--debug)
 fi
