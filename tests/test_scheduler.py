@@ -10,6 +10,7 @@ from typing import List
 
 import pytest
 
+from wyoming_polytts.preemption import current_turn
 from wyoming_polytts.scheduler import BACKGROUND, Scheduler, SchedulerBusy
 
 
@@ -210,6 +211,32 @@ async def test_an_answer_that_overtook_goes_on_overtaking_while_far_behind() -> 
         assert not late.done()  # its answer ended: a new one opens again
         gate.set()
         assert await long is True and await other == "x" and await late == "3"
+    finally:
+        gate.set()
+        scheduler.shutdown()
+
+
+async def test_an_answer_that_overtakes_background_work_still_shares_with_the_others() -> None:
+    """Overtaking another answer's call puts an answer ahead of all (it shares the workers
+    with none); overtaking background work does not: it shares with the answers beside it."""
+    scheduler = Scheduler(workers=1, idle_seconds=0)
+    gate = threading.Event()
+
+    def share() -> int:
+        turn = current_turn()
+        assert turn is not None
+        return turn.sharing
+
+    try:
+        assert await scheduler.run(str, "b", client="b") == "b"  # b's next call comes soon
+        learning = asyncio.ensure_future(
+            scheduler.run(gate.wait, 30, client=BACKGROUND, admitted=True)
+        )
+        await asyncio.sleep(0.05)
+        assert await asyncio.wait_for(scheduler.run(share, client="a", opening=True), 10) == 2
+        assert scheduler.preempted == 1
+        gate.set()
+        assert await learning is True
     finally:
         gate.set()
         scheduler.shutdown()

@@ -304,8 +304,10 @@ class Scheduler:
         sharing.update(running.client for running in self._running.values() if running.foreground)
         sharing.update(self._ended)  # between two calls: the next is queued a moment later
         sharing.add(client)
-        # An answer that overtakes runs before the others: it shares with none.
-        shares = 1 if overtakes is not None else len(sharing)
+        # An answer that overtakes another runs before the others: it shares with none. One
+        # that overtakes background work still shares with the answers waiting beside it.
+        ahead = overtakes is not None and overtakes.foreground
+        shares = 1 if ahead else len(sharing)
         turn = Turn(math.inf if call.deadline is None else call.deadline, shares)
         running = _Running(
             turn, client, foreground, urgent=overtakes is not None, overtakes=overtakes
