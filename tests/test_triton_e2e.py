@@ -178,6 +178,42 @@ def test_same_samples_as_the_local_engine(
     print(f"generator calls, fastest of 5 (s): {timings}")  # noqa: T201 - the figures asked for
 
 
+def test_a_call_goes_on_on_another_server(
+    files: KokoroFiles, triton: Tuple[Tritonserver, Path], tmp_path: Path
+) -> None:
+    """Two servers listed, the first killed during an answer: its calls are made on the
+    other, and the answer is the local engine's, sample for sample."""
+    server, parts = triton
+    if not server.running:
+        server.start()
+    other = server.sibling(tmp_path / "other", free_port())
+    other.start()
+    try:
+        local = KokoroEngine(
+            files, threads=2, parts_dir=parts, decoder_speed=DecoderSpeed(*FAST, fixed=True)
+        )
+        remote = KokoroEngine(
+            files,
+            threads=2,
+            parts_dir=parts,
+            decoder_speed=DecoderSpeed(*FAST, fixed=True),
+            remote=TritonServers([server.url, other.url]),
+        )
+        local.load()
+        remote.load()
+        here, _ = _speak(local, LONG_ANSWER)
+        speech = remote.stream(LONG_ANSWER, VOICE, 1.0)
+        there = [speech.next_chunk()]
+        assert not speech.finished
+        server.kill()  # the first listed, so far the one that answered (both idle)
+        while not speech.finished:
+            there.append(speech.next_chunk())
+        assert np.array_equal(np.concatenate(there), here)
+    finally:
+        other.stop()
+        server.start()  # as the module's other tests left it
+
+
 def _long_request() -> Synthesize:
     return Synthesize(text=LONG_ANSWER, voice=SynthesizeVoice(name=VOICE))
 

@@ -52,6 +52,7 @@ class Tritonserver:
         self._process: Optional[subprocess.Popen[bytes]] = None
         self._starts = 0
         self._shm_prefix = f"polytts_test_{os.getpid()}_{grpc_port}_"
+        work.mkdir(parents=True, exist_ok=True)
         self._backends = work / "backends"
         python = self._backends / "python"
         if not python.exists():
@@ -59,6 +60,14 @@ class Tritonserver:
             version = f"{sys.version_info.major}.{sys.version_info.minor}"
             stub = dist / "python_backend_stubs" / version / "triton_python_backend_stub"
             shutil.copy(stub, python / "triton_python_backend_stub")
+
+    def sibling(self, work: Path, grpc_port: int) -> Tritonserver:
+        """Another server (not started) of the same repository."""
+        return Tritonserver(self._dist, self._repository, work, grpc_port)
+
+    @property
+    def running(self) -> bool:
+        return self._process is not None and self._process.poll() is None
 
     @property
     def log_path(self) -> Path:
