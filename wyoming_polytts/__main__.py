@@ -8,6 +8,7 @@ import errno
 import logging
 import math
 import os
+import sys
 from functools import partial
 from typing import List, Optional, Sequence, Tuple
 from urllib.parse import urlparse
@@ -20,6 +21,7 @@ from .background import Supervisor
 from .discovery import ZeroconfAnnouncer
 from .engines.kokoro import KokoroEngine
 from .engines.select import kokoro_engine, kokoro_files
+from .engines.triton.client import TritonError
 from .engines.zipvoice import LANGUAGES as CLONE_LANGUAGES
 from .engines.zipvoice import ZipVoiceEngine, ZipVoiceOptions
 from .engines.zipvoice.model import VARIANTS, resolve_zipvoice
@@ -40,7 +42,7 @@ from .server import (
     TcpServer,
     frame_limits,
 )
-from .settings import Settings, parse_settings
+from .settings import TRITON_CHECK_SECONDS, Settings, parse_settings
 from .text import ClausePolicy
 from .transcriber import Transcriber
 from .voice_learning import VoiceLearning
@@ -115,7 +117,7 @@ async def serve(settings: Settings) -> None:
     learning.follow(presets)
     jobs.start(
         "kokoro",
-        _load(scheduler, engine, _warm_up_voice(catalog, engine), learning),
+        _load(scheduler, engine, _warm_up_voice(catalog, engine), learning, catalog),
         on_failure=partial(_kokoro_failed, catalog, engine),
         report=engine.start_up_report,
     )
@@ -236,22 +238,60 @@ async def _load(
     engine: KokoroEngine,
     warm_voice: str,
     learning: VoiceLearning,
+    catalog: VoiceCatalog,
 ) -> None:
     """Load the unsplit model while the port already answers `describe`, then prepare the
     streaming decoder (on a first start, a minute) while sentences are decoded whole. Both
     run beside the worker pool: answers never wait behind them. Then the default voice, the
-    presets' and the recent ones are learnt in the background."""
-    await asyncio.to_thread(engine.load_whole)
+    presets' and the recent ones are learnt in the background. On Triton, the parts are
+    loaded there once a server answers (`_connect_triton`)."""
+    if engine.remote is not None:
+        await _connect_triton(engine, catalog)
+    else:
+        await asyncio.to_thread(engine.load_whole)
     _LOGGER.info("Kokoro model loaded; ready to speak")
     if await asyncio.to_thread(engine.prepare_streaming):
-        for text in WARM_UP_TEXTS:
-            # nobody listens: after every answer's call
-            await scheduler.run(engine.synthesize, text, warm_voice, 1.0, deadline=math.inf)
-        _LOGGER.info("Kokoro prepared: the streaming decoder speaks, the default voice learnt")
+        try:
+            for text in WARM_UP_TEXTS:
+                # nobody listens: after every answer's call
+                await scheduler.run(engine.synthesize, text, warm_voice, 1.0, deadline=math.inf)
+        except TritonError as err:  # Triton went away: answers say so; it is learnt later
+            _LOGGER.warning("Kokoro prepared, but its warm-up on Triton failed: %s", err)
+        else:
+            _LOGGER.info("Kokoro prepared: the streaming decoder speaks, the default voice learnt")
         learning.want([warm_voice, *engine.recent_voices()])
     else:
         _LOGGER.info("Kokoro prepared: sentences are decoded whole")
     learning.attach(asyncio.get_running_loop())
+
+
+async def _connect_triton(engine: KokoroEngine, catalog: VoiceCatalog) -> None:
+    """Until a Triton server serves this model's parts and the decoder is made on it, the
+    Kokoro voices are listed as not installed, with the reason; asked again every
+    `TRITON_CHECK_SECONDS`."""
+    assert engine.remote is not None
+    said = None
+    while True:
+        problem = await asyncio.to_thread(engine.remote_problem)
+        if problem is None:
+            try:
+                await asyncio.to_thread(engine.prepare_streaming)
+            except TritonError as err:  # gone again while the decoder was made
+                problem = str(err)
+            else:
+                if said is not None:
+                    catalog.mark_available(engine.name)
+                    _LOGGER.info("Triton answers: the Kokoro voices speak")
+                return
+        if problem != said:
+            _LOGGER.warning(
+                "Kokoro on Triton cannot speak yet (asked again every %g s): %s",
+                TRITON_CHECK_SECONDS,
+                problem,
+            )
+            catalog.mark_unavailable(engine.name, f"Triton is not ready: {problem}")
+            said = problem
+        await asyncio.sleep(TRITON_CHECK_SECONDS)
 
 
 async def _start_admin(
@@ -429,7 +469,13 @@ def _log_voices(engine: KokoroEngine) -> None:
 
 def main(argv: Optional[Sequence[str]] = None) -> None:
     """Console entry point."""
-    settings = parse_settings(argv)
+    args = list(sys.argv[1:] if argv is None else argv)
+    if args[:1] == ["triton-repository"]:
+        from .engines.triton import repository
+
+        repository.main(args[1:])
+        return
+    settings = parse_settings(args)
     logging.basicConfig(
         level=logging.DEBUG if settings.debug else logging.INFO,
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",

@@ -171,6 +171,18 @@ DIALOGUE_MAX_TURNS = 200
 DIALOGUE_PAUSE_SECONDS = 0.4  # between two turns, unless the request asks for another
 DIALOGUE_MAX_PAUSE_SECONDS = SSML_MAX_PAUSE_SECONDS  # one pause between two turns
 DIALOGUE_MAX_TOTAL_PAUSE_SECONDS = 300.0  # all pauses of a dialogue
+# Kokoro on Triton Inference Server (`--triton`, `engines/triton`). A model call that takes
+# longer than `TRITON_CALL_SECONDS` fails (a window takes milliseconds on a GPU; the statistics
+# fit's whole decodes of a first start take seconds on a CPU-only server). A server that fails
+# a call is passed over for `TRITON_COOL_OFF_SECONDS`, and the call is made once more on
+# another one where one is listed (`TRITON_TRIES` servers in all). While no server can speak
+# (at start), it is asked again every `TRITON_CHECK_SECONDS`, each question bounded by
+# `TRITON_PROBE_SECONDS`.
+TRITON_CALL_SECONDS = 60.0
+TRITON_COOL_OFF_SECONDS = 10.0
+TRITON_TRIES = 2
+TRITON_CHECK_SECONDS = 5.0
+TRITON_PROBE_SECONDS = 3.0
 
 
 @dataclass(frozen=True)
@@ -221,6 +233,7 @@ class Settings:
     supervisor_url: Optional[str]
     debug: bool
     metrics_private: bool = False
+    triton: Tuple[str, ...] = ()
 
 
 def _speed_factor(value: str) -> float:
@@ -269,6 +282,13 @@ def _http_uri(value: Optional[str]) -> Optional[str]:
     parsed = urlparse(value)
     if parsed.scheme != "http" or not parsed.hostname or parsed.port is None:
         raise SystemExit(f"--http-uri must look like http://HOST:PORT, not {value!r}")
+    return value
+
+
+def _triton_url(value: str) -> str:
+    parsed = urlparse(value)
+    if parsed.scheme != "grpc" or not parsed.hostname or parsed.port is None:
+        raise argparse.ArgumentTypeError("must look like grpc://HOST:PORT")
     return value
 
 
@@ -572,6 +592,16 @@ def build_parser() -> argparse.ArgumentParser:
         "admin token or an API key; by default they are open like /api/health: they hold "
         "counts, timings and error codes, no text",
     )
+    parser.add_argument(
+        "--triton",
+        action="append",
+        default=[],
+        type=_triton_url,
+        metavar="grpc://HOST:PORT",
+        help="run Kokoro's model on NVIDIA Triton Inference Server (repeatable: the least "
+        "busy server first, one that fails is passed over); serve the repository of "
+        "`wyoming-polytts triton-repository DIR` there",
+    )
     parser.add_argument("--debug", action="store_true", help="log debug messages")
     parser.add_argument("--version", action="version", version=__version__)
     return parser
@@ -625,4 +655,5 @@ def parse_settings(argv: Optional[Sequence[str]] = None) -> Settings:
         supervisor_url=args.supervisor_discovery,
         debug=args.debug,
         metrics_private=args.metrics_private,
+        triton=tuple(args.triton),
     )

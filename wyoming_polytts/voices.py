@@ -208,6 +208,11 @@ class VoiceCatalog:
         self._unavailable[engine_name] = reason
         self.refresh()
 
+    def mark_available(self, engine_name: str) -> None:
+        """The voices of `engine_name` can speak again (after `mark_unavailable`)."""
+        if self._unavailable.pop(engine_name, None) is not None:
+            self.refresh()
+
     def names(self) -> List[str]:
         return list(self._voices)
 

@@ -24,6 +24,28 @@ def kokoro_files(settings: Settings) -> KokoroFiles:
 
 def kokoro_engine(settings: Settings, files: KokoroFiles, runtime: str = "") -> KokoroEngine:
     """The Kokoro engine on `runtime` (default: `--kokoro-runtime`) and `--device`."""
+    parts = settings.data_dir / "kokoro" / "parts"
+    if settings.triton:
+        if (runtime or settings.kokoro_runtime) == "torch":
+            raise SystemExit(
+                "--triton runs the ONNX model: it cannot go with --kokoro-runtime torch"
+            )
+        try:
+            import tritonclient.grpc  # noqa: F401
+        except ImportError:
+            raise SystemExit(
+                "--triton needs tritonclient: pip install 'wyoming-polytts[triton]'"
+            ) from None
+        from .triton.client import TritonServers
+
+        _LOGGER.info("Kokoro's model runs on Triton at %s", ", ".join(settings.triton))
+        return KokoroEngine(
+            files,
+            threads=settings.threads,
+            parts_dir=parts,
+            remote=TritonServers(settings.triton),
+            windows=settings.decode_windows,
+        )
     if (runtime or settings.kokoro_runtime) == "torch":
         from .kokoro.torch_runtime import KokoroTorchEngine
 
@@ -32,5 +54,9 @@ def kokoro_engine(settings: Settings, files: KokoroFiles, runtime: str = "") -> 
         )
         _LOGGER.info("Kokoro PyTorch weights: %s (%s)", torch_files.weights, torch_files.source)
         return KokoroTorchEngine(files, torch_files, settings.threads, device=settings.device)
-    parts = settings.data_dir / "kokoro" / "parts" if settings.decode_windows else None
-    return KokoroEngine(files, threads=settings.threads, device=settings.device, parts_dir=parts)
+    return KokoroEngine(
+        files,
+        threads=settings.threads,
+        device=settings.device,
+        parts_dir=parts if settings.decode_windows else None,
+    )

@@ -11,7 +11,18 @@ import re
 import threading
 import time
 from pathlib import Path
-from typing import Any, Callable, ContextManager, Dict, List, Mapping, Optional, Sequence, Tuple
+from typing import (
+    TYPE_CHECKING,
+    Any,
+    Callable,
+    ContextManager,
+    Dict,
+    List,
+    Mapping,
+    Optional,
+    Sequence,
+    Tuple,
+)
 
 import numpy as np
 
@@ -37,7 +48,7 @@ from .g2p import (
 )
 from .learn import RecentVoices, learn_text
 from .prepare import AnswerGate, GatedSession
-from .split import SplitStopped, split_model
+from .split import PART_NAMES, ModelParts, SplitStopped, split_model
 from .stats import CALIBRATION_TEXTS, VOICE_SENTENCES, Statistics
 from .stream import (
     SAMPLES_PER_FRAME,
@@ -49,6 +60,9 @@ from .stream import (
 )
 from .voices import STYLE_DIM, load_voice_packs, parse_blend
 from .words import PhonemeSpan, match_words, timed_words, written_words
+
+if TYPE_CHECKING:  # the Triton modules import this package's `split`
+    from ..triton.client import TritonServers
 
 _LOGGER = logging.getLogger(__name__)
 
@@ -140,10 +154,20 @@ class KokoroEngine:
         device: str = "cpu",
         parts_dir: Optional[Path] = None,
         decoder_speed: Optional[DecoderSpeed] = None,
+        remote: Optional[TritonServers] = None,
+        windows: bool = True,
     ):
         """`decoder_speed`: a fixed speed for the windowed decoder instead of the measured
-        one, so its windows do not depend on the machine (tests)."""
+        one, so its windows do not depend on the machine (tests). `remote`: the parts run on
+        these Triton servers (`parts_dir` is needed: the model is split here, and nothing
+        runs here but the G2P); `windows` False decodes each sentence whole there."""
+        if remote is not None and parts_dir is None:
+            raise ValueError("Kokoro on Triton needs a parts folder")
         self.files = files
+        self.remote = remote
+        self._windows = windows
+        self._parts: Optional[ModelParts] = None  # on Triton: the parts it is asked for
+        self._remote_problem: Optional[str] = None  # why Triton could not speak, last asked
         self.device = device
         self._parts_dir = parts_dir
         self._decoder: Optional[KokoroDecoder] = None
@@ -234,6 +258,9 @@ class KokoroEngine:
     def load_whole(self) -> None:
         """The unsplit model (about a second): sentences are decoded whole with it until
         `prepare_streaming` swaps the streaming decoder in."""
+        if self.remote is not None:  # nothing is loaded here: the parts run on Triton
+            self.prepare_streaming()
+            return
         with self._load_lock:
             if self._session is not None or self._decoder is not None:
                 return
@@ -257,7 +284,7 @@ class KokoroEngine:
                 return True
             if self._parts_dir is None or self._unusable is not None:
                 return False
-            if self._providers()[0] != "CPUExecutionProvider":
+            if self.remote is None and self._providers()[0] != "CPUExecutionProvider":
                 self._unusable = "the model runs on a GPU"
                 return False
             started = time.perf_counter()
@@ -267,8 +294,8 @@ class KokoroEngine:
                 self._stage = "stopped"
                 raise
             except Exception as error:  # noqa: BLE001 - any other export still runs whole
-                if self._stopping.is_set():
-                    raise
+                if self._stopping.is_set() or self.remote is not None:
+                    raise  # on Triton: nothing runs here, so no whole model either
                 self._unusable = f"{type(error).__name__}: {error}"
                 _LOGGER.warning(
                     "No streaming decoder for %s (%s); sentences are decoded whole",
@@ -287,12 +314,25 @@ class KokoroEngine:
         self._stage = "splitting the model"
         parts = split_model(self.files.model, parts_dir, self._stopping)
         self._stage = "loading the parts"
+        if self.remote is not None:
+            # Nothing is loaded here, and nothing speaks before the decoder is made: answers
+            # wait for it (no gate), and its calls do not wait for answers.
+            self._gate.open = True
 
         def session(path: str) -> GatedSession:
+            if self.remote is not None:
+                from ..triton.client import RemoteSession
+                from ..triton.repository import model_name
+
+                part = Path(path)
+                remote = RemoteSession(self.remote, part, model_name(part.stem))
+                return GatedSession(PausableSession(remote), self._gate)
             self._gate.wait_turn()
             return GatedSession(PausableSession(self._new_session(path)), self._gate)
 
         decoder = KokoroDecoder(parts, session, self._decoder_speed)
+        if not self._windows:  # no statistics map: every sentence is decoded whole
+            return decoder
         self._gate.wait_turn()
         samples = self._calibration_samples()
 
@@ -323,6 +363,22 @@ class KokoroEngine:
             self._session = None
             gc.collect()
             _trim_heap()
+
+    def remote_problem(self) -> Optional[str]:
+        """On Triton: why no server can speak yet (None: one can). The model is split here
+        first (once), so the servers' parts can be checked against it."""
+        from ..triton.repository import model_name, parts_identity
+
+        assert self.remote is not None and self._parts_dir is not None
+        if self._parts is None:
+            self._stage = "splitting the model"
+            self._parts = split_model(self.files.model, self._parts_dir, self._stopping)
+        self._stage = "asking Triton"
+        names = [model_name(part) for part in PART_NAMES]
+        problem = self.remote.problem(names, parts_identity(self._parts))
+        self._stage = f"waiting for Triton ({problem})" if problem else "loading the parts"
+        self._remote_problem = problem
+        return problem
 
     def _providers(self) -> List[str]:
         import onnxruntime
@@ -366,13 +422,18 @@ class KokoroEngine:
     def start_up_report(self) -> Dict[str, object]:
         """Whether sentences can be spoken yet, and how far the streaming decoder is."""
         speaking = self.loaded
-        if not speaking:
+        if not speaking and self.remote is not None:
+            progress = f"Triton at {self.remote.describe()}: {self._stage or 'waiting'}"
+        elif not speaking:
             progress = "loading the model"
+        elif self.remote is not None:
+            how = "streaming decoder" if self._windows else "whole sentences"
+            progress = f"speaking ({how} on Triton at {self.remote.describe()})"
         elif self._decoder is not None:
             progress = "speaking (streaming decoder ready)"
         elif self._unusable is not None:
             progress = f"speaking (whole sentences; no streaming decoder: {self._unusable})"
-        elif self._parts_dir is None:
+        elif self._parts_dir is None or not self._windows:
             progress = "speaking (whole sentences)"
         else:
             stage = self._stage or "waiting"
@@ -515,6 +576,10 @@ class KokoroEngine:
         return self._session is not None or self._decoder is not None
 
     def _ensure_loaded(self) -> None:
+        if not self.loaded and self._remote_problem is not None:
+            from ..triton.client import TritonError
+
+            raise TritonError(f"Kokoro on Triton cannot speak yet: {self._remote_problem}")
         if not self.loaded:
             if self.whole_first:
                 self.load_whole()
