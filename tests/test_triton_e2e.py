@@ -249,7 +249,8 @@ async def test_triton_down_at_start_killed_mid_answer_and_restarted(
         if entry.name != "kokoro":
             (served / entry.name).symlink_to(entry, target_is_directory=entry.is_dir())
     for entry in (data_dir / "kokoro").iterdir():
-        (served / "kokoro" / entry.name).symlink_to(entry, target_is_directory=entry.is_dir())
+        if entry.name != "parts":  # earlier tests' servers may have split the model there
+            (served / "kokoro" / entry.name).symlink_to(entry, target_is_directory=entry.is_dir())
     shutil.copytree(parts, served / "kokoro" / "parts")
     running = start_server(
         served,
