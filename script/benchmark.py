@@ -20,6 +20,10 @@ with the `wyoming` client, for each text of `script/benchmark_texts.json`:
   round trips, and a three-sentence answer against the raw model (`--only load`: only this).
 - word timings against Whisper's word timestamps (`benchmark_captions.py`; `--only captions`
   runs only this, in process, without a server).
+- Kokoro on Triton Inference Server against the local engine (`benchmark_triton.py`; only
+  with `--only triton`): 1, 4 and 8 short answers at once on a local and a `--triton` front,
+  first audio and throughput of both and their ratio; the bundled CPU `tritonserver` unless
+  `--triton URL` names servers.
 
 Medians over `--rounds` rounds with min and max. Prints Markdown tables and the targets;
 writes `results.json`, `chart.png` and `first_audio.png` (matplotlib) into `--output`.
@@ -382,8 +386,15 @@ def main(argv: Sequence[str] = ()) -> None:
     )
     parser.add_argument(
         "--only",
-        choices=("load", "captions"),
+        choices=("load", "captions", "triton"),
         help="run only this part (writes only its figures)",
+    )
+    parser.add_argument(
+        "--triton",
+        action="append",
+        default=[],
+        metavar="URL",
+        help="--only triton: these Triton servers (repeatable) instead of the bundled one",
     )
     parser.add_argument("server_args", nargs="*", help="server options (after --)")
     args = parser.parse_args(argv)
@@ -401,6 +412,16 @@ def main(argv: Sequence[str] = ()) -> None:
         args.output.mkdir(parents=True, exist_ok=True)
         (args.output / "results.json").write_text(json.dumps({"captions": rows}, indent=2))
         print(benchmark_captions.report(rows))
+        return
+    if args.only == "triton":
+        import benchmark_triton
+
+        found = benchmark_triton.run(
+            args.data_dir, args.server_args, texts, args.voice, args.rounds, args.triton
+        )
+        args.output.mkdir(parents=True, exist_ok=True)
+        (args.output / "results.json").write_text(json.dumps({"triton": found}, indent=2), "utf-8")
+        print(benchmark_triton.report(found))
         return
     if args.only == "load":
         load = benchmark_load.run(args.data_dir, args.server_args, texts, args.voice, args.rounds)

@@ -25,12 +25,12 @@ from wyoming_polytts.__main__ import main as polytts_main
 from wyoming_polytts.engines.kokoro import KokoroEngine
 from wyoming_polytts.engines.kokoro.split import split_model
 from wyoming_polytts.engines.kokoro.stream import DecoderSpeed, WindowedSentence
+from wyoming_polytts.engines.triton.bundled import Tritonserver, bundled_tritonserver
 from wyoming_polytts.engines.triton.client import TritonServers
 from wyoming_polytts.models import KokoroFiles, sha256_file
 
 from .conftest import SETUP_DATA_DIR
 from .helpers import RunningServer, collect, describe, free_port, samples, start_server
-from .triton_server import Tritonserver, bundled_tritonserver
 
 VOICE = "af_heart"
 TEXTS = (

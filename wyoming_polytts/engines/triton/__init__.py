@@ -1,2 +1,3 @@
 """Kokoro's model parts on NVIDIA Triton Inference Server: the repository that serves them
-(`repository`) and the sessions that call them (`client`)."""
+(`repository`), the sessions that call them (`client`), and nvidia-pytriton's bundled
+`tritonserver` run on the CPU for the tests and the benchmark (`bundled`)."""

@@ -1,4 +1,5 @@
-"""The `tritonserver` bundled with `nvidia-pytriton`, run on the CPU for tests.
+"""The `tritonserver` bundled with `nvidia-pytriton`, run on the CPU on 127.0.0.1: for the
+tests (`tests/test_triton_e2e.py`) and the benchmark (`script/benchmark_triton.py`).
 
 Its python backend runs the repository's `model.py` in a stub process that links libpython:
 the stub for this interpreter's version is copied beside the backend, this interpreter's
@@ -51,7 +52,7 @@ class Tritonserver:
         self._work = work
         self._process: Optional[subprocess.Popen[bytes]] = None
         self._starts = 0
-        self._shm_prefix = f"polytts_test_{os.getpid()}_{grpc_port}_"
+        self._shm_prefix = f"polytts_{os.getpid()}_{grpc_port}_"
         work.mkdir(parents=True, exist_ok=True)
         self._backends = work / "backends"
         python = self._backends / "python"
