@@ -33,7 +33,7 @@ from . import schemas as s
 from .apidoc import AUTH_SPEECH, Operation
 from .context import CONTEXT, METRICS, ApiError
 from .encoder import FORMATS, AudioEncoder
-from .openai import Mix, _body, _cut_off, _gone, _pieces, _send, _voice
+from .openai import Mix, _body, _failed, _gone, _pieces, _send, _voice
 
 _LOGGER = logging.getLogger(__name__)
 
@@ -135,11 +135,7 @@ async def send_captioned(
                 if _gone(request):
                     break
     except (SynthesisError, SchedulerBusy) as err:
-        if response is None:
-            busy = isinstance(err, SchedulerBusy)
-            status, code = (503, "busy") if busy else (422, "synthesis_failed")
-            raise ApiError(status, str(err), code) from err
-        return _cut_off(request, response, err)
+        return _failed(request, response, err)
     except ConnectionError:
         _LOGGER.debug("The client of %s went away", request.path)
         return response or web.Response(status=499)

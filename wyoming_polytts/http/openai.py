@@ -297,11 +297,7 @@ async def send_speech(
                 if (limit is not None and produced >= limit) or _gone(request):
                     break
     except (SynthesisError, SchedulerBusy) as err:
-        if response is None:
-            busy = isinstance(err, SchedulerBusy)
-            status, code = (503, "busy") if busy else (422, "synthesis_failed")
-            raise ApiError(status, str(err), code) from err
-        return _cut_off(request, response, err)
+        return _failed(request, response, err)
     except ConnectionError:
         _LOGGER.debug("The client of %s went away", request.path)
         return response or web.Response(status=499)
@@ -374,6 +370,18 @@ async def _start(request: web.Request, response_format: str) -> web.StreamRespon
 def _gone(request: web.Request) -> bool:
     transport = request.transport
     return transport is None or transport.is_closing()
+
+
+def _failed(
+    request: web.Request, response: Optional[web.StreamResponse], error: Exception
+) -> web.StreamResponse:
+    """An engine error or a full queue: a JSON error while nothing was sent (raised as
+    `ApiError`), else the answer cut off (`_cut_off`)."""
+    if response is None:
+        busy = isinstance(error, SchedulerBusy)
+        status, code = (503, "busy") if busy else (422, "synthesis_failed")
+        raise ApiError(status, str(error), code) from error
+    return _cut_off(request, response, error)
 
 
 def _cut_off(
