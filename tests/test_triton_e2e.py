@@ -14,6 +14,7 @@ import asyncio
 import os
 import shutil
 import time
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Iterator, List, Tuple
 
@@ -212,6 +213,32 @@ def test_a_call_goes_on_on_another_server(
     finally:
         other.stop()
         server.start()  # as the module's other tests left it
+
+
+def test_the_first_call_after_a_restart_reaches_the_server(
+    triton: Tuple[Tritonserver, Path],
+) -> None:
+    """Calls fail while the only server is down; the first call once it is back reaches it,
+    not refused for the reconnect backoff of a connection that another thread's client (each
+    worker has its own) keeps trying."""
+    server, _ = triton
+    if not server.running:
+        server.start()
+    servers = TritonServers([server.url])
+
+    def reached() -> bool:  # the model answers; its parts are not these (a made-up id)
+        problem = servers.problem(["kokoro_front"], "not-these-parts") or ""
+        return "other Kokoro parts" in problem
+
+    with ThreadPoolExecutor(1) as other_worker:
+        assert reached() and other_worker.submit(reached).result()
+        for _ in range(3):
+            server.kill()
+            for _ in range(3):
+                assert not other_worker.submit(reached).result()
+                time.sleep(0.3)
+            server.start()
+            assert reached()
 
 
 def _long_request() -> Synthesize:

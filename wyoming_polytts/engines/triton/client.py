@@ -36,8 +36,12 @@ from .repository import PARTS_PARAMETER, PartIO, TensorInfo, part_io
 
 _LOGGER = logging.getLogger(__name__)
 
-# Reconnect soon after a server restarts (gRPC's default backoff grows to two minutes).
+# Reconnect soon after a server restarts (gRPC's default backoff grows to two minutes). Each
+# client gets its own connection: gRPC otherwise shares one per address between clients, and
+# the new client made after a failure would inherit its reconnect backoff, failing at once for
+# up to a second after the server is back.
 _CHANNEL_ARGS = [
+    ("grpc.use_local_subchannel_pool", 1),
     ("grpc.max_send_message_length", 2**31 - 1),
     ("grpc.max_receive_message_length", 2**31 - 1),
     ("grpc.initial_reconnect_backoff_ms", 250),
