@@ -38,6 +38,7 @@ from wyoming_polytts.engines.kokoro.stream import (
     DecoderSpeed,
     Features,
     FitStopped,
+    KokoroDecoder,
     WindowedSentence,
 )
 from wyoming_polytts.engines.kokoro.words import LEAD_FRAMES, match_words, written_words
@@ -320,6 +321,50 @@ class SlowSession:
     def run(self, *args: Any) -> Any:
         time.sleep(self._delay)
         return self._session.run(*args)
+
+
+@contextlib.contextmanager
+def _learning_speed(decoder: KokoroDecoder, delay: float) -> Iterator[DecoderSpeed]:
+    """`decoder` with a speed learnt from its runs, each run `delay` s longer (a slow
+    machine, so that runs in two threads surely overlap); restored after."""
+    speed, generator = decoder.speed, decoder._generator
+    decoder.speed = DecoderSpeed(0.01, 0.015)
+    decoder._generator = SlowSession(generator, delay)
+    try:
+        yield decoder.speed
+    finally:
+        decoder.speed, decoder._generator = speed, generator
+
+
+def _generator_call(decoder: KokoroDecoder, frames: int = 4) -> None:
+    style = np.zeros((1, 256), np.float32)
+    source = np.zeros((1, frames * 600, 1), np.float32)
+    decoder.generate(np.zeros((1, 512, 2 * frames), np.float32), style, source)
+
+
+def test_only_runs_alone_and_whole_teach_the_decoder_speed(windowed: KokoroEngine) -> None:
+    """Two runs at once (another worker, an urgent call), or a run that gave way to an urgent
+    call, took longer than the machine needs: the speed is not learnt from them."""
+    decoder = windowed._decoder
+    assert decoder is not None
+    with _learning_speed(decoder, 0.3) as speed:
+        both = [threading.Thread(target=_generator_call, args=(decoder,)) for _ in range(2)]
+        for thread in both:
+            thread.start()
+        for thread in both:
+            thread.join()
+        assert speed.per_frame == 0.015
+
+        turn = Turn(deadline=0.0)
+        urgent = threading.Timer(0.1, lambda: (turn.give_way(), turn.resume()))
+        urgent.start()
+        with running(turn):
+            _generator_call(decoder)
+        urgent.join()
+        assert turn.preemptions == 1 and speed.per_frame == 0.015
+
+        _generator_call(decoder)  # alone: 0.3 s for 4 frames, far slower than 15 ms a frame
+        assert speed.per_frame > 0.03
 
 
 def test_a_fixed_speed_plans_the_same_windows_on_a_slower_machine(

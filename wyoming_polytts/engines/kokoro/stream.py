@@ -20,6 +20,7 @@ load and learnt from every window (or at a fixed speed given by tests, on a simu
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import logging
 import math
@@ -27,7 +28,7 @@ import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple
+from typing import Any, Callable, Dict, Iterator, List, Optional, Sequence, Tuple
 
 import numpy as np
 
@@ -176,6 +177,9 @@ class KokoroDecoder:
             if item.name.startswith(GIVEN_PREFIX)
         }
         self.speed = speed or DecoderSpeed()
+        # Generator runs in progress, each with whether another ran beside it (`_measured`).
+        self._runs: Dict[int, bool] = {}
+        self._runs_lock = threading.Lock()
 
     @staticmethod
     def _arena_shrinking_options() -> Any:
@@ -231,13 +235,36 @@ class KokoroDecoder:
         # Given statistics come back as they went in (`Where(stats_given, given, computed)`):
         # only the audio is asked for (189 outputs less to copy; a remote call's to send).
         names = None if stats is None else [self._audio_name]
-        started = time.perf_counter()
-        outputs = self._generator.run(names, feeds, options)  # type: ignore[attr-defined]
-        self.speed.took(frames, time.perf_counter() - started)
+        with self._measured(frames):
+            outputs = self._generator.run(names, feeds, options)  # type: ignore[attr-defined]
         audio = np.asarray(outputs[0], dtype=np.float32).reshape(-1)
         if stats is not None:
             return audio, dict(stats)
         return audio, dict(zip(self._stat_names, outputs[1:], strict=True))
+
+    @contextlib.contextmanager
+    def _measured(self, frames: int) -> Iterator[None]:
+        """Teach `speed` how long a generator run of `frames` took, where it ran alone and
+        whole: one that shared the cores with another run (an urgent call's, another
+        worker's) or gave way to one (`preemption`) took longer than the machine needs, and
+        would make later windows too small, or short sentences decoded whole."""
+        turn = current_turn()
+        asked = turn.preemptions if turn is not None else 0
+        token = object()
+        with self._runs_lock:
+            for other in self._runs:
+                self._runs[other] = True
+            self._runs[id(token)] = bool(self._runs)
+        started = time.perf_counter()
+        try:
+            yield
+        finally:
+            seconds = time.perf_counter() - started
+            with self._runs_lock:
+                shared = self._runs.pop(id(token))
+            alone = not shared and (turn is None or turn.preemptions == asked)
+            if alone or self.speed.fixed:  # a fixed speed's clock moves on by every run
+                self.speed.took(frames, seconds)
 
     def sparse_statistics(self, sentence: Features, generator_input: np.ndarray) -> Statistics:
         """The statistics of a decode of every `STATS_STRIDE`-th generator input column."""
