@@ -21,6 +21,7 @@ import soundfile
 from aiohttp import web
 from aiohttp.test_utils import TestClient, TestServer
 
+from wyoming_polytts.__main__ import _share
 from wyoming_polytts.background import Supervisor
 from wyoming_polytts.engines.kokoro import KokoroEngine
 from wyoming_polytts.engines.zipvoice import LANGUAGES, ZipVoiceEngine
@@ -266,6 +267,29 @@ async def voice_views(client: TestClient, name: str, headers: Dict[str, str]) ->
     assert one.status == 200, await one.text()
     listed = (await (await client.get("/api/voices", headers=headers)).json())["voices"]
     return [await one.json(), next(voice for voice in listed if voice["name"] == name)]
+
+
+async def test_a_clone_another_server_just_registered_is_found_at_once(
+    tmp_path: Path, kokoro: KokoroEngine
+) -> None:
+    """Two servers on one data dir: a clone registered through one is at once `GET` by name
+    (and its prompt) through the other, before its watcher's next reread."""
+    mine, theirs = make_context(tmp_path, kokoro), make_context(tmp_path, kokoro)
+    _share(mine.registry, mine.presets, mine.lexicon, mine.catalog)  # not started
+    async with (
+        TestClient(TestServer(create_app(mine))) as here,
+        TestClient(TestServer(create_app(theirs))) as there,
+    ):
+        registered = await there.post(
+            "/api/voices", data=form(audio=encode(voice_like(2.0))), headers=AUTH
+        )
+        assert registered.status == 201, await registered.text()
+        voice = await here.get("/api/voices/grandma", headers=AUTH)
+        assert voice.status == 200, await voice.text()
+        assert (await voice.json())["name"] == "grandma"
+        prompt = await here.get("/api/voices/grandma/prompt", headers=AUTH)
+        assert prompt.status == 200 and (await prompt.read())[:4] == b"RIFF"
+        await error_of(await here.get("/api/voices/nobody", headers=AUTH), 404)
 
 
 async def test_clone_prompts_and_transcripts_need_the_token(patient_client: TestClient) -> None:

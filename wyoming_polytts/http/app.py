@@ -30,7 +30,7 @@ from ..fileio import LockTimeout
 from ..lexicon import Lexicon, LexiconError
 from ..metrics import Metrics
 from ..presets import PresetError, PresetStore, check_speed
-from ..registry import ClonedVoice, RegistryError
+from ..registry import ClonedVoice, RegistryError, VoiceNotFound
 from ..scheduler import SchedulerBusy
 from ..text import ClausePolicy, split_text
 from ..voices import Voice, VoiceNotFoundError
@@ -608,10 +608,19 @@ async def list_voices(request: web.Request) -> web.Response:
     return web.json_response({"voices": voices})
 
 
+def _listed(context: AdminContext, name: str) -> Optional[Voice]:
+    """The voice `name` of the list; where it is not there, after the data dir is read again
+    (another server sharing it may have saved it a moment ago)."""
+    voice = next((v for v in context.catalog.voices() if v.name == name), None)
+    if voice is None and context.catalog.reread():
+        voice = next((v for v in context.catalog.voices() if v.name == name), None)
+    return voice
+
+
 async def get_voice(request: web.Request) -> web.Response:
     context = request.app[CONTEXT]
     name = request.match_info["name"]
-    voice = next((v for v in context.catalog.voices() if v.name == name), None)
+    voice = _listed(context, name)
     if voice is None:
         return error_response(request, 404, f"No voice is called {name!r}", "not-found")
     clone = None
@@ -621,7 +630,13 @@ async def get_voice(request: web.Request) -> web.Response:
 
 
 async def get_prompt(request: web.Request) -> web.StreamResponse:
-    path = request.app[CONTEXT].registry.prompt_path(request.match_info["name"])
+    context, name = request.app[CONTEXT], request.match_info["name"]
+    try:
+        path = context.registry.prompt_path(name)
+    except VoiceNotFound:
+        if not context.catalog.reread():  # another server's clone of a moment ago?
+            raise
+        path = context.registry.prompt_path(name)
     return web.FileResponse(path, headers={"Content-Type": "audio/wav"})
 
 
