@@ -240,3 +240,59 @@ async def test_an_answer_that_overtakes_background_work_still_shares_with_the_ot
     finally:
         gate.set()
         scheduler.shutdown()
+
+
+async def test_with_a_free_worker_a_call_due_much_sooner_still_has_the_later_give_way() -> None:
+    """Two workers, one busy with a call due much later: an answer's opening call starts on
+    the free worker, and the later call gives way while it runs (two runs at once would each
+    take twice as long); calls due about as soon run side by side."""
+    scheduler = Scheduler(workers=2, preempt_slack=1.0)
+    gate = threading.Event()
+    now = time.monotonic()
+
+    def paused() -> int:  # how many times the call it runs in was asked to give way
+        turn = current_turn()
+        assert turn is not None
+        return turn.preemptions
+
+    try:
+        long = asyncio.ensure_future(scheduler.run(gate.wait, 30, client="long", deadline=now + 5))
+        await asyncio.sleep(0.05)
+        opened = scheduler.run(paused, client="short", deadline=now, opening=True)
+        assert await asyncio.wait_for(opened, 10) == 0
+        assert scheduler.preempted == 1 and not long.done()
+        beside = scheduler.run(paused, client="near", deadline=now + 4.5, opening=True)
+        assert await asyncio.wait_for(beside, 10) == 0
+        assert scheduler.preempted == 1  # within the slack: side by side, nothing gives way
+        gate.set()
+        assert await long is True
+    finally:
+        gate.set()
+        scheduler.shutdown()
+
+
+async def test_every_call_due_much_later_gives_way() -> None:
+    """Both workers busy with calls due much later (an answer's window and its next
+    sentence's opening): an opening call due now has both give way, so it runs alone."""
+    scheduler = Scheduler(workers=2, preempt_slack=1.0)
+    gate = threading.Event()
+    now = time.monotonic()
+
+    def alone() -> bool:
+        turn = current_turn()
+        return turn is not None and turn.sharing == 1
+
+    try:
+        busy = [
+            asyncio.ensure_future(scheduler.run(gate.wait, 30, client="long", deadline=now + 5))
+            for _ in range(2)
+        ]
+        await asyncio.sleep(0.05)
+        opened = scheduler.run(alone, client="short", deadline=now, opening=True)
+        assert await asyncio.wait_for(opened, 10) is True
+        assert scheduler.preempted == 2 and not any(call.done() for call in busy)
+        gate.set()
+        assert await asyncio.gather(*busy) == [True, True]
+    finally:
+        gate.set()
+        scheduler.shutdown()

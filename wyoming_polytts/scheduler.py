@@ -10,14 +10,17 @@ its listener waits while one that has nothing queued speaks, and a long answer n
 a short one. Calls without a listener (warm-ups) have no deadline: they come last.
 
 When every worker is busy and an answer's opening call (it has sent nothing yet) arrives
-whose deadline is more than `PREEMPT_SLACK_SECONDS` before that of a call in progress, it
-starts at once on a spare thread and the later call gives way (`preemption`): its model run
-is aborted and made again once the urgent call is done, so a short answer does not wait
-behind a long answer's large window. At most one urgent call overtakes each call in
+whose deadline is more than `PREEMPT_SLACK_SECONDS` before that of calls in progress, it
+starts at once on a spare thread and those later calls give way (`preemption`): their model
+runs are aborted and made again once the urgent call is done, so a short answer does not
+wait behind a long answer's large window. At most one urgent call overtakes each call in
 progress. The answer's next calls overtake as well while it is that far behind (its later
 windows would otherwise wait for the long answer's call, started again, and stall); other
 calls of answers under way never overtake: they would abort each other's runs in turns, and
-the work lost would make both late.
+the work lost would make both late. On a free worker the same calls still have the calls in
+progress they would overtake give way: two model runs at once share the cores and each takes
+about twice as long (on two cores they get a fifth more done together than one at a time,
+which answers under way gain from, but not a short answer's opening).
 
 The queue is bounded; past `max_queued` waiting calls a new one is refused with
 `SchedulerBusy` at once instead of waiting without end.
@@ -38,7 +41,7 @@ from concurrent.futures import Future as ThreadFuture
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from functools import partial
-from typing import Any, Callable, Deque, Dict, Hashable, Optional, Set, Tuple, TypeVar
+from typing import Any, Callable, Deque, Dict, Hashable, List, Optional, Set, Tuple, TypeVar
 
 from .preemption import Turn, running
 from .settings import BACKGROUND_IDLE_SECONDS, PREEMPT_SLACK_SECONDS, SHARING_SECONDS
@@ -91,9 +94,9 @@ class _Running:
     turn: Turn
     client: Hashable
     foreground: bool
-    urgent: bool  # started on a spare thread, overtaking `overtakes`
-    overtakes: Optional[_Running] = None
-    overtaken: bool = False  # an urgent call overtakes it now
+    urgent: bool  # started on a spare thread, every worker busy
+    overtakes: List[_Running] = field(default_factory=list)  # they give way while it runs
+    overtaken: bool = False  # a call it gives way to runs now
 
 
 class Scheduler:
@@ -223,10 +226,10 @@ class Scheduler:
         self._wake = None
         self._dispatch()
 
-    def _to_overtake(self, call: _Call, client: Hashable) -> Optional[_Running]:
-        """The call in progress that `call` overtakes, if any: a `BACKGROUND` call; else, for
-        an answer's opening call or a next call of an answer that overtook, the one due last
-        when it is due more than the slack later."""
+    def _to_overtake(self, call: _Call, client: Hashable) -> List[_Running]:
+        """The calls in progress that `call` overtakes: `BACKGROUND` calls; else, for an
+        answer's opening call or a next call of an answer that overtook, those due more than
+        the slack later."""
         candidates = [
             running
             for running in self._running.values()
@@ -234,14 +237,14 @@ class Scheduler:
         ]
         background = [running for running in candidates if not running.foreground]
         if background:
-            return background[0]
+            return background
         may = call.opening or client in self._overtaking
-        if not candidates or not may or call.deadline is None:
-            return None
-        latest = max(candidates, key=lambda running: running.turn.deadline)
-        if latest.turn.deadline - call.deadline > self.preempt_slack:
-            return latest
-        return None
+        if not may or call.deadline is None:
+            return []
+        due = call.deadline
+        return [
+            running for running in candidates if running.turn.deadline - due > self.preempt_slack
+        ]
 
     def _dispatch(self) -> None:
         loop = asyncio.get_running_loop()
@@ -249,13 +252,18 @@ class Scheduler:
             client = self._next_client()
             if client is _NOBODY:
                 return
-            overtakes: Optional[_Running] = None
-            if len(self._running) - self._urgent_count() >= self.workers:
+            overtakes: List[_Running] = []
+            urgent = len(self._running) - self._urgent_count() >= self.workers
+            if urgent:
                 if client is BACKGROUND:
                     return
                 client, overtakes = self._urgent()
-                if overtakes is None:
+                if not overtakes:
                     return
+            elif client is not BACKGROUND and self._running:
+                # A free worker, but a call in progress due much later (or background work)
+                # gives way all the same: two runs at once each take about twice as long.
+                overtakes = self._to_overtake(self._queues[client][0], client)
             queue = self._queues[client]
             call = queue.popleft()
             self._queued -= 1
@@ -266,9 +274,9 @@ class Scheduler:
                 del self._queues[client]
             if call.future.cancelled():
                 continue
-            self._start(loop, call, client, overtakes)
+            self._start(loop, call, client, overtakes, urgent)
 
-    def _urgent(self) -> Tuple[Hashable, Optional[_Running]]:
+    def _urgent(self) -> Tuple[Hashable, List[_Running]]:
         """Every worker is busy: the client whose first call, the earliest of those that
         may, overtakes a call in progress, and that call (None: no call may)."""
         waiting = sorted(
@@ -281,9 +289,9 @@ class Scheduler:
         )
         for _, _, client in waiting:
             overtakes = self._to_overtake(self._queues[client][0], client)
-            if overtakes is not None:
+            if overtakes:
                 return client, overtakes
-        return _NOBODY, None
+        return _NOBODY, []
 
     def _urgent_count(self) -> int:
         return sum(running.urgent for running in self._running.values())
@@ -293,8 +301,11 @@ class Scheduler:
         loop: asyncio.AbstractEventLoop,
         call: _Call,
         client: Hashable,
-        overtakes: Optional[_Running],
+        overtakes: List[_Running],
+        urgent: bool,
     ) -> None:
+        """Start `call`; `urgent`: on a spare thread, every worker busy (it overtakes
+        `overtakes`, as a call on a free worker may)."""
         foreground = client is not BACKGROUND
         # The answers that share the workers now: a stream sizes its windows for its share.
         now = time.monotonic()
@@ -306,24 +317,22 @@ class Scheduler:
         sharing.add(client)
         # An answer that overtakes another runs before the others: it shares with none. One
         # that overtakes background work still shares with the answers waiting beside it.
-        ahead = overtakes is not None and overtakes.foreground
+        ahead = any(overtaken.foreground for overtaken in overtakes)
         shares = 1 if ahead else len(sharing)
         turn = Turn(math.inf if call.deadline is None else call.deadline, shares)
-        running = _Running(
-            turn, client, foreground, urgent=overtakes is not None, overtakes=overtakes
-        )
+        running = _Running(turn, client, foreground, urgent=urgent, overtakes=overtakes)
         if foreground:
-            if overtakes is not None and overtakes.foreground:
+            if ahead:
                 self._overtaking.add(client)
-            elif overtakes is None:
+            elif not overtakes:
                 self._overtaking.discard(client)
-        if overtakes is not None:
-            overtakes.overtaken = True
-            overtakes.turn.give_way()
+        for overtaken in overtakes:
+            overtaken.overtaken = True
+            overtaken.turn.give_way()
             self.preempted += 1
             _LOGGER.debug(
                 "A call due %.2f s sooner overtakes one in progress",
-                overtakes.turn.deadline - turn.deadline,
+                overtaken.turn.deadline - turn.deadline,
             )
         self._running[id(running)] = running
         self._foreground += foreground
@@ -346,14 +355,12 @@ class Scheduler:
                 future.set_exception(error)
             else:
                 future.set_result(work.result())
-        overtaken = running.overtakes
-        if overtaken is not None:
-            # Another urgent call may overtake it before it goes on: it resumes after.
+        for overtaken in running.overtakes:
             overtaken.overtaken = False
-            self._dispatch()
-            overtaken.turn.resume()
-            return
+        # Another urgent call may overtake them before they go on: they resume after it.
         self._dispatch()
+        for overtaken in running.overtakes:
+            overtaken.turn.resume()
 
     def shutdown(self) -> None:
         """Stop taking work; queued calls are cancelled."""
