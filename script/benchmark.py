@@ -443,6 +443,7 @@ def main(argv: Sequence[str] = ()) -> None:
                 "describe_s": describe_ready,
                 "first_audio_s": time.monotonic() - launched - first.total_s + first.first_audio_s,
             }
+            wait_until_ready(server)  # the first answer above is the start-up's; then steady
             measured = asyncio.run(measure_server(server, texts, args))
             measured["load"] = asyncio.run(
                 benchmark_load.measure_server(server, texts, args.voice, args.rounds)
