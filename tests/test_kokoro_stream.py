@@ -691,31 +691,47 @@ async def test_a_voice_spoken_before_it_was_learnt_is_learnt_after_and_remembere
     assert voice in KokoroEngine(files, threads=2, parts_dir=parts_dir).recent_voices()
 
 
-LATER = "In the evening, clouds move in from the west, and the wind turns to the north."
+LATER = "In the evening, clouds move in from the west."
+LONGER_LATER = "In the evening, clouds move in from the west, and the wind turns to the north."
 
 
 def test_a_later_sentence_with_audio_enough_ahead_is_decoded_whole(
     whole: KokoroEngine, windowed: KokoroEngine
 ) -> None:
     """The listener has more audio than the whole decode takes: one call, the unsplit
-    model's samples (no sparse decode, no context decoded twice); with none, windows."""
+    model's samples (no sparse decode, no context decoded twice); with none, windows. A
+    sentence longer than one call's bound goes in windows however far ahead (memory)."""
     decoder = windowed._decoder
     assert decoder is not None
+
+    def ahead_of(text: str, seconds: Optional[float] = None) -> WindowedSentence:
+        tokens = [
+            windowed._vocab[s] for s in windowed._phonemes(text, "en-US") if s in windowed._vocab
+        ]
+        style = windowed._pack(VOICE)[len(tokens) - 1].reshape(1, -1)
+        features = decoder.front(tokens, style, 1.0)
+        playback = Playback(decoder.speed.clock)
+        playback.made(2 * decoder.speed.estimate(features.frames) if seconds is None else seconds)
+        return WindowedSentence(decoder, features, VOICE, playback)
+
+    ahead = ahead_of(LATER)
+    frames = ahead._frames
+    assert MIN_FRAMES < frames <= MAX_CALL_FRAMES
+    audio = np.concatenate(chunks_of(ahead))
+    assert ahead.windows == [(0, frames)]
     tokens = [
         windowed._vocab[s] for s in windowed._phonemes(LATER, "en-US") if s in windowed._vocab
     ]
     style = windowed._pack(VOICE)[len(tokens) - 1].reshape(1, -1)
-    features = decoder.front(tokens, style, 1.0)
-    assert features.frames <= MAX_LEARN_FRAMES
-    playback = Playback(decoder.speed.clock)
-    playback.made(2 * decoder.speed.estimate(features.frames))  # made, not yet sent
-    ahead = WindowedSentence(decoder, features, VOICE, playback)
-    audio = np.concatenate(chunks_of(ahead))
-    assert ahead.windows == [(0, features.frames)]
     assert np.array_equal(audio, whole._run(tokens, style, 1.0))
-    behind = WindowedSentence(decoder, features, VOICE, Playback(decoder.speed.clock))
+    behind = ahead_of(LATER, seconds=0.0)
     chunks_of(behind)
     assert len(behind.windows) > 1
+    longer = ahead_of(LONGER_LATER, seconds=60.0)
+    assert MAX_CALL_FRAMES < longer._frames <= MAX_LEARN_FRAMES
+    chunks_of(longer)
+    assert len(longer.windows) > 1
+    assert all(end - start <= MAX_CALL_FRAMES for start, end in longer.windows)
 
 
 def test_windows_are_larger_while_other_answers_share_the_workers(

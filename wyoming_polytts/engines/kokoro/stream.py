@@ -528,9 +528,10 @@ class WindowedSentence:
 
     def _ahead_of_whole(self) -> bool:
         """Whether the answer's listener has audio enough for the whole sentence to be
-        decoded at once, at most `MAX_LEARN_FRAMES`: the cheapest decode, and exactly the
-        unsplit model's (no sparse decode, no context decoded twice)."""
-        if self._frames > MAX_LEARN_FRAMES:
+        decoded at once: the cheapest decode, and exactly the unsplit model's (no sparse
+        decode, no context decoded twice). Only a sentence of at most `MAX_CALL_FRAMES`: a
+        longer call's working memory (0.9 MB a frame) would raise the server's peak."""
+        if self._frames > MAX_CALL_FRAMES:
             return False
         seconds = self._decoder.speed.estimate(self._frames)
         return seconds <= SAFETY * self._playback.buffered()
