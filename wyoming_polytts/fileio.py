@@ -299,6 +299,14 @@ class SharedDocument:
         self._stamp, self._seen = stamp, True
         return items
 
+    @contextlib.contextmanager
+    def changes(self, force: bool = False) -> Iterator[Optional[List[Any]]]:
+        """For a reader: `changed`, under this server's thread lock, held while the caller
+        takes the items in. Never waits: while this server changes the file it yields None
+        (the change reads the file first)."""
+        with self.lock.local() as taken:
+            yield self.changed(force) if taken else None
+
     def read_locked(self, last_good: Callable[[], List[Any]]) -> Optional[List[Any]]:
         """With `lock` held: the items if the file changed since it was last read, else None.
 

@@ -109,10 +109,7 @@ class Lexicon:
     def reread(self, force: bool = False) -> bool:
         """Take in what another server changed in the file (if it changed: `force` reads it
         anyway); whether the entries changed. Never waits for this server's own change."""
-        with self._file.lock.local() as taken:
-            if not taken:
-                return False
-            items = self._file.changed(force)
+        with self._file.changes(force) as items:
             if items is None:
                 return False
             entries, bad = _parse(items)

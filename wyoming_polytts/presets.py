@@ -152,10 +152,7 @@ class PresetStore:
         """Take in what another server changed in the file (if it changed: `force` reads it
         anyway); whether the presets changed. Never waits: while this server changes them,
         it does nothing (the change reads the file first)."""
-        with self._file.lock.local() as taken:
-            if not taken:
-                return False
-            items = self._file.changed(force)
+        with self._file.changes(force) as items:
             if items is None:
                 return False
             presets = _parse(items)
