@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import asyncio
 import io
+import multiprocessing
 import subprocess
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Iterator, List, Sequence
+from typing import Any, Callable, Iterator, List, Sequence, Tuple
 
 import numpy as np
 import pytest
@@ -35,6 +36,18 @@ def child_output(script: str, *args: str, timeout: float = 300) -> List[str]:
         check=True,
     )
     return done.stdout.split()
+
+
+def in_processes(target: Callable[..., None], each: Sequence[Tuple[Any, ...]]) -> None:
+    """`target(*args)` for each of `each`, each in a forked process of its own (a server),
+    all at once; fails unless every one ends well within a minute."""
+    context = multiprocessing.get_context("fork")
+    processes = [context.Process(target=target, args=args) for args in each]
+    for process in processes:
+        process.start()
+    for process in processes:
+        process.join(timeout=60)
+        assert process.exitcode == 0
 
 
 async def speak(server: RunningServer, text: str, voice: str = "af_heart") -> np.ndarray:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import multiprocessing
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -21,6 +20,8 @@ from wyoming_polytts.engines.base import (
     split_phonemes_runs,
 )
 from wyoming_polytts.lexicon import Lexicon, LexiconEntry, LexiconError
+
+from .helpers import in_processes
 
 LANGUAGES = ("en-US", "en-GB", "zh", "ja")
 
@@ -168,16 +169,7 @@ def _put_words(path: Path, prefix: str, count: int, start: float) -> None:
 def test_two_servers_adding_words_at_once_both_keep_every_one(tmp_path: Path) -> None:
     path = tmp_path / "lexicon.json"
     start = time.time() + 0.5
-    context = multiprocessing.get_context("fork")
-    processes = [
-        context.Process(target=_put_words, args=(path, prefix, 25, start))
-        for prefix in ("Kitchen", "Garage")
-    ]
-    for process in processes:
-        process.start()
-    for process in processes:
-        process.join(timeout=60)
-        assert process.exitcode == 0
+    in_processes(_put_words, [(path, prefix, 25, start) for prefix in ("Kitchen", "Garage")])
     words = {entry.word for entry in Lexicon(path, LANGUAGES).entries()}
     assert words == {f"{prefix} {index}" for prefix in ("Kitchen", "Garage") for index in range(25)}
 

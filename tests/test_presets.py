@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import multiprocessing
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -26,7 +25,7 @@ from wyoming_polytts.voices import VoiceCatalog, VoiceNotFoundError
 from wyoming_polytts.watcher import DataWatcher
 
 from .fake_engine import FakeEngine, read_until, serve_fake, types
-from .helpers import encode, voice_like
+from .helpers import encode, in_processes, voice_like
 
 
 class JapaneseEngine(FakeEngine):
@@ -218,6 +217,18 @@ def test_a_new_clone_owns_its_name_before_the_voice_list_is_refreshed(tmp_path: 
 RACE_ROUNDS = 100
 
 
+def _attempt(start: threading.Barrier, delay: float, create: Callable[[], object]) -> str:
+    """`create()` once every party is at `start`, `delay` s later: "created", or the
+    refusal's code."""
+    start.wait()
+    time.sleep(delay)
+    try:
+        create()
+    except (RegistryError, PresetError) as err:
+        return err.code
+    return "created"
+
+
 def test_a_clone_and_a_preset_never_take_one_name(tmp_path: Path) -> None:
     """A clone and a preset of one name, created at the same instant: exactly one gets it.
 
@@ -231,23 +242,14 @@ def test_a_clone_and_a_preset_never_take_one_name(tmp_path: Path) -> None:
     audio = encode(voice_like(2.0))
     registry.prepare(audio)  # decoded once: every registration takes it from the cache
 
-    def attempt(start: threading.Barrier, delay: float, create: Callable[[], object]) -> str:
-        start.wait()
-        time.sleep(delay)
-        try:
-            create()
-        except (RegistryError, PresetError) as err:
-            return err.code
-        return "created"
-
     shared: List[int] = []
     with ThreadPoolExecutor(2) as pool:
         for n in range(RACE_ROUNDS):
             name, start = f"same-{n}", threading.Barrier(2)
             register = partial(registry.register, name, "Hello there.", "en-US", audio, "test")
-            clone = pool.submit(attempt, start, 0.0, register)
+            clone = pool.submit(_attempt, start, 0.0, register)
             put = partial(presets.put, name, "jf_fake")
-            preset = pool.submit(attempt, start, (n % 40) * 0.0002, put)
+            preset = pool.submit(_attempt, start, (n % 40) * 0.0002, put)
             outcomes = sorted([clone.result(), preset.result()])
             assert outcomes in (["created", "created"], ["created", "name-taken"]), outcomes
             if outcomes == ["created", "created"]:
@@ -333,16 +335,7 @@ def _save_presets(path: Path, prefix: str, count: int, start: float) -> None:
 def test_two_servers_saving_presets_at_once_both_keep_every_one(tmp_path: Path) -> None:
     path = tmp_path / "presets.json"
     start = time.time() + 0.5
-    context = multiprocessing.get_context("fork")
-    processes = [
-        context.Process(target=_save_presets, args=(path, prefix, 25, start))
-        for prefix in ("one", "two")
-    ]
-    for process in processes:
-        process.start()
-    for process in processes:
-        process.join(timeout=60)
-        assert process.exitcode == 0
+    in_processes(_save_presets, [(path, prefix, 25, start) for prefix in ("one", "two")])
     names = {preset.name for preset in PresetStore(path).list()}
     assert names == {f"{prefix}-{index}" for prefix in ("one", "two") for index in range(25)}
 
@@ -384,23 +377,14 @@ def test_a_clone_and_a_preset_never_take_one_name_across_servers(tmp_path: Path)
     audio = encode(voice_like(2.0))
     one.registry.prepare(audio)
 
-    def attempt(start: threading.Barrier, delay: float, create: Callable[[], object]) -> str:
-        start.wait()
-        time.sleep(delay)
-        try:
-            create()
-        except (RegistryError, PresetError) as err:
-            return err.code
-        return "created"
-
     rounds = 40
     with ThreadPoolExecutor(2) as pool:
         for n in range(rounds):
             name, start = f"same-{n}", threading.Barrier(2)
             register = partial(one.registry.register, name, "Hello.", "en-US", audio, "test")
-            clone = pool.submit(attempt, start, 0.0, register)
+            clone = pool.submit(_attempt, start, 0.0, register)
             put = partial(two.presets.put, name, "jf_fake")
-            preset = pool.submit(attempt, start, (n % 20) * 0.0004, put)
+            preset = pool.submit(_attempt, start, (n % 20) * 0.0004, put)
             outcomes = sorted([clone.result(), preset.result()])
             assert outcomes == ["created", "name-taken"], (n, outcomes)
     clones = {clone.name for clone in one.registry.list()}

@@ -16,7 +16,7 @@ import shutil
 import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from typing import Iterator, List, Tuple
+from typing import Iterator, List, Optional, Tuple
 
 import numpy as np
 import pytest
@@ -114,6 +114,22 @@ def triton(
         server.stop()
 
 
+def _loaded(
+    files: KokoroFiles, parts: Path, remote: Optional[TritonServers] = None
+) -> KokoroEngine:
+    """A loaded engine on `parts` at the fixed speed `FAST`, its parts run on `remote`
+    (None: here)."""
+    engine = KokoroEngine(
+        files,
+        threads=2,
+        parts_dir=parts,
+        decoder_speed=DecoderSpeed(*FAST, fixed=True),
+        remote=remote,
+    )
+    engine.load()
+    return engine
+
+
 def _speak(engine: KokoroEngine, text: str) -> Tuple[np.ndarray, List[Tuple[int, int]]]:
     """The engine's samples for `text` and the windows of its sentences."""
     speech = engine.stream(text, VOICE, 1.0)
@@ -133,18 +149,7 @@ def test_same_samples_as_the_local_engine(
     whole, and the per-call overhead of the remote generator."""
     server, parts = triton
     server.start()
-    local = KokoroEngine(
-        files, threads=2, parts_dir=parts, decoder_speed=DecoderSpeed(*FAST, fixed=True)
-    )
-    remote = KokoroEngine(
-        files,
-        threads=2,
-        parts_dir=parts,
-        decoder_speed=DecoderSpeed(*FAST, fixed=True),
-        remote=TritonServers([server.url]),
-    )
-    local.load()
-    remote.load()
+    local, remote = _loaded(files, parts), _loaded(files, parts, TritonServers([server.url]))
     assert remote.streaming and remote.remote is not None
     assert remote.start_up_report()["progress"].startswith("speaking (streaming decoder on Triton")
     windowed = 0
@@ -190,18 +195,8 @@ def test_a_call_goes_on_on_another_server(
     other = server.sibling(tmp_path / "other", free_port())
     other.start()
     try:
-        local = KokoroEngine(
-            files, threads=2, parts_dir=parts, decoder_speed=DecoderSpeed(*FAST, fixed=True)
-        )
-        remote = KokoroEngine(
-            files,
-            threads=2,
-            parts_dir=parts,
-            decoder_speed=DecoderSpeed(*FAST, fixed=True),
-            remote=TritonServers([server.url, other.url]),
-        )
-        local.load()
-        remote.load()
+        local = _loaded(files, parts)
+        remote = _loaded(files, parts, TritonServers([server.url, other.url]))
         here, _ = _speak(local, LONG_ANSWER)
         speech = remote.stream(LONG_ANSWER, VOICE, 1.0)
         there = [speech.next_chunk()]
