@@ -278,7 +278,7 @@ class Scheduler:
 
     def _urgent(self) -> Tuple[Hashable, List[_Running]]:
         """Every worker is busy: the client whose first call, the earliest of those that
-        may, overtakes a call in progress, and that call (None: no call may)."""
+        may, overtakes calls in progress, and those calls (none: no call may)."""
         waiting = sorted(
             (
                 (_deadline(queue), index, client)
