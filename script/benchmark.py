@@ -18,8 +18,9 @@ with the `wyoming` client, for each text of `script/benchmark_texts.json`:
 - load as users make it (`benchmark_load.py`): short answers at once, short answers during a
   long one, two three-sentence answers at once: first audio against alone, stalls, `describe`
   round trips, and a three-sentence answer against the raw model (`--only load`: only this).
-- word timings against Whisper's word timestamps (`benchmark_captions.py`; `--only captions`
-  runs only this, in process, without a server).
+- word timings against Whisper's word timestamps, and against the audio at the words after a
+  pause (`benchmark_captions.py`; `--only captions` runs only this, in process, without a
+  server).
 - Kokoro on Triton Inference Server against the local engine (`benchmark_triton.py`; only
   with `--only triton`): 1, 4 and 8 short answers at once on a local and a `--triton` front,
   first audio and throughput of both and their ratio; the bundled CPU `tritonserver` unless
