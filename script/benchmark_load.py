@@ -629,6 +629,7 @@ def targets(load: dict) -> List[Tuple[str, bool]]:
     during = summary["worst_during_long_ratio"]
     p99 = (summary["describe"]["all"] or {}).get("p99_s")
     wall = summary["three_sentences"]
+    pair = summary["stalls"]["two three-sentence at once"]
 
     def met(value: Optional[float], limit: float, *scenarios: str) -> bool:
         return value is not None and value <= limit and not failed.intersection(scenarios)
@@ -655,6 +656,11 @@ def targets(load: dict) -> List[Tuple[str, bool]]:
             f"{_seconds(wall['wyoming_s'])} / {_seconds(wall['raw_model_s'])}, paired by round: "
             f"{_ratio(wall['ratio'])} (<= {MAX_WALL_RATIO})",
             met(wall["ratio"], MAX_WALL_RATIO, "three_sentences_alone"),
+        ),
+        (
+            f"two three-sentence answers at once, no stall: {pair['stalls']} stalls "
+            f"({pair['stalled_s']:.3f} s) in {pair['requests']} answers",
+            pair["requests"] > 0 and pair["stalls"] == 0 and "two_at_once" not in failed,
         ),
     ]
 
