@@ -14,7 +14,15 @@ import numpy as np
 import pytest
 import soundfile
 
-from wyoming_polytts.captions import AnswerClock, Cue, TimedWord, cues, srt, webvtt
+from wyoming_polytts.captions import (
+    AnswerClock,
+    Cue,
+    TimedWord,
+    cues,
+    srt,
+    webvtt,
+    whole_with_words,
+)
 from wyoming_polytts.pipeline import SpokenPiece, SpokenWord
 from wyoming_polytts.text import Piece
 
@@ -48,6 +56,28 @@ def test_the_clock_times_words_from_the_answers_start_in_order() -> None:
     # times never go backwards: a word said before the last one ended starts where it ended
     late = clock.words(stretch(0.1, SpokenWord("four", -0.5, -0.05)))
     assert late[0].start_time == pytest.approx(1.2) and late[0].end_time >= late[0].start_time
+
+
+async def test_an_answer_sent_whole_is_its_stretches_joined_at_one_rate_with_their_words() -> None:
+    async def spoken():  # type: ignore[no-untyped-def]
+        yield stretch(0.5, SpokenWord("one", 0.1, 0.3), first=True)
+        yield SpokenPiece(Piece("y"), np.ones(4800, np.float32), 48000, False, True, ())
+        yield stretch(0.25, SpokenWord("two", 0.0, 0.2), first=True)
+
+    samples, words = await whole_with_words(spoken(), RATE)
+    assert samples.dtype == np.float32 and samples.size == int(0.85 * RATE)
+    assert np.all(samples[: int(0.5 * RATE)] == 0) and samples[int(0.55 * RATE)] > 0.9
+    assert [(w.word, round(w.start_time, 3), w.opens) for w in words] == [
+        ("one", 0.1, True),
+        ("two", 0.6, True),
+    ]
+    empty, none = await whole_with_words(_nothing(), RATE)
+    assert empty.size == 0 and empty.dtype == np.float32 and none == []
+
+
+async def _nothing():  # type: ignore[no-untyped-def]
+    return
+    yield
 
 
 def word(text: str, start: float, end: float, opens: bool = False) -> TimedWord:

@@ -45,7 +45,7 @@ from typing import (
 
 import numpy as np
 
-from .audio import SilenceTrimmer, resample
+from .audio import SilenceTrimmer
 from .engines.base import (
     AudioStream,
     Engine,
@@ -427,22 +427,6 @@ class SpeechPipeline:
                 if future.done() and not future.cancelled():
                     future.exception()  # a failed look-ahead was never spoken: nothing to say
                 future.cancel()
-
-    async def speak_all(
-        self,
-        voice: Voice,
-        pieces: Pieces,
-        *,
-        client: Hashable,
-        speed: Optional[float] = None,
-        voices: Optional[Mapping[str, Voice]] = None,
-    ) -> np.ndarray:
-        """All pieces joined into one array at `voice`'s rate (for answers sent whole)."""
-        parts: List[np.ndarray] = []
-        speech = self.speak(voice, pieces, client=client, speed=speed, voices=voices)
-        async for spoken in speech:
-            parts.append(resample(spoken.samples, spoken.rate, voice.engine.sample_rate))
-        return np.concatenate(parts) if parts else np.zeros(0, dtype=np.float32)
 
 
 def _speed(speed: float, piece: Piece, speaker: Voice) -> float:
