@@ -134,7 +134,9 @@ def at_onsets(
 
 
 def run(data_dir: Path, voice_name: str = "af_heart") -> Dict[str, Dict[str, float]]:
-    """Each text's figures, and `all` of them together."""
+    """Each text's figures against Whisper, `all` of them together, and the server's and
+    Whisper's at the words after a pause against the audio (`onsets_server`,
+    `onsets_whisper`)."""
     from faster_whisper import WhisperModel
 
     whisper = WhisperModel(str(embedded_whisper(data_dir)), device="cpu", compute_type="int8")
