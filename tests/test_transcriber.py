@@ -14,7 +14,14 @@ from wyoming_polytts import transcriber
 from wyoming_polytts.intelligibility import normalize_words, word_error_rate
 from wyoming_polytts.transcriber import Transcriber, embedded_whisper
 
-from .helpers import ADMIN_TOKEN, RunningServer, child_output, speak, wait_until_ready
+from .helpers import (
+    ADMIN_TOKEN,
+    RunningServer,
+    child_output,
+    free_port,
+    speak,
+    wait_until_ready,
+)
 
 pytestmark = pytest.mark.skipif(
     not transcriber.available(), reason="needs the [asr] extra (script/setup installs it)"
@@ -115,6 +122,31 @@ def test_whisper_loads_at_first_use_and_is_released_when_idle(data_dir: Path) ->
     assert model.loaded
     model.release()
     assert not model.loaded
+
+
+OFFLINE_DOWNLOAD = """
+import os, sys, warnings
+from pathlib import Path
+os.environ.update(HF_ENDPOINT=sys.argv[2], HF_HUB_ETAG_TIMEOUT="2", HF_HUB_DOWNLOAD_TIMEOUT="2")
+from wyoming_polytts import transcriber
+
+with warnings.catch_warnings(record=True) as caught:
+    warnings.simplefilter("always")
+    found = transcriber.resolve_whisper(Path(sys.argv[1]), None, "base", download=True)
+print(found.name, sum("local_dir_use_symlinks" in str(warning.message) for warning in caught))
+"""
+
+
+def test_an_offline_download_falls_back_to_the_embedded_model_without_warnings(
+    data_dir: Path, tmp_path: Path
+) -> None:
+    """The hub unreachable (a closed local port): the embedded model, and none of the
+    deprecation warnings faster-whisper's download makes huggingface_hub print."""
+    (tmp_path / "whisper").mkdir()
+    (tmp_path / "whisper" / "embedded-base").symlink_to(embedded_whisper(data_dir))
+    hub = f"http://127.0.0.1:{free_port()}"
+    assert child_output(OFFLINE_DOWNLOAD, str(tmp_path), hub) == ["embedded-base", "0"]
+    assert not (tmp_path / "whisper" / "base").exists()
 
 
 WHISPER_IMPORTS = """

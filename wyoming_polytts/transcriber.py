@@ -17,6 +17,7 @@ import logging
 import shutil
 import threading
 import time
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Optional
@@ -76,7 +77,11 @@ def resolve_whisper(
                 from faster_whisper import download_model
 
                 _LOGGER.info("Downloading Whisper %s into %s", size, folder)
-                download_model(size, output_dir=str(folder))
+                with warnings.catch_warnings():
+                    # faster-whisper still passes an argument huggingface_hub 2 ignores, and
+                    # the hub warns of it at every start
+                    warnings.filterwarnings("ignore", message=".*local_dir_use_symlinks")
+                    download_model(size, output_dir=str(folder))
                 mark_complete(folder)
                 return folder
             except Exception as err:  # noqa: BLE001 - any hub failure means offline
