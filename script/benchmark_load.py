@@ -250,11 +250,11 @@ async def measure_server(
     texts: Dict[str, str],
     voice: Optional[str],
     rounds: int,
-    model: Optional[RawModel] = None,
+    model: RawModel,
 ) -> dict:
-    """The scenarios on a running server, `rounds` times, with `describe` polled throughout;
-    with `model`, the raw model's time for the three sentences right after each of the
-    server's (`raw_model`, in step with `three_sentences_alone`).
+    """The scenarios on a running server, `rounds` times, with `describe` polled throughout,
+    and `model`'s time for the three sentences right after each of the server's answers
+    (`raw_model`, in step with `three_sentences_alone`).
 
     Raw figures: per scenario, one entry per round (a round whose scenario failed has none,
     and its error is in `failures`)."""
@@ -267,7 +267,7 @@ async def measure_server(
         "at_once": {str(count): [] for count in COUNTS if count > 1},
         "during_long": [],
         "two_at_once": [],
-        "raw_model": {"sentences": model.sentences if model else [], "total_s": []},
+        "raw_model": {"sentences": model.sentences, "total_s": []},
         "failures": [],
     }
     poller = DescribePoller(server)
@@ -293,7 +293,7 @@ async def measure_server(
                 round_index,
                 at_once(server, [(THREE_SENTENCES, three, 0.0)], voice),
             )
-            if found and model is not None:
+            if found:
                 seconds = await scenario(
                     "three_sentences_alone",
                     round_index,
@@ -302,8 +302,6 @@ async def measure_server(
                 if seconds is not None:
                     raw["three_sentences_alone"].append(asdict(found[0]))
                     raw["raw_model"]["total_s"].append(seconds)
-            elif found:
-                raw["three_sentences_alone"].append(asdict(found[0]))
             # Each short answer alone, in an order that turns with the rounds.
             shift = round_index % len(names)
             alone: List[dict] = []
